@@ -1,0 +1,141 @@
+"""CloudFront standard (legacy) access logs: W3C, tab separated, ``#Fields`` header, gzip.
+
+CloudFront grew the record from 24 to 26 to 33 fields; files without a ``#Fields`` line use the
+standard order. Any other field count (after dropping trailing empty fields) means a cut or
+damaged record and goes to quarantine.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from egress_platform.sources.common import (
+    ParseResult,
+    cast_checked,
+    decompress,
+    first_invalid_reason,
+    split_lines,
+)
+
+SOURCE = "cloudfront"
+
+W3C_FIELDS = (
+    "date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) "
+    "cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header "
+    "cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher "
+    "x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port "
+    "time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start "
+    "sc-range-end"
+).split()
+HISTORIC_WIDTHS = (24, 26, 33)
+
+
+def column_name(w3c: str) -> str:
+    """``cs(User-Agent)`` -> ``cs_user_agent``."""
+    return w3c.replace("(", "_").replace(")", "").replace("-", "_").lower()
+
+
+COLUMNS = [column_name(f) for f in W3C_FIELDS]
+_NUMERIC: dict[str, pl.DataType] = {
+    "sc_bytes": pl.Int64(),
+    "sc_status": pl.Int32(),
+    "cs_bytes": pl.Int64(),
+    "time_taken": pl.Float64(),
+    "c_port": pl.Int32(),
+    "time_to_first_byte": pl.Float64(),
+    "sc_content_len": pl.Int64(),
+    "sc_range_start": pl.Int64(),
+    "sc_range_end": pl.Int64(),
+}
+SCHEMA: dict[str, pl.DataType] = {
+    "timestamp": pl.Datetime("us", "UTC"),
+    **{c: _NUMERIC.get(c, pl.String()) for c in COLUMNS if c not in ("date", "time")},
+    "source_file": pl.String(),
+    "line_no": pl.Int64(),
+}
+
+
+def parse_bytes(data: bytes, source_file: str) -> ParseResult:
+    decoded = decompress(data)
+    lines, quarantine = split_lines(decoded.data, source_file, decoded.truncated_reason)
+    directives = lines.filter(pl.col("text").str.starts_with("#"))
+    declared = [
+        text.split(":", 1)[1].split()
+        for text in directives.get_column("text").to_list()
+        if text.startswith("#Fields:")
+    ]
+    fields = declared[-1] if declared else W3C_FIELDS
+    unknown = [f for f in fields if f not in W3C_FIELDS]
+    names = [column_name(f) for f in fields]
+    body = lines.filter(~pl.col("text").str.starts_with("#"))
+    input_records = body.height + quarantine.height
+    tokens = body.with_columns(
+        pl.col("text").str.strip_chars_end("\t").str.split("\t").alias("tokens")
+    ).with_columns(pl.col("tokens").list.len().alias("n"))
+    allowed = sorted({w for w in HISTORIC_WIDTHS if w <= len(fields)} | {len(fields)})
+    wrong = tokens.filter(~pl.col("n").is_in(allowed))
+    good = tokens.filter(pl.col("n").is_in(allowed)).select(
+        "line_no",
+        "text",
+        *[pl.col("tokens").list.get(i, null_on_oob=True).alias(n) for i, n in enumerate(names)],
+    )
+    typed_exprs: list[pl.Expr] = []
+    checks: list[tuple[str, pl.Expr]] = []
+    timestamp = pl.concat_str([pl.col("date"), pl.col("time")], separator=" ").str.to_datetime(
+        "%Y-%m-%d %H:%M:%S", strict=False, time_unit="us", time_zone="UTC"
+    )
+    checks.append(("date/time", timestamp.is_null()))
+    for name in names:
+        if name in ("date", "time"):
+            continue
+        if name in _NUMERIC:
+            typed, failed = cast_checked(name, _NUMERIC[name])
+            typed_exprs.append(typed)
+            checks.append((name, failed))
+        else:
+            typed_exprs.append(pl.when(pl.col(name) == "-").then(None).otherwise(pl.col(name)).alias(name))
+    checked = good.with_columns(first_invalid_reason(checks).alias("_reason"))
+    bad = pl.concat(
+        [
+            quarantine,
+            wrong.select(
+                pl.lit(source_file).alias("source_file"),
+                "line_no",
+                pl.format(
+                    "truncated or damaged record: {} fields, expected one of {}",
+                    "n",
+                    pl.lit(", ".join(map(str, allowed))),
+                ).alias("reason"),
+                pl.col("text").alias("raw"),
+            ),
+            checked.filter(pl.col("_reason").is_not_null()).select(
+                pl.lit(source_file).alias("source_file"),
+                "line_no",
+                pl.col("_reason").alias("reason"),
+                pl.col("text").alias("raw"),
+            ),
+        ]
+    ).sort("line_no")
+    records = (
+        checked.filter(pl.col("_reason").is_null())
+        .select("line_no", timestamp.alias("timestamp"), *typed_exprs)
+        .with_columns(pl.lit(source_file).alias("source_file"))
+    )
+    records = records.select(
+        [
+            pl.col(c).cast(dt) if c in records.columns else pl.lit(None, dtype=dt).alias(c)
+            for c, dt in SCHEMA.items()
+        ]
+    )
+    header = "#Fields header" if declared else "no header (standard field order)"
+    widths = ", ".join(map(str, tokens.get_column("n").unique().sort().to_list())) or "no"
+    result = ParseResult(
+        records,
+        bad,
+        ("gzip, " if decoded.compression == "gzip" else "")
+        + f"CloudFront W3C log, {header}, {widths} fields per record",
+        input_records,
+        [f"unknown fields in #Fields: {unknown}"] if unknown else [],
+    )
+    result.check_accounting()
+    return result

@@ -1,0 +1,319 @@
+"""VPC Flow Logs: default v2 and any custom ``log-format`` (v3-v8 fields), text/gzip/Parquet.
+
+The layout of a text record comes from, in order: the last header line seen in the file (S3
+delivery writes one, and some pipelines repeat it), the configured ``log_format``, or a known
+headerless layout recognised by its field count (v2 default, v5 "all fields", TGW default, v7/v8
+ECS). Tokens are split on runs of whitespace, ``-`` is null, and a record whose values do not fit
+their field types is quarantined with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from egress_platform.sources.common import (
+    PARQUET_MAGIC,
+    ParseResult,
+    cast_checked,
+    decompress,
+    empty_quarantine,
+    first_invalid_reason,
+    quarantine_rows,
+    read_parquet_bytes,
+    split_lines,
+)
+
+SOURCE = "vpc_flow"
+
+_S = pl.String()
+_I16 = pl.Int16()
+_I32 = pl.Int32()
+_I64 = pl.Int64()
+
+# Every documented field, its type and the flow-log version that introduced it.
+FIELDS: dict[str, tuple[pl.DataType, int]] = {
+    "version": (_I16, 2), "account-id": (_S, 2), "interface-id": (_S, 2), "srcaddr": (_S, 2),
+    "dstaddr": (_S, 2), "srcport": (_I32, 2), "dstport": (_I32, 2), "protocol": (_I16, 2),
+    "packets": (_I64, 2), "bytes": (_I64, 2), "start": (_I64, 2), "end": (_I64, 2),
+    "action": (_S, 2), "log-status": (_S, 2),
+    "vpc-id": (_S, 3), "subnet-id": (_S, 3), "instance-id": (_S, 3), "tcp-flags": (_I32, 3),
+    "type": (_S, 3), "pkt-srcaddr": (_S, 3), "pkt-dstaddr": (_S, 3),
+    "region": (_S, 4), "az-id": (_S, 4), "sublocation-type": (_S, 4), "sublocation-id": (_S, 4),
+    "pkt-src-aws-service": (_S, 5), "pkt-dst-aws-service": (_S, 5), "flow-direction": (_S, 5),
+    "traffic-path": (_I16, 5),
+    "resource-type": (_S, 6), "tgw-id": (_S, 6), "tgw-attachment-id": (_S, 6),
+    "tgw-src-vpc-account-id": (_S, 6), "tgw-dst-vpc-account-id": (_S, 6),
+    "tgw-src-vpc-id": (_S, 6), "tgw-dst-vpc-id": (_S, 6), "tgw-src-subnet-id": (_S, 6),
+    "tgw-dst-subnet-id": (_S, 6), "tgw-src-eni": (_S, 6), "tgw-dst-eni": (_S, 6),
+    "tgw-src-az-id": (_S, 6), "tgw-dst-az-id": (_S, 6), "tgw-pair-attachment-id": (_S, 6),
+    "packets-lost-no-route": (_I64, 6), "packets-lost-blackhole": (_I64, 6),
+    "packets-lost-mtu-exceeded": (_I64, 6), "packets-lost-ttl-expired": (_I64, 6),
+    "ecs-cluster-arn": (_S, 7), "ecs-cluster-name": (_S, 7), "ecs-container-instance-arn": (_S, 7),
+    "ecs-container-instance-id": (_S, 7), "ecs-container-id": (_S, 7),
+    "ecs-second-container-id": (_S, 7), "ecs-service-name": (_S, 7),
+    "ecs-task-definition-arn": (_S, 7), "ecs-task-arn": (_S, 7), "ecs-task-id": (_S, 7),
+    "reject-reason": (_S, 8),
+}  # fmt: skip
+
+V2_DEFAULT = (
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
+    "start end action log-status"
+).split()
+V5_ALL = V2_DEFAULT + (
+    "vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr pkt-dstaddr region az-id "
+    "sublocation-type sublocation-id pkt-src-aws-service pkt-dst-aws-service flow-direction "
+    "traffic-path"
+).split()
+V7_ECS_ALL = V5_ALL + (
+    "ecs-cluster-arn ecs-cluster-name ecs-container-instance-arn ecs-container-instance-id "
+    "ecs-container-id ecs-second-container-id ecs-service-name ecs-task-definition-arn "
+    "ecs-task-arn ecs-task-id"
+).split()
+V8_ALL = [*V7_ECS_ALL, "reject-reason"]
+TGW_DEFAULT = (
+    "version resource-type account-id tgw-id tgw-attachment-id tgw-src-vpc-account-id "
+    "tgw-dst-vpc-account-id tgw-src-vpc-id tgw-dst-vpc-id tgw-src-subnet-id tgw-dst-subnet-id "
+    "tgw-src-eni tgw-dst-eni tgw-src-az-id tgw-dst-az-id tgw-pair-attachment-id srcaddr dstaddr "
+    "srcport dstport protocol packets bytes start end log-status type packets-lost-no-route "
+    "packets-lost-blackhole packets-lost-mtu-exceeded packets-lost-ttl-expired tcp-flags region "
+    "flow-direction pkt-src-aws-service pkt-dst-aws-service"
+).split()
+
+# Headerless layouts recognised by field count (AWS's documented defaults / "all fields" orders).
+HEADERLESS_LAYOUTS: dict[int, tuple[str, list[str]]] = {
+    len(V2_DEFAULT): ("v2 default", V2_DEFAULT),
+    len(V5_ALL): ("v5 all fields", V5_ALL),
+    len(TGW_DEFAULT): ("transit gateway default", TGW_DEFAULT),
+    len(V7_ECS_ALL): ("v7 all fields (ECS)", V7_ECS_ALL),
+    len(V8_ALL): ("v8 all fields", V8_ALL),
+}
+
+COLUMNS: dict[str, pl.DataType] = {name.replace("-", "_"): dt for name, (dt, _) in FIELDS.items()}
+LINEAGE: dict[str, pl.DataType] = {"source_file": pl.String(), "line_no": pl.Int64()}
+SCHEMA: dict[str, pl.DataType] = {**COLUMNS, **LINEAGE}
+
+_IP_PATTERN = r"^(\d{1,3}(\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$"
+_ADDRESS_FIELDS = {"srcaddr", "dstaddr", "pkt-srcaddr", "pkt-dstaddr"}
+_ENUMS = {
+    "action": ["ACCEPT", "REJECT"],
+    "log-status": ["OK", "NODATA", "SKIPDATA"],
+    "flow-direction": ["ingress", "egress"],
+}
+
+
+def parse_log_format(text: str) -> list[str]:
+    """Parse a ``log-format`` string (``${version} ${srcaddr}`` or plain field names)."""
+    fields = [token.strip("${}") for token in text.split()]
+    unknown = [f for f in fields if f not in FIELDS]
+    if unknown:
+        raise ValueError(f"unknown flow-log field(s) {unknown}; known fields: {sorted(FIELDS)}")
+    return fields
+
+
+def layout_version(fields: Sequence[str]) -> int:
+    return max(FIELDS[f][1] for f in fields)
+
+
+def parse_bytes(data: bytes, source_file: str, log_format: Sequence[str] | None = None) -> ParseResult:
+    """Parse one delivered flow-log object (plain, gzip or Parquet)."""
+    decoded = decompress(data)
+    if decoded.data.startswith(PARQUET_MAGIC):
+        return _parse_parquet(decoded.data, source_file)
+    lines, quarantine = split_lines(decoded.data, source_file, decoded.truncated_reason)
+    lines = _unwrap_and_tokenize(lines)
+    headers = _find_headers(lines)
+    input_records = lines.height - len(headers) + quarantine.height
+    layouts = _assign_layouts(lines, headers, log_format)
+
+    parts: list[pl.DataFrame] = []
+    bad_parts: list[pl.DataFrame] = [quarantine]
+    variants: list[str] = []
+    for (label, fields), group in layouts:
+        if fields is None:
+            bad_parts.append(_to_quarantine(group, source_file, label))
+            continue
+        good, bad = _parse_group(group, fields, source_file)
+        parts.append(good)
+        bad_parts.append(bad)
+        variants.append(f"{label}: v{layout_version(fields)}, {len(fields)} fields ({' '.join(fields)})")
+
+    records = (
+        pl.concat(parts, how="vertical").sort("line_no")
+        if parts
+        else pl.DataFrame(schema=SCHEMA)
+    )
+    quarantined = pl.concat(bad_parts, how="vertical").sort("line_no")
+    compression = "gzip, " if decoded.compression == "gzip" else ""
+    variant = compression + ("; ".join(dict.fromkeys(variants)) or "no recognisable layout")
+    result = ParseResult(records, quarantined, variant, input_records)
+    result.check_accounting()
+    return result
+
+
+def _unwrap_and_tokenize(lines: pl.DataFrame) -> pl.DataFrame:
+    text = pl.col("text")
+    # Records that arrive through CloudWatch Logs / Firehose are wrapped as {"message": "..."}.
+    unwrapped = (
+        pl.when(text.str.starts_with("{"))
+        .then(text.str.json_path_match("$.message").fill_null(text))
+        .otherwise(text)
+    )
+    # A " #..." tail is a comment (AWS's documentation examples carry them); no field holds '#'.
+    cleaned = unwrapped.str.replace(r"\s+#.*$", "").str.strip_chars()
+    return lines.with_columns(
+        cleaned.str.replace_all(r"\s+", " ").str.split(" ").alias("tokens")
+    ).with_columns(pl.col("tokens").list.len().alias("n_tokens"))
+
+
+def _find_headers(lines: pl.DataFrame) -> dict[int, list[str]]:
+    candidates = lines.filter(pl.col("tokens").list.first().is_in(list(FIELDS)))
+    headers: dict[int, list[str]] = {}
+    for line_no, tokens in candidates.select("line_no", "tokens").iter_rows():
+        if all(t in FIELDS for t in tokens):
+            headers[line_no] = tokens
+    return headers
+
+
+def _assign_layouts(
+    lines: pl.DataFrame, headers: dict[int, list[str]], log_format: Sequence[str] | None
+) -> list[tuple[tuple[str, list[str] | None], pl.DataFrame]]:
+    """Group record lines by the layout that applies to them."""
+    header_nos = sorted(headers)
+    header_frame = pl.DataFrame(
+        {"header_line": pl.Series(header_nos, dtype=pl.Int64)}
+    )
+    records = lines.filter(~pl.col("line_no").is_in(header_nos))
+    if header_nos:
+        records = records.sort("line_no").join_asof(
+            header_frame.sort("header_line"), left_on="line_no", right_on="header_line"
+        )
+    else:
+        records = records.with_columns(pl.lit(None, dtype=pl.Int64).alias("header_line"))
+
+    groups: list[tuple[tuple[str, list[str] | None], pl.DataFrame]] = []
+    with_header = records.filter(pl.col("header_line").is_not_null())
+    for (header_line,), group in with_header.group_by("header_line", maintain_order=True):
+        fields = headers[int(header_line)]  # type: ignore[call-overload]
+        groups.append((("header line", fields), group))
+    headerless = records.filter(pl.col("header_line").is_null())
+    if headerless.height == 0:
+        return groups
+    if log_format is not None:
+        groups.append((("configured log-format", list(log_format)), headerless))
+        return groups
+    for (n_tokens,), group in headerless.group_by("n_tokens", maintain_order=True):
+        known = HEADERLESS_LAYOUTS.get(int(n_tokens))  # type: ignore[call-overload]
+        if known is None:
+            reason = (
+                f"{n_tokens} fields with no header line and no configured log-format; "
+                "pass the flow log's log-format (egress parse --log-format)"
+            )
+            groups.append(((reason, None), group))
+        else:
+            groups.append(((f"headerless {known[0]}", known[1]), group))
+    return groups
+
+
+def _parse_group(
+    group: pl.DataFrame, fields: list[str], source_file: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    n = len(fields)
+    wrong_count = group.filter(pl.col("n_tokens") != n)
+    bad = [
+        _to_quarantine(
+            wrong_count.filter(pl.col("n_tokens") == k), source_file, f"expected {n} fields, found {k}"
+        )
+        for (k,) in wrong_count.select("n_tokens").unique(maintain_order=True).iter_rows()
+    ]
+    good = group.filter(pl.col("n_tokens") == n)
+    text_cols = good.select(
+        "line_no",
+        "text",
+        *[pl.col("tokens").list.get(i).alias(name) for i, name in enumerate(fields)],
+    )
+    typed_exprs: list[pl.Expr] = []
+    checks: list[tuple[str, pl.Expr]] = []
+    for name in fields:
+        dtype = FIELDS[name][0]
+        if dtype == pl.String():
+            value = pl.when(pl.col(name) == "-").then(None).otherwise(pl.col(name)).alias(name)
+            typed_exprs.append(value)
+            if name in _ADDRESS_FIELDS:
+                checks.append((name, value.is_not_null() & ~value.str.contains(_IP_PATTERN)))
+            if name in _ENUMS:
+                checks.append((name, value.is_not_null() & ~value.is_in(_ENUMS[name])))
+        else:
+            typed, failed = cast_checked(name, dtype)
+            typed_exprs.append(typed)
+            checks.append((name, failed))
+    checked = text_cols.with_columns(first_invalid_reason(checks).alias("_reason"))
+    invalid = checked.filter(pl.col("_reason").is_not_null())
+    bad.append(
+        invalid.select(
+            pl.lit(source_file).alias("source_file"),
+            "line_no",
+            pl.col("_reason").alias("reason"),
+            pl.col("text").alias("raw"),
+        )
+    )
+    valid = checked.filter(pl.col("_reason").is_null()).select("line_no", *typed_exprs)
+    missing = [pl.lit(None, dtype=dt).alias(c) for c, dt in COLUMNS.items() if c.replace("_", "-") not in fields]
+    records = valid.rename({f: f.replace("-", "_") for f in fields}).with_columns(
+        *missing, pl.lit(source_file).alias("source_file")
+    )
+    return records.select([pl.col(c).cast(dt) for c, dt in SCHEMA.items()]), pl.concat(bad)
+
+
+def _to_quarantine(group: pl.DataFrame, source_file: str, reason: str) -> pl.DataFrame:
+    if group.height == 0:
+        return empty_quarantine()
+    return group.select(
+        pl.lit(source_file).alias("source_file"),
+        "line_no",
+        pl.lit(reason).alias("reason"),
+        pl.col("text").alias("raw"),
+    )
+
+
+def _parse_parquet(data: bytes, source_file: str) -> ParseResult:
+    """Parquet flow logs: AWS's native delivery (typed) or third-party exports (all strings)."""
+    frame = read_parquet_bytes(data)
+    renamed = frame.rename({c: c.replace("-", "_") for c in frame.columns})
+    unknown = [c for c in renamed.columns if c not in COLUMNS]
+    text = renamed.select(
+        pl.int_range(1, renamed.height + 1, dtype=pl.Int64).alias("line_no"),
+        *[pl.col(c).cast(pl.String).alias(c) for c in renamed.columns if c in COLUMNS],
+    )
+    present = [c for c in text.columns if c in COLUMNS]
+    typed_exprs: list[pl.Expr] = []
+    checks: list[tuple[str, pl.Expr]] = []
+    for name in present:
+        typed, failed = cast_checked(name, COLUMNS[name], null_tokens=("-", "None", ""))
+        typed_exprs.append(typed)
+        checks.append((name, failed))
+    checked = text.with_columns(first_invalid_reason(checks).alias("_reason"))
+    bad_rows = checked.filter(pl.col("_reason").is_not_null())
+    quarantine = (
+        quarantine_rows(
+            source_file,
+            [
+                (row["line_no"], row["_reason"], str({k: v for k, v in row.items() if k != "_reason"}))
+                for row in bad_rows.iter_rows(named=True)
+            ],
+        )
+        if bad_rows.height
+        else empty_quarantine()
+    )
+    good = checked.filter(pl.col("_reason").is_null()).select("line_no", *typed_exprs)
+    missing = [pl.lit(None, dtype=dt).alias(c) for c, dt in COLUMNS.items() if c not in present]
+    records = good.with_columns(*missing, pl.lit(source_file).alias("source_file")).select(
+        [pl.col(c).cast(dt) for c, dt in SCHEMA.items()]
+    )
+    fields = [c.replace("_", "-") for c in present]
+    variant = f"parquet: v{layout_version(fields)}, {len(fields)} fields ({' '.join(fields)})"
+    notes = [f"ignored unknown columns {unknown}"] if unknown else []
+    result = ParseResult(records, quarantine, variant, frame.height, notes)
+    result.check_accounting()
+    return result
