@@ -1,0 +1,34 @@
+# The README's commands. Each bootstraps uv (into .tools/) and syncs the locked environment.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := .tools/bin/uv
+RUN := $(UV) run --frozen --no-sync
+export DAGSTER_HOME ?= $(CURDIR)/lake/.dagster
+
+.PHONY: setup demo test lint dev
+
+$(UV):
+	@echo "bootstrapping uv into .tools/ ..."
+	@$(PYTHON) -m venv .tools && .tools/bin/pip install --quiet --disable-pip-version-check "uv==0.13.9"
+
+.venv/.synced: $(UV) uv.lock pyproject.toml
+	@$(UV) sync --frozen --quiet
+	@touch $@
+
+setup: .venv/.synced
+
+demo: setup ## simulate an account and ingest every source through Dagster
+	@mkdir -p $(DAGSTER_HOME)
+	@$(RUN) egress demo
+
+test: setup ## the whole test suite
+	@$(RUN) pytest -q -p no:cacheprovider
+
+lint: setup ## ruff + mypy
+	@$(RUN) ruff check .
+	@$(RUN) ruff format --check .
+	@$(RUN) mypy
+
+dev: setup ## Dagit on the local lake
+	@mkdir -p $(DAGSTER_HOME)
+	@$(RUN) dagster dev -w workspace.yaml

@@ -1,0 +1,140 @@
+"""``raw_<source>`` assets: what AWS delivered, parsed into canonical Parquet plus quarantine.
+
+One asset per source, hourly or daily partitioned by delivery time. A backfill runs as one run
+over the whole range, reading the landing listing once.
+"""
+
+
+import os
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    HourlyPartitionsDefinition,
+    MetadataValue,
+    Output,
+    PartitionsDefinition,
+    asset,
+)
+
+from egress_platform.sources import SOURCES, SourceSpec
+from egress_platform.sources.ingest import IngestBatch, cur_rows_for_day, ingest_objects
+from egress_platform.sources.landing import LAYOUTS, partition_key, read_cur_manifest
+from resources.lake import LandingZone
+
+PARTITIONS_START = os.environ.get("EGRESS_PARTITIONS_START", "2026-11-01")
+HOURLY = HourlyPartitionsDefinition(start_date=f"{PARTITIONS_START}-00:00", timezone="UTC")
+DAILY = DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
+BALANCE_CHECK = "records_plus_quarantined_equal_input"
+
+
+def partitions_for(spec: SourceSpec) -> PartitionsDefinition:
+    return HOURLY if spec.partitioning == "hourly" else DAILY
+
+
+def read_partitions(spec: SourceSpec, landing: LandingZone, partition_keys: list[str], log: Any = None) -> dict[str, IngestBatch]:
+    """Parse the landed objects of every requested partition (empty partitions give empty batches)."""
+    listing = landing.list(LAYOUTS[spec.name].prefix)
+    if spec.name == "cur":
+        return _read_cur(spec, landing, listing, partition_keys)
+    wanted = set(partition_keys)
+    by_partition: dict[str, list[str]] = defaultdict(list)
+    for key, _size in listing:
+        part = partition_key(spec.name, key, spec.partitioning)
+        if part in wanted:
+            by_partition[part].append(key)
+    batches: dict[str, IngestBatch] = {}
+    step = max(1, len(partition_keys) // 10)
+    for i, part in enumerate(partition_keys, start=1):
+        batches[part] = ingest_objects(spec, landing.read_many(sorted(by_partition.get(part, []))))
+        if log is not None and (i % step == 0 or i == len(partition_keys)):
+            log.info(f"{spec.asset_name}: {i}/{len(partition_keys)} partitions parsed")
+    return batches
+
+
+def _read_cur(spec: SourceSpec, landing: LandingZone, listing: list[tuple[str, int]], partition_keys: list[str]) -> dict[str, IngestBatch]:
+    """CUR files cover a billing month; each daily partition keeps that day's line items."""
+    manifests = [
+        read_cur_manifest(key, data)
+        for key, data in landing.read_many([k for k, _ in listing if partition_key("cur", k, "daily")])
+    ]
+    parsed: dict[str, IngestBatch] = {}
+    batches: dict[str, IngestBatch] = {}
+    for part in partition_keys:
+        day = datetime.strptime(part, "%Y-%m-%d").replace(tzinfo=UTC)
+        manifest = next((m for m in manifests if m.covers(day)), None)
+        if manifest is None:
+            batches[part] = IngestBatch(pl.DataFrame(schema=spec.schema), ingest_objects(spec, []).quarantine)
+            continue
+        if manifest.key not in parsed:
+            parsed[manifest.key] = ingest_objects(spec, landing.read_many(manifest.report_keys))
+        batches[part] = cur_rows_for_day(parsed[manifest.key], day, manifest.period_start)
+    return batches
+
+
+def batch_metadata(batches: dict[str, IngestBatch]) -> dict[str, Any]:
+    records = sum(b.records.height for b in batches.values())
+    quarantined = sum(b.quarantine.height for b in batches.values())
+    reasons: Counter[str] = Counter()
+    variants: Counter[str] = Counter()
+    for b in batches.values():
+        variants.update(b.variants)
+        if b.quarantine.height:
+            reasons.update(dict(b.quarantine.group_by("reason").len().iter_rows()))
+    return {
+        "partitions": len(batches),
+        "records": records,
+        "quarantined": quarantined,
+        "input_records": sum(b.input_records for b in batches.values()),
+        "files": sum(b.files for b in batches.values()),
+        "bytes_read": sum(b.bytes_read for b in batches.values()),
+        "variants": MetadataValue.json(dict(variants.most_common(10))),
+        "top_quarantine_reasons": MetadataValue.json(dict(reasons.most_common(5))),
+    }
+
+
+def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
+    @asset(
+        name=spec.asset_name,
+        description=f"{spec.description}, parsed from the landing zone; bad records quarantined.",
+        partitions_def=partitions_for(spec),
+        backfill_policy=BackfillPolicy.single_run(),
+        io_manager_key="lake",
+        group_name="raw",
+        owners=["team:egress-platform"],
+        kinds={"parquet", "polars"},
+        check_specs=[
+            AssetCheckSpec(BALANCE_CHECK, asset=spec.asset_name, description="processed + quarantined = input records")
+        ],
+        tags={"source": spec.name},
+    )
+    def raw_asset(context: AssetExecutionContext, landing: LandingZone) -> Iterator[Output[dict[str, IngestBatch]] | AssetCheckResult]:
+        keys = list(context.partition_keys)
+        batches = read_partitions(spec, landing, keys, context.log)
+        metadata = batch_metadata(batches)
+        unbalanced = [k for k, b in batches.items() if not b.balanced]
+        yield Output(batches, metadata=metadata)
+        yield AssetCheckResult(
+            check_name=BALANCE_CHECK,
+            passed=not unbalanced,
+            metadata={
+                "records": metadata["records"],
+                "quarantined": metadata["quarantined"],
+                "input_records": metadata["input_records"],
+                "unbalanced_partitions": MetadataValue.json(unbalanced[:20]),
+            },
+        )
+
+    return raw_asset
+
+
+RAW_ASSETS = [build_raw_asset(spec) for spec in SOURCES.values()]

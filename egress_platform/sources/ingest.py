@@ -1,0 +1,74 @@
+"""Turn the landed objects of one partition into one batch of records plus quarantine."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from egress_platform.sources import SourceSpec
+from egress_platform.sources.common import ParseResult, SourceError, empty_quarantine, quarantine_rows
+
+
+@dataclass
+class IngestBatch:
+    """One raw partition: what was read, what parsed and what was quarantined (and why)."""
+
+    records: pl.DataFrame
+    quarantine: pl.DataFrame
+    files: int = 0
+    bytes_read: int = 0
+    input_records: int = 0
+    variants: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def balanced(self) -> bool:
+        return self.records.height + self.quarantine.height == self.input_records
+
+
+def ingest_objects(spec: SourceSpec, objects: Iterable[tuple[str, bytes]]) -> IngestBatch:
+    """Parse every object; a whole object that cannot be read is quarantined, never skipped."""
+    records: list[pl.DataFrame] = []
+    quarantine: list[pl.DataFrame] = [empty_quarantine()]
+    batch = IngestBatch(pl.DataFrame(schema=spec.schema), empty_quarantine())
+    for key, data in objects:
+        batch.files += 1
+        batch.bytes_read += len(data)
+        try:
+            result = spec.parse(data, key)
+        except SourceError as exc:
+            result = ParseResult(
+                pl.DataFrame(schema=spec.schema),
+                quarantine_rows(key, [(1, str(exc), data[:65536].decode("utf-8", "backslashreplace"))]),
+                "unreadable object",
+                1,
+            )
+        batch.input_records += result.input_records
+        batch.variants[result.variant] += 1
+        records.append(result.records)
+        quarantine.append(result.quarantine)
+    batch.records = pl.concat(records, how="vertical") if records else batch.records
+    batch.quarantine = pl.concat(quarantine, how="vertical")
+    return batch
+
+
+def cur_rows_for_day(batch: IngestBatch, day: datetime, period_start: datetime) -> IngestBatch:
+    """Keep one day's line items of a monthly CUR batch; unreadable rows go to the period's first day."""
+    next_day = day + timedelta(days=1)
+    in_day = batch.records.filter(
+        (pl.col("usage_start") >= day.astimezone(UTC)) & (pl.col("usage_start") < next_day.astimezone(UTC))
+    )
+    first_day = day == period_start
+    bad = batch.quarantine if first_day else empty_quarantine()
+    # The monthly files are counted once, on the billing period's first day.
+    return IngestBatch(
+        in_day,
+        bad,
+        files=batch.files if first_day else 0,
+        bytes_read=batch.bytes_read if first_day else 0,
+        input_records=in_day.height + bad.height,
+        variants=batch.variants,
+    )

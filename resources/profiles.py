@@ -1,0 +1,35 @@
+"""The resource dictionaries of the two profiles: same keys, different implementations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from resources.lake import LocalLakeIOManager, LocalLandingZone, S3LakeIOManager, S3LandingZone
+
+PROFILES = ("local", "aws")
+
+
+def lake_dir() -> Path:
+    return Path(os.environ.get("EGRESS_LAKE_DIR", "lake")).resolve()
+
+
+def resources_for(profile: str | None = None) -> dict[str, Any]:
+    profile = profile or os.environ.get("EGRESS_PROFILE", "local")
+    if profile == "local":
+        root = lake_dir()
+        return {
+            "landing": LocalLandingZone(root=str(root / "landing")),
+            "lake": LocalLakeIOManager(root=str(root)),
+        }
+    if profile == "aws":
+        bucket = os.environ.get("EGRESS_RAW_BUCKET")
+        lake_bucket = os.environ.get("EGRESS_LAKE_BUCKET", bucket or "")
+        if not bucket:
+            raise ValueError("EGRESS_PROFILE=aws needs EGRESS_RAW_BUCKET (the landing bucket name)")
+        return {
+            "landing": S3LandingZone(bucket=bucket, prefix=os.environ.get("EGRESS_LANDING_PREFIX", "")),
+            "lake": S3LakeIOManager(bucket=lake_bucket, prefix=os.environ.get("EGRESS_LAKE_PREFIX", "lake")),
+        }
+    raise ValueError(f"unknown EGRESS_PROFILE {profile!r}; use one of {PROFILES}")

@@ -1,0 +1,94 @@
+"""Object storage behind the landing zone and the lake: a local folder or an S3 bucket.
+
+Both give the same operations; writes are atomic (local: temp file + rename; S3: a PUT is atomic).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class ObjectStore(Protocol):
+    def list(self, prefix: str = "") -> list[tuple[str, int]]: ...
+    def read(self, key: str) -> bytes: ...
+    def write(self, key: str, data: bytes) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def uri(self, key: str) -> str: ...
+
+
+@dataclass
+class LocalStore:
+    root: Path
+
+    def list(self, prefix: str = "") -> list[tuple[str, int]]:
+        base = self.root / prefix if prefix else self.root
+        start = base if base.is_dir() else base.parent
+        if not start.exists():
+            return []
+        found = []
+        for path in start.rglob("*"):
+            if path.is_file() and not path.name.endswith(".tmp"):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    found.append((key, path.stat().st_size))
+        return sorted(found)
+
+    def read(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+    def write(self, key: str, data: bytes) -> None:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+
+    def delete(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
+
+    def uri(self, key: str) -> str:
+        return str(self.root / key)
+
+
+@dataclass
+class S3Store:
+    bucket: str
+    prefix: str = ""
+    client: Any = None
+
+    def __post_init__(self) -> None:
+        if self.client is None:
+            import boto3
+
+            # boto3 honours AWS_ENDPOINT_URL, which is how tests point it at a moto server.
+            self.client = boto3.client("s3")
+
+    def _full(self, key: str) -> str:
+        return f"{self.prefix.rstrip('/')}/{key}" if self.prefix else key
+
+    def list(self, prefix: str = "") -> list[tuple[str, int]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        strip = len(self._full(""))
+        found = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._full(prefix)):
+            for obj in page.get("Contents", []):
+                found.append((obj["Key"][strip:], int(obj["Size"])))
+        return sorted(found)
+
+    def read(self, key: str) -> bytes:
+        data: bytes = self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
+        return data
+
+    def write(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._full(key)}"
