@@ -4,7 +4,6 @@ One asset per source, hourly or daily partitioned by delivery time. A backfill r
 over the whole range, reading the landing listing once.
 """
 
-
 import os
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -41,9 +40,11 @@ def partitions_for(spec: SourceSpec) -> PartitionsDefinition:
     return HOURLY if spec.partitioning == "hourly" else DAILY
 
 
-def read_partitions(spec: SourceSpec, landing: LandingZone, partition_keys: list[str], log: Any = None) -> dict[str, IngestBatch]:
+def read_partitions(
+    spec: SourceSpec, landing: LandingZone, partition_keys: list[str], log: Any = None
+) -> dict[str, IngestBatch]:
     """Parse the landed objects of every requested partition (empty partitions give empty batches)."""
-    listing = landing.list(LAYOUTS[spec.name].prefix)
+    listing = landing.list_objects(LAYOUTS[spec.name].prefix)
     if spec.name == "cur":
         return _read_cur(spec, landing, listing, partition_keys)
     wanted = set(partition_keys)
@@ -61,11 +62,18 @@ def read_partitions(spec: SourceSpec, landing: LandingZone, partition_keys: list
     return batches
 
 
-def _read_cur(spec: SourceSpec, landing: LandingZone, listing: list[tuple[str, int]], partition_keys: list[str]) -> dict[str, IngestBatch]:
+def _read_cur(
+    spec: SourceSpec,
+    landing: LandingZone,
+    listing: list[tuple[str, int]],
+    partition_keys: list[str],
+) -> dict[str, IngestBatch]:
     """CUR files cover a billing month; each daily partition keeps that day's line items."""
     manifests = [
         read_cur_manifest(key, data)
-        for key, data in landing.read_many([k for k, _ in listing if partition_key("cur", k, "daily")])
+        for key, data in landing.read_many(
+            [k for k, _ in listing if partition_key("cur", k, "daily")]
+        )
     ]
     parsed: dict[str, IngestBatch] = {}
     batches: dict[str, IngestBatch] = {}
@@ -73,7 +81,9 @@ def _read_cur(spec: SourceSpec, landing: LandingZone, listing: list[tuple[str, i
         day = datetime.strptime(part, "%Y-%m-%d").replace(tzinfo=UTC)
         manifest = next((m for m in manifests if m.covers(day)), None)
         if manifest is None:
-            batches[part] = IngestBatch(pl.DataFrame(schema=spec.schema), ingest_objects(spec, []).quarantine)
+            batches[part] = IngestBatch(
+                pl.DataFrame(schema=spec.schema), ingest_objects(spec, []).quarantine
+            )
             continue
         if manifest.key not in parsed:
             parsed[manifest.key] = ingest_objects(spec, landing.read_many(manifest.report_keys))
@@ -113,11 +123,17 @@ def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
         owners=["team:egress-platform"],
         kinds={"parquet", "polars"},
         check_specs=[
-            AssetCheckSpec(BALANCE_CHECK, asset=spec.asset_name, description="processed + quarantined = input records")
+            AssetCheckSpec(
+                BALANCE_CHECK,
+                asset=spec.asset_name,
+                description="processed + quarantined = input records",
+            )
         ],
         tags={"source": spec.name},
     )
-    def raw_asset(context: AssetExecutionContext, landing: LandingZone) -> Iterator[Output[dict[str, IngestBatch]] | AssetCheckResult]:
+    def raw_asset(
+        context: AssetExecutionContext, landing: LandingZone
+    ) -> Iterator[Output[dict[str, IngestBatch]] | AssetCheckResult]:
         keys = list(context.partition_keys)
         batches = read_partitions(spec, landing, keys, context.log)
         metadata = batch_metadata(batches)

@@ -8,7 +8,8 @@ from assets.raw import DAILY, HOURLY
 
 raw_hourly_job = define_asset_job(
     "raw_hourly_ingest",
-    selection=AssetSelection.groups("raw") - AssetSelection.assets("raw_cur", "raw_config_items", "raw_cost_explorer"),
+    selection=AssetSelection.groups("raw")
+    - AssetSelection.assets("raw_cur", "raw_config_items", "raw_cost_explorer"),
     partitions_def=HOURLY,
     description="Parse the hourly-delivered sources (flow logs, S3/CloudFront access logs, CloudTrail).",
 )

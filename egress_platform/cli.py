@@ -46,33 +46,82 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="egress", description="Egress Cost Optimizer: find, explain and fix AWS data-transfer cost surprises.")
+    parser = _Parser(
+        prog="egress",
+        description="Egress Cost Optimizer: find, explain and fix AWS data-transfer cost surprises.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    sim = sub.add_parser("simulate", help="write a synthetic account's logs, bill and ground truth in AWS's S3 layouts",
-                         description="Simulate an AWS account (flow logs, CUR, S3/CloudFront logs, Config, CloudTrail, "
-                         "Cost Explorer) with injected incidents; writes ground_truth.json beside the data.")
+    sim = sub.add_parser(
+        "simulate",
+        help="write a synthetic account's logs, bill and ground truth in AWS's S3 layouts",
+        description="Simulate an AWS account (flow logs, CUR, S3/CloudFront logs, Config, CloudTrail, "
+        "Cost Explorer) with injected incidents; writes ground_truth.json beside the data.",
+    )
     sim.add_argument("--out", required=True, type=Path, help="landing folder to write into")
-    sim.add_argument("--start", type=_date, default=_date(DEFAULT_START), help=f"first day, YYYY-MM-DD (default {DEFAULT_START})")
+    sim.add_argument(
+        "--start",
+        type=_date,
+        default=_date(DEFAULT_START),
+        help=f"first day, YYYY-MM-DD (default {DEFAULT_START})",
+    )
     sim.add_argument("--days", type=_positive, default=21, help="number of days (default 21)")
-    sim.add_argument("--seed", type=int, default=7, help="random seed; same seed, same bytes (default 7)")
-    sim.add_argument("--enis", type=_positive, default=10, help="workload ENIs; extra ones above 10 add generic workers (default 10)")
+    sim.add_argument(
+        "--seed", type=int, default=7, help="random seed; same seed, same bytes (default 7)"
+    )
+    sim.add_argument(
+        "--enis",
+        type=_positive,
+        default=10,
+        help="workload ENIs; extra ones above 10 add generic workers (default 10)",
+    )
 
-    parse = sub.add_parser("parse", help="parse files of one source and report records, quarantine and variant",
-                           description="Parse files of one source; prints per file the record count, the quarantined "
-                           "count with the first reasons, and the detected variant.")
-    parse.add_argument("source", choices=list(SOURCES), metavar="SOURCE", help=f"one of: {', '.join(SOURCES)}")
-    parse.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files to parse (plain, gzip or Parquet)")
+    parse = sub.add_parser(
+        "parse",
+        help="parse files of one source and report records, quarantine and variant",
+        description="Parse files of one source; prints per file the record count, the quarantined "
+        "count with the first reasons, and the detected variant.",
+    )
+    parse.add_argument(
+        "source", choices=list(SOURCES), metavar="SOURCE", help=f"one of: {', '.join(SOURCES)}"
+    )
+    parse.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="files to parse (plain, gzip or Parquet)",
+    )
     parse.add_argument("--json", action="store_true", help="print a JSON list instead of text")
-    parse.add_argument("--log-format", help="flow-log format for files without a header line, e.g. '${version} ${srcaddr} ...'")
-    parse.add_argument("--log-format-file", type=Path, help="file holding the flow-log format (like the AWS docs' .fields)")
+    parse.add_argument(
+        "--log-format",
+        help="flow-log format for files without a header line, e.g. '${version} ${srcaddr} ...'",
+    )
+    parse.add_argument(
+        "--log-format-file",
+        type=Path,
+        help="file holding the flow-log format (like the AWS docs' .fields)",
+    )
 
-    demo = sub.add_parser("demo", help="simulate an account and ingest every source through Dagster, with a summary",
-                          description="The main job: simulate an account into the lake's landing zone, materialize "
-                          "every raw asset (all partitions) through Dagster and print a per-source summary.")
-    demo.add_argument("--days", type=_positive, default=int(os.environ.get("EGRESS_DEMO_DAYS", "21")), help="days to simulate (default 21)")
+    demo = sub.add_parser(
+        "demo",
+        help="simulate an account and ingest every source through Dagster, with a summary",
+        description="The main job: simulate an account into the lake's landing zone, materialize "
+        "every raw asset (all partitions) through Dagster and print a per-source summary.",
+    )
+    demo.add_argument(
+        "--days",
+        type=_positive,
+        default=int(os.environ.get("EGRESS_DEMO_DAYS", "21")),
+        help="days to simulate (default 21)",
+    )
     demo.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
-    demo.add_argument("--start", type=_date, default=_date(DEFAULT_START), help=f"first day (default {DEFAULT_START})")
+    demo.add_argument(
+        "--start",
+        type=_date,
+        default=_date(DEFAULT_START),
+        help=f"first day (default {DEFAULT_START})",
+    )
     return parser
 
 
@@ -102,14 +151,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     try:
-        summary = simulate(args.out, args.start, args.days, args.seed, args.enis, progress=lambda m: _say(f"  {m}"))
+        summary = simulate(
+            args.out, args.start, args.days, args.seed, args.enis, progress=lambda m: _say(f"  {m}")
+        )
     except OSError as exc:
-        raise CliError(f"cannot write to {args.out}: {exc.strerror}; choose a writable --out folder") from exc
-    _say(f"simulated account {summary.account_id}: {args.days} days from {args.start}, "
-         f"{summary.incidents} incidents, in {time.monotonic() - started:.1f}s")
+        raise CliError(
+            f"cannot write to {args.out}: {exc.strerror}; choose a writable --out folder"
+        ) from exc
+    _say(
+        f"simulated account {summary.account_id}: {args.days} days from {args.start}, "
+        f"{summary.incidents} incidents, in {time.monotonic() - started:.1f}s"
+    )
     for source in SOURCES:
-        _say(f"  {source:<14} {summary.files.get(source, 0):>6} files {summary.records.get(source, 0):>10,} records "
-             f"{summary.bytes_written.get(source, 0) / 1e6:>8.1f} MB")
+        _say(
+            f"  {source:<14} {summary.files.get(source, 0):>6} files {summary.records.get(source, 0):>10,} records "
+            f"{summary.bytes_written.get(source, 0) / 1e6:>8.1f} MB"
+        )
     _say(f"ground truth: {args.out / 'ground_truth.json'}")
     return 0
 
@@ -120,7 +177,9 @@ def _log_format(args: argparse.Namespace) -> list[str] | None:
         try:
             text = args.log_format_file.read_text()
         except OSError as exc:
-            raise CliError(f"cannot read --log-format-file {args.log_format_file}: {exc.strerror}") from exc
+            raise CliError(
+                f"cannot read --log-format-file {args.log_format_file}: {exc.strerror}"
+            ) from exc
     if text is None:
         return None
     try:
@@ -139,27 +198,35 @@ def cmd_parse(args: argparse.Namespace) -> int:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise CliError(f"cannot read {path}: {exc.strerror}; check the path and permissions") from exc
+            raise CliError(
+                f"cannot read {path}: {exc.strerror}; check the path and permissions"
+            ) from exc
         from egress_platform.sources import vpc_flow
 
         result = (
-            vpc_flow.parse_bytes(data, str(path), log_format) if args.source == "vpc_flow" else spec.parse(data, str(path))
+            vpc_flow.parse_bytes(data, str(path), log_format)
+            if args.source == "vpc_flow"
+            else spec.parse(data, str(path))
         )
         reasons = result.quarantine.get_column("reason").to_list()
-        reports.append({
-            "path": str(path),
-            "records": result.records.height,
-            "quarantined": result.quarantined,
-            "input_records": result.input_records,
-            "variant": result.variant,
-            "first_reasons": list(dict.fromkeys(reasons))[:3],
-            "notes": result.notes,
-        })
+        reports.append(
+            {
+                "path": str(path),
+                "records": result.records.height,
+                "quarantined": result.quarantined,
+                "input_records": result.input_records,
+                "variant": result.variant,
+                "first_reasons": list(dict.fromkeys(reasons))[:3],
+                "notes": result.notes,
+            }
+        )
     if args.json:
         print(json.dumps(reports, indent=2))
         return 0
     for r in reports:
-        print(f"{r['path']}: {r['records']} records, {r['quarantined']} quarantined  [{r['variant']}]")
+        print(
+            f"{r['path']}: {r['records']} records, {r['quarantined']} quarantined  [{r['variant']}]"
+        )
         for reason in r["first_reasons"]:
             print(f"    quarantined: {reason}")
         for note in r["notes"]:

@@ -22,13 +22,13 @@ QUARANTINE_ZONE = "quarantine"
 PART_FILE = "part-00000.parquet"
 
 
-class LandingZone(ConfigurableResource):  # type: ignore[misc]
+class LandingZone(ConfigurableResource):
     """Where the sources' objects land, in AWS's own key layouts."""
 
     def store(self) -> ObjectStore:
         raise NotImplementedError
 
-    def list(self, prefix: str) -> list[tuple[str, int]]:
+    def list_objects(self, prefix: str) -> list[tuple[str, int]]:
         return self.store().list(prefix)
 
     def read_many(self, keys: list[str]) -> Iterator[tuple[str, bytes]]:
@@ -62,31 +62,38 @@ def to_parquet(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-class LakeIOManager(ConfigurableIOManager):  # type: ignore[misc]
+class LakeIOManager(ConfigurableIOManager):
     """Partitioned Parquet in zones; written whole per partition, read back as one LazyFrame."""
 
     def store(self) -> ObjectStore:
         raise NotImplementedError
 
-    def handle_output(self, context: OutputContext, obj: dict[str, IngestBatch] | IngestBatch) -> None:
+    def handle_output(
+        self, context: OutputContext, obj: dict[str, IngestBatch] | IngestBatch
+    ) -> None:
         asset = context.asset_key.path[-1]
         batches = obj if isinstance(obj, dict) else {context.asset_partition_key: obj}
         store = self.store()
         for partition, batch in batches.items():
             store.write(partition_path(RAW_ZONE, asset, partition), to_parquet(batch.records))
-            store.write(partition_path(QUARANTINE_ZONE, asset, partition), to_parquet(batch.quarantine))
+            store.write(
+                partition_path(QUARANTINE_ZONE, asset, partition), to_parquet(batch.quarantine)
+            )
 
     def load_input(self, context: InputContext) -> pl.LazyFrame:
         asset = context.asset_key.path[-1]
         store = self.store()
         keys = context.asset_partition_keys if context.has_asset_partitions else []
         frames = [
-            pl.read_parquet(io.BytesIO(store.read(partition_path(RAW_ZONE, asset, key)))) for key in keys
+            pl.read_parquet(io.BytesIO(store.read(partition_path(RAW_ZONE, asset, key))))
+            for key in keys
         ]
         return pl.concat(frames, how="vertical").lazy() if frames else pl.LazyFrame()
 
     def read_partition(self, zone: str, asset: str, partition: str) -> pl.DataFrame:
-        return pl.read_parquet(io.BytesIO(self.store().read(partition_path(zone, asset, partition))))
+        return pl.read_parquet(
+            io.BytesIO(self.store().read(partition_path(zone, asset, partition)))
+        )
 
 
 class LocalLakeIOManager(LakeIOManager):

@@ -29,7 +29,11 @@ def resources_for(profile: str | None = None) -> dict[str, Any]:
         if not bucket:
             raise ValueError("EGRESS_PROFILE=aws needs EGRESS_RAW_BUCKET (the landing bucket name)")
         return {
-            "landing": S3LandingZone(bucket=bucket, prefix=os.environ.get("EGRESS_LANDING_PREFIX", "")),
-            "lake": S3LakeIOManager(bucket=lake_bucket, prefix=os.environ.get("EGRESS_LAKE_PREFIX", "lake")),
+            "landing": S3LandingZone(
+                bucket=bucket, prefix=os.environ.get("EGRESS_LANDING_PREFIX", "")
+            ),
+            "lake": S3LakeIOManager(
+                bucket=lake_bucket, prefix=os.environ.get("EGRESS_LAKE_PREFIX", "lake")
+            ),
         }
     raise ValueError(f"unknown EGRESS_PROFILE {profile!r}; use one of {PROFILES}")

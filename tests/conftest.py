@@ -14,7 +14,9 @@ os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
 
 def samples_dir() -> Path:
     if not SAMPLES.is_dir():
-        pytest.skip(f"public samples not found at {SAMPLES} (they live in ../shared/samples beside the repo)")
+        pytest.skip(
+            f"public samples not found at {SAMPLES} (they live in ../shared/samples beside the repo)"
+        )
     return SAMPLES
 
 

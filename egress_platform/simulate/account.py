@@ -155,7 +155,9 @@ def stable_id(seed: int, *parts: object, length: int = 17) -> str:
 
 
 def stable_uuid(seed: int, *parts: object) -> str:
-    return str(uuid.UUID(hex=hashlib.sha256("|".join(map(str, (seed, *parts))).encode()).hexdigest()[:32]))
+    return str(
+        uuid.UUID(hex=hashlib.sha256("|".join(map(str, (seed, *parts))).encode()).hexdigest()[:32])
+    )
 
 
 def build_account(seed: int, total_hours: int, n_enis: int = 10) -> Account:
@@ -194,8 +196,23 @@ def build_account(seed: int, total_hours: int, n_enis: int = 10) -> Account:
     batch = eni("batch", "private-a", sg_worker)
     analytics = eni("analytics", "public-b", sg_worker)
     migration = eni("migration", "private-b", sg_worker, {"egress:planned-change": "dc-migration"})
-    workers = [eni(f"worker-{i}", "private-a" if i % 2 else "private-b", sg_app) for i in range(max(0, n_enis - 10))]
-    enis = [web_a, web_b, app_a, app_b, db, orders_a, orders_b, batch, analytics, migration, *workers]
+    workers = [
+        eni(f"worker-{i}", "private-a" if i % 2 else "private-b", sg_app)
+        for i in range(max(0, n_enis - 10))
+    ]
+    enis = [
+        web_a,
+        web_b,
+        app_a,
+        app_b,
+        db,
+        orders_a,
+        orders_b,
+        batch,
+        analytics,
+        migration,
+        *workers,
+    ]
 
     buckets = {
         "exports": f"{account_id}-data-exports",
@@ -208,7 +225,9 @@ def build_account(seed: int, total_hours: int, n_enis: int = 10) -> Account:
     route_table_id = rid("rtb", "private")
 
     def ec2_line(usage: str, op: str, e: Eni, key: str) -> BillingLine:
-        return BillingLine("AmazonEC2", usage, op, e.instance_id or nat_gateway_id, key, "out", AZS[e.az_id])
+        return BillingLine(
+            "AmazonEC2", usage, op, e.instance_id or nat_gateway_id, key, "out", AZS[e.az_id]
+        )
 
     def internet_out(e: Eni) -> BillingLine:
         return ec2_line("DataTransfer-Out-Bytes", "RunInstances", e, "internet")
@@ -219,73 +238,308 @@ def build_account(seed: int, total_hours: int, n_enis: int = 10) -> Account:
             ec2_line("DataTransfer-Regional-Bytes", "InterZone-In", receiver, "inter_az"),
         ]
 
-    nat_processing = BillingLine("AmazonEC2", "NatGateway-Bytes", "NatGateway", nat_gateway_id, "nat_gateway", "both", "us-east-1a")
-    nat_internet = BillingLine("AmazonEC2", "DataTransfer-Out-Bytes", "NatGateway", nat_gateway_id, "internet", "out", "us-east-1a")
+    nat_processing = BillingLine(
+        "AmazonEC2",
+        "NatGateway-Bytes",
+        "NatGateway",
+        nat_gateway_id,
+        "nat_gateway",
+        "both",
+        "us-east-1a",
+    )
+    nat_internet = BillingLine(
+        "AmazonEC2",
+        "DataTransfer-Out-Bytes",
+        "NatGateway",
+        nat_gateway_id,
+        "internet",
+        "out",
+        "us-east-1a",
+    )
 
     def s3_direct(e: Eni, gb: float, name: str) -> Stream:
-        return Stream(name, "flow", "aws_service_same_region", gb, "diurnal", eni=e, dst_prefixes=S3_US_EAST_1,
-                      traffic_path=7, dst_service="S3")
+        return Stream(
+            name,
+            "flow",
+            "aws_service_same_region",
+            gb,
+            "diurnal",
+            eni=e,
+            dst_prefixes=S3_US_EAST_1,
+            traffic_path=7,
+            dst_service="S3",
+        )
 
     def s3_via_nat(e: Eni, gb: float, name: str) -> Stream:
-        return Stream(name, "flow", "nat_gateway", gb, "diurnal", eni=e, dst_prefixes=S3_US_EAST_1,
-                      via_nat=nat_eni, traffic_path=1, dst_service="S3", billing=[nat_processing])
+        return Stream(
+            name,
+            "flow",
+            "nat_gateway",
+            gb,
+            "diurnal",
+            eni=e,
+            dst_prefixes=S3_US_EAST_1,
+            via_nat=nat_eni,
+            traffic_path=1,
+            dst_service="S3",
+            billing=[nat_processing],
+        )
 
     scale = lambda lo, hi: float(rng.uniform(lo, hi))  # noqa: E731
     streams: list[Stream] = [
-        Stream("web-a-clients", "flow", "internet", scale(2.5, 3.5), "diurnal", eni=web_a,
-               dst_prefixes=INTERNET_CLIENTS, traffic_path=8, billing=[internet_out(web_a)]),
-        Stream("web-b-clients", "flow", "internet", scale(2.5, 3.5), "diurnal", eni=web_b,
-               dst_prefixes=INTERNET_CLIENTS, traffic_path=8, billing=[internet_out(web_b)]),
-        Stream("web-a-origin", "flow", "cloudfront", scale(1.0, 1.5), "diurnal", eni=web_a,
-               dst_prefixes=CLOUDFRONT_ORIGIN_FACING, traffic_path=8, dst_service="CLOUDFRONT"),
-        Stream("app-a-db", "flow", "intra_az", scale(3, 5), "diurnal", eni=app_a, peer_eni=db, dst_port=5432, traffic_path=1),
-        Stream("app-b-db", "flow", "inter_az", scale(1.5, 2.5), "diurnal", eni=app_b, peer_eni=db, dst_port=5432,
-               traffic_path=1, billing=inter_az(app_b, db)),
-        Stream("orders-a-db", "flow", "intra_az", scale(8, 12), "diurnal", eni=orders_a, peer_eni=db, dst_port=5432, traffic_path=1),
+        Stream(
+            "web-a-clients",
+            "flow",
+            "internet",
+            scale(2.5, 3.5),
+            "diurnal",
+            eni=web_a,
+            dst_prefixes=INTERNET_CLIENTS,
+            traffic_path=8,
+            billing=[internet_out(web_a)],
+        ),
+        Stream(
+            "web-b-clients",
+            "flow",
+            "internet",
+            scale(2.5, 3.5),
+            "diurnal",
+            eni=web_b,
+            dst_prefixes=INTERNET_CLIENTS,
+            traffic_path=8,
+            billing=[internet_out(web_b)],
+        ),
+        Stream(
+            "web-a-origin",
+            "flow",
+            "cloudfront",
+            scale(1.0, 1.5),
+            "diurnal",
+            eni=web_a,
+            dst_prefixes=CLOUDFRONT_ORIGIN_FACING,
+            traffic_path=8,
+            dst_service="CLOUDFRONT",
+        ),
+        Stream(
+            "app-a-db",
+            "flow",
+            "intra_az",
+            scale(3, 5),
+            "diurnal",
+            eni=app_a,
+            peer_eni=db,
+            dst_port=5432,
+            traffic_path=1,
+        ),
+        Stream(
+            "app-b-db",
+            "flow",
+            "inter_az",
+            scale(1.5, 2.5),
+            "diurnal",
+            eni=app_b,
+            peer_eni=db,
+            dst_port=5432,
+            traffic_path=1,
+            billing=inter_az(app_b, db),
+        ),
+        Stream(
+            "orders-a-db",
+            "flow",
+            "intra_az",
+            scale(8, 12),
+            "diurnal",
+            eni=orders_a,
+            peer_eni=db,
+            dst_port=5432,
+            traffic_path=1,
+        ),
         s3_direct(app_a, scale(4, 6), "app-a-s3"),
         s3_direct(app_b, scale(4, 6), "app-b-s3"),
-        Stream("app-a-api", "flow", "internet", scale(0.2, 0.4), "diurnal", eni=app_a, dst_prefixes=INTERNET_CLIENTS,
-               via_nat=nat_eni, traffic_path=1, billing=[nat_processing, nat_internet]),
-        Stream("batch-backup", "flow", "aws_service_same_region", scale(60, 80), "nightly", eni=batch,
-               dst_prefixes=S3_US_EAST_1, traffic_path=7, dst_service="S3"),
-        Stream("analytics-updates", "flow", "internet", scale(0.05, 0.1), "flat", eni=analytics,
-               dst_prefixes=INTERNET_CLIENTS, traffic_path=8, billing=[internet_out(analytics)]),
-        Stream("exports-internal", "s3_get", "aws_service_same_region", scale(0.3, 0.6), "diurnal", bucket=buckets["exports"]),
-        Stream("app-replication", "replication", "inter_region", scale(0.3, 0.6), "diurnal", bucket=buckets["app"],
-               billing=[BillingLine("AmazonS3", "USE1-USW2-AWS-Out-Bytes", "S3-Replication", buckets["app"], "inter_region")]),
-        Stream("cdn-viewers", "cloudfront_viewer", "internet", scale(4, 6), "diurnal", distribution_id=distribution_id,
-               billing=[BillingLine("AmazonCloudFront", "US-DataTransfer-Out-Bytes", "GET", f"arn:aws:cloudfront::{account_id}:distribution/{distribution_id}", "cloudfront_us")]),
+        Stream(
+            "app-a-api",
+            "flow",
+            "internet",
+            scale(0.2, 0.4),
+            "diurnal",
+            eni=app_a,
+            dst_prefixes=INTERNET_CLIENTS,
+            via_nat=nat_eni,
+            traffic_path=1,
+            billing=[nat_processing, nat_internet],
+        ),
+        Stream(
+            "batch-backup",
+            "flow",
+            "aws_service_same_region",
+            scale(60, 80),
+            "nightly",
+            eni=batch,
+            dst_prefixes=S3_US_EAST_1,
+            traffic_path=7,
+            dst_service="S3",
+        ),
+        Stream(
+            "analytics-updates",
+            "flow",
+            "internet",
+            scale(0.05, 0.1),
+            "flat",
+            eni=analytics,
+            dst_prefixes=INTERNET_CLIENTS,
+            traffic_path=8,
+            billing=[internet_out(analytics)],
+        ),
+        Stream(
+            "exports-internal",
+            "s3_get",
+            "aws_service_same_region",
+            scale(0.3, 0.6),
+            "diurnal",
+            bucket=buckets["exports"],
+        ),
+        Stream(
+            "app-replication",
+            "replication",
+            "inter_region",
+            scale(0.3, 0.6),
+            "diurnal",
+            bucket=buckets["app"],
+            billing=[
+                BillingLine(
+                    "AmazonS3",
+                    "USE1-USW2-AWS-Out-Bytes",
+                    "S3-Replication",
+                    buckets["app"],
+                    "inter_region",
+                )
+            ],
+        ),
+        Stream(
+            "cdn-viewers",
+            "cloudfront_viewer",
+            "internet",
+            scale(4, 6),
+            "diurnal",
+            distribution_id=distribution_id,
+            billing=[
+                BillingLine(
+                    "AmazonCloudFront",
+                    "US-DataTransfer-Out-Bytes",
+                    "GET",
+                    f"arn:aws:cloudfront::{account_id}:distribution/{distribution_id}",
+                    "cloudfront_us",
+                )
+            ],
+        ),
     ]
     for w in workers:
-        streams.append(Stream(f"{w.role}-db", "flow", "intra_az" if w.az_id == db.az_id else "inter_az",
-                              scale(0.5, 1.5), "diurnal", eni=w, peer_eni=db, dst_port=5432, traffic_path=1,
-                              billing=[] if w.az_id == db.az_id else inter_az(w, db)))
+        streams.append(
+            Stream(
+                f"{w.role}-db",
+                "flow",
+                "intra_az" if w.az_id == db.az_id else "inter_az",
+                scale(0.5, 1.5),
+                "diurnal",
+                eni=w,
+                peer_eni=db,
+                dst_port=5432,
+                traffic_path=1,
+                billing=[] if w.az_id == db.az_id else inter_az(w, db),
+            )
+        )
         streams.append(s3_direct(w, scale(0.5, 1.0), f"{w.role}-s3"))
 
     account = Account(
-        account_id, seed, vpc_id, "10.0.0.0/16", subnets, enis, nat_eni, nat_gateway_id, s3_endpoint_id,
-        route_table_id, buckets, distribution_id, streams, [], [], seed,
+        account_id,
+        seed,
+        vpc_id,
+        "10.0.0.0/16",
+        subnets,
+        enis,
+        nat_eni,
+        nat_gateway_id,
+        s3_endpoint_id,
+        route_table_id,
+        buckets,
+        distribution_id,
+        streams,
+        [],
+        [],
+        seed,
     )
-    _schedule(account, rng, total_hours, orders_a, orders_b, db, analytics, migration, app_a, app_b, s3_via_nat)
+    _schedule(
+        account,
+        rng,
+        total_hours,
+        orders_a,
+        orders_b,
+        db,
+        analytics,
+        migration,
+        app_a,
+        app_b,
+        s3_via_nat,
+    )
     return account
 
 
-def _schedule(account: Account, rng: np.random.Generator, total_hours: int, orders_a: Eni, orders_b: Eni,
-              db: Eni, analytics: Eni, migration: Eni, app_a: Eni, app_b: Eni, s3_via_nat: Any) -> None:
+def _schedule(
+    account: Account,
+    rng: np.random.Generator,
+    total_hours: int,
+    orders_a: Eni,
+    orders_b: Eni,
+    db: Eni,
+    analytics: Eni,
+    migration: Eni,
+    app_a: Eni,
+    app_b: Eni,
+    s3_via_nat: Any,
+) -> None:
     """Place the six incidents and the benign changes after a stretch of clean history."""
     seed = account.seed
     history = max(24, int(total_hours * 0.35))
-    kinds = ["public_bucket", "sg_exfiltration", "nat_s3", "replication", "cross_az", "cloudfront_cache_miss"]
+    kinds = [
+        "public_bucket",
+        "sg_exfiltration",
+        "nat_s3",
+        "replication",
+        "cross_az",
+        "cloudfront_cache_miss",
+    ]
     order = list(rng.permutation(len(kinds)))
     span = max(1, total_hours - history - 8)
     slots = np.linspace(history, history + span, len(kinds) + 1)[:-1]
     admin = f"arn:aws:iam::{account.account_id}:user/"
     users = [admin + u for u in ("dev-alice", "ops-bob", "ci-deployer", "data-carol")]
 
-    def change(kind: str, hour: int, name: str, source: str, rtype: str, rid: str, params: dict[str, Any],
-               conf: dict[str, Any], supp: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> Change:
-        return Change(hour, int(rng.integers(0, 50)), stable_uuid(seed, kind, name, hour), name, source,
-                      users[int(rng.integers(0, len(users)))], rtype, rid, params, conf, supp or {}, tags or {})
+    def change(
+        kind: str,
+        hour: int,
+        name: str,
+        source: str,
+        rtype: str,
+        rid: str,
+        params: dict[str, Any],
+        conf: dict[str, Any],
+        supp: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> Change:
+        return Change(
+            hour,
+            int(rng.integers(0, 50)),
+            stable_uuid(seed, kind, name, hour),
+            name,
+            source,
+            users[int(rng.integers(0, len(users)))],
+            rtype,
+            rid,
+            params,
+            conf,
+            supp or {},
+            tags or {},
+        )
 
     for slot_index, kind_index in enumerate(order):
         kind = kinds[kind_index]
@@ -295,31 +549,139 @@ def _schedule(account: Account, rng: np.random.Generator, total_hours: int, orde
         iid = f"inc-{stable_id(seed, kind, start, length=10)}"
         b = account.buckets
         if kind == "public_bucket":
-            policy = {"Version": "2012-10-17", "Statement": [{"Sid": "PublicRead", "Effect": "Allow", "Principal": "*",
-                      "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b['exports']}/*"}]}
-            cause = change(kind, cause_hour, "PutBucketPolicy", "s3.amazonaws.com", "AWS::S3::Bucket", b["exports"],
-                           {"bucketName": b["exports"], "bucketPolicy": policy}, {"name": b["exports"]},
-                           {"BucketPolicy": {"policyText": policy}, "PublicAccessBlockConfiguration": None})
-            streams = [Stream(f"{iid}-public-downloads", "s3_get", "internet", float(rng.uniform(30, 50)), "flat",
-                              bucket=b["exports"], dst_prefixes=INTERNET_CLIENTS, active=(start, end),
-                              billing=[BillingLine("AmazonS3", "DataTransfer-Out-Bytes", "GetObject", b["exports"], "internet")])]
-            entity, etype, dclass, fix = b["exports"], "bucket", "internet", "s3-block-public-access"
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "PublicRead",
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{b['exports']}/*",
+                    }
+                ],
+            }
+            cause = change(
+                kind,
+                cause_hour,
+                "PutBucketPolicy",
+                "s3.amazonaws.com",
+                "AWS::S3::Bucket",
+                b["exports"],
+                {"bucketName": b["exports"], "bucketPolicy": policy},
+                {"name": b["exports"]},
+                {"BucketPolicy": {"policyText": policy}, "PublicAccessBlockConfiguration": None},
+            )
+            streams = [
+                Stream(
+                    f"{iid}-public-downloads",
+                    "s3_get",
+                    "internet",
+                    float(rng.uniform(30, 50)),
+                    "flat",
+                    bucket=b["exports"],
+                    dst_prefixes=INTERNET_CLIENTS,
+                    active=(start, end),
+                    billing=[
+                        BillingLine(
+                            "AmazonS3",
+                            "DataTransfer-Out-Bytes",
+                            "GetObject",
+                            b["exports"],
+                            "internet",
+                        )
+                    ],
+                )
+            ]
+            entity, etype, dclass, fix = (
+                b["exports"],
+                "bucket",
+                "internet",
+                "s3-block-public-access",
+            )
         elif kind == "sg_exfiltration":
-            perm = {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}
-            cause = change(kind, cause_hour, "AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", "AWS::EC2::SecurityGroup",
-                           analytics.security_group, {"groupId": analytics.security_group, "ipPermissions": {"items": [perm]}},
-                           {"groupId": analytics.security_group, "ipPermissions": [
-                               {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": ["0.0.0.0/0"]},
-                               {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": ["10.0.0.0/16"]}]})
-            streams = [Stream(f"{iid}-exfil", "flow", "internet", float(rng.uniform(20, 35)), "flat", eni=analytics,
-                              dst_prefixes=[EXFIL_DESTINATION], dst_port=22, traffic_path=8, active=(start, end),
-                              billing=[BillingLine("AmazonEC2", "DataTransfer-Out-Bytes", "RunInstances",
-                                                   analytics.instance_id or "", "internet", "out", AZS[analytics.az_id])])]
-            entity, etype, dclass, fix = analytics.eni_id, "eni", "internet", "sg-revoke-open-ingress"
+            perm = {
+                "ipProtocol": "tcp",
+                "fromPort": 22,
+                "toPort": 22,
+                "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]},
+            }
+            cause = change(
+                kind,
+                cause_hour,
+                "AuthorizeSecurityGroupIngress",
+                "ec2.amazonaws.com",
+                "AWS::EC2::SecurityGroup",
+                analytics.security_group,
+                {"groupId": analytics.security_group, "ipPermissions": {"items": [perm]}},
+                {
+                    "groupId": analytics.security_group,
+                    "ipPermissions": [
+                        {
+                            "ipProtocol": "tcp",
+                            "fromPort": 22,
+                            "toPort": 22,
+                            "ipRanges": ["0.0.0.0/0"],
+                        },
+                        {
+                            "ipProtocol": "tcp",
+                            "fromPort": 22,
+                            "toPort": 22,
+                            "ipRanges": ["10.0.0.0/16"],
+                        },
+                    ],
+                },
+            )
+            streams = [
+                Stream(
+                    f"{iid}-exfil",
+                    "flow",
+                    "internet",
+                    float(rng.uniform(20, 35)),
+                    "flat",
+                    eni=analytics,
+                    dst_prefixes=[EXFIL_DESTINATION],
+                    dst_port=22,
+                    traffic_path=8,
+                    active=(start, end),
+                    billing=[
+                        BillingLine(
+                            "AmazonEC2",
+                            "DataTransfer-Out-Bytes",
+                            "RunInstances",
+                            analytics.instance_id or "",
+                            "internet",
+                            "out",
+                            AZS[analytics.az_id],
+                        )
+                    ],
+                )
+            ]
+            entity, etype, dclass, fix = (
+                analytics.eni_id,
+                "eni",
+                "internet",
+                "sg-revoke-open-ingress",
+            )
         elif kind == "nat_s3":
-            cause = change(kind, cause_hour, "DeleteVpcEndpoints", "ec2.amazonaws.com", "AWS::EC2::VPCEndpoint",
-                           account.s3_endpoint_id, {"DeleteVpcEndpointsRequest": {"VpcEndpointId": {"tag": 1, "content": account.s3_endpoint_id}}},
-                           {"vpcEndpointId": account.s3_endpoint_id, "state": "deleted", "serviceName": "com.amazonaws.us-east-1.s3"})
+            cause = change(
+                kind,
+                cause_hour,
+                "DeleteVpcEndpoints",
+                "ec2.amazonaws.com",
+                "AWS::EC2::VPCEndpoint",
+                account.s3_endpoint_id,
+                {
+                    "DeleteVpcEndpointsRequest": {
+                        "VpcEndpointId": {"tag": 1, "content": account.s3_endpoint_id}
+                    }
+                },
+                {
+                    "vpcEndpointId": account.s3_endpoint_id,
+                    "state": "deleted",
+                    "serviceName": "com.amazonaws.us-east-1.s3",
+                },
+            )
             direct = [s for s in account.streams if s.name in ("app-a-s3", "app-b-s3")]
             streams = []
             for s in direct:
@@ -328,70 +690,253 @@ def _schedule(account: Account, rng: np.random.Generator, total_hours: int, orde
                 nat_stream = s3_via_nat(s.eni, s.base_gb_per_h, f"{iid}-{s.name}-via-nat")
                 nat_stream.active = (start, end)
                 streams.append(nat_stream)
-            entity, etype, dclass, fix = account.nat_gateway_id, "nat_gateway", "nat_gateway", "add-s3-gateway-endpoint"
+            entity, etype, dclass, fix = (
+                account.nat_gateway_id,
+                "nat_gateway",
+                "nat_gateway",
+                "add-s3-gateway-endpoint",
+            )
         elif kind == "replication":
-            rule = {"Rules": [{"ID": "replicate-all", "Status": "Enabled", "Priority": 1, "Filter": {"Prefix": ""},
-                               "Destination": {"Bucket": f"arn:aws:s3:::{b['replica']}"}}]}
-            cause = change(kind, cause_hour, "PutBucketReplication", "s3.amazonaws.com", "AWS::S3::Bucket", b["app"],
-                           {"bucketName": b["app"], "ReplicationConfiguration": rule}, {"name": b["app"]},
-                           {"BucketReplicationConfiguration": rule})
-            streams = [Stream(f"{iid}-replicate-all", "replication", "inter_region", float(rng.uniform(15, 25)), "flat",
-                              bucket=b["app"], active=(start, end),
-                              billing=[BillingLine("AmazonS3", "USE1-USW2-AWS-Out-Bytes", "S3-Replication", b["app"], "inter_region")])]
+            rule = {
+                "Rules": [
+                    {
+                        "ID": "replicate-all",
+                        "Status": "Enabled",
+                        "Priority": 1,
+                        "Filter": {"Prefix": ""},
+                        "Destination": {"Bucket": f"arn:aws:s3:::{b['replica']}"},
+                    }
+                ]
+            }
+            cause = change(
+                kind,
+                cause_hour,
+                "PutBucketReplication",
+                "s3.amazonaws.com",
+                "AWS::S3::Bucket",
+                b["app"],
+                {"bucketName": b["app"], "ReplicationConfiguration": rule},
+                {"name": b["app"]},
+                {"BucketReplicationConfiguration": rule},
+            )
+            streams = [
+                Stream(
+                    f"{iid}-replicate-all",
+                    "replication",
+                    "inter_region",
+                    float(rng.uniform(15, 25)),
+                    "flat",
+                    bucket=b["app"],
+                    active=(start, end),
+                    billing=[
+                        BillingLine(
+                            "AmazonS3",
+                            "USE1-USW2-AWS-Out-Bytes",
+                            "S3-Replication",
+                            b["app"],
+                            "inter_region",
+                        )
+                    ],
+                )
+            ]
             entity, etype, dclass, fix = b["app"], "bucket", "inter_region", "fix-replication-rule"
         elif kind == "cross_az":
-            cause = change(kind, cause_hour, "RunInstances", "ec2.amazonaws.com", "AWS::EC2::Instance", orders_b.instance_id or "",
-                           {"instancesSet": {"items": [{"imageId": "ami-0abcdef1234567890"}]}, "subnetId": orders_b.subnet_id},
-                           {"instanceId": orders_b.instance_id, "subnetId": orders_b.subnet_id, "placement": {"availabilityZone": AZS[orders_b.az_id]},
-                            "networkInterfaces": [{"networkInterfaceId": orders_b.eni_id}]}, tags={"Name": "orders"})
+            cause = change(
+                kind,
+                cause_hour,
+                "RunInstances",
+                "ec2.amazonaws.com",
+                "AWS::EC2::Instance",
+                orders_b.instance_id or "",
+                {
+                    "instancesSet": {"items": [{"imageId": "ami-0abcdef1234567890"}]},
+                    "subnetId": orders_b.subnet_id,
+                },
+                {
+                    "instanceId": orders_b.instance_id,
+                    "subnetId": orders_b.subnet_id,
+                    "placement": {"availabilityZone": AZS[orders_b.az_id]},
+                    "networkInterfaces": [{"networkInterfaceId": orders_b.eni_id}],
+                },
+                tags={"Name": "orders"},
+            )
             old = next(s for s in account.streams if s.name == "orders-a-db")
             old.active = (0, start)
-            streams = [Stream(f"{iid}-orders-b-db", "flow", "inter_az", old.base_gb_per_h, "diurnal", eni=orders_b, peer_eni=db,
-                              dst_port=5432, traffic_path=1, active=(start, total_hours),
-                              billing=[BillingLine("AmazonEC2", "DataTransfer-Regional-Bytes", "InterZone-Out", orders_b.instance_id or "", "inter_az", "both", AZS[orders_b.az_id]),
-                                       BillingLine("AmazonEC2", "DataTransfer-Regional-Bytes", "InterZone-In", db.instance_id or "", "inter_az", "both", AZS[db.az_id])])]
+            streams = [
+                Stream(
+                    f"{iid}-orders-b-db",
+                    "flow",
+                    "inter_az",
+                    old.base_gb_per_h,
+                    "diurnal",
+                    eni=orders_b,
+                    peer_eni=db,
+                    dst_port=5432,
+                    traffic_path=1,
+                    active=(start, total_hours),
+                    billing=[
+                        BillingLine(
+                            "AmazonEC2",
+                            "DataTransfer-Regional-Bytes",
+                            "InterZone-Out",
+                            orders_b.instance_id or "",
+                            "inter_az",
+                            "both",
+                            AZS[orders_b.az_id],
+                        ),
+                        BillingLine(
+                            "AmazonEC2",
+                            "DataTransfer-Regional-Bytes",
+                            "InterZone-In",
+                            db.instance_id or "",
+                            "inter_az",
+                            "both",
+                            AZS[db.az_id],
+                        ),
+                    ],
+                )
+            ]
             end = total_hours
             entity, etype, dclass, fix = orders_b.eni_id, "eni", "inter_az", "colocate-az"
         else:  # cloudfront_cache_miss
-            config = {"id": account.distribution_id, "defaultCacheBehavior": {"cachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
-                      "forwardedValues": {"queryString": True}}}
-            cause = change(kind, cause_hour, "UpdateDistribution", "cloudfront.amazonaws.com", "AWS::CloudFront::Distribution",
-                           account.distribution_id, {"id": account.distribution_id, "distributionConfig": config}, config)
+            config = {
+                "id": account.distribution_id,
+                "defaultCacheBehavior": {
+                    "cachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+                    "forwardedValues": {"queryString": True},
+                },
+            }
+            cause = change(
+                kind,
+                cause_hour,
+                "UpdateDistribution",
+                "cloudfront.amazonaws.com",
+                "AWS::CloudFront::Distribution",
+                account.distribution_id,
+                {"id": account.distribution_id, "distributionConfig": config},
+                config,
+            )
             base = next(s for s in account.streams if s.name == "cdn-viewers")
-            streams = [Stream(f"{iid}-cache-miss-viewers", "cloudfront_viewer", "internet", base.base_gb_per_h * float(rng.uniform(2.0, 3.0)),
-                              "diurnal", distribution_id=account.distribution_id, active=(start, end), billing=base.billing),
-                       Stream(f"{iid}-origin-fetch", "flow", "cloudfront", base.base_gb_per_h * 3.0, "diurnal",
-                              eni=next(e for e in account.enis if e.role == "web-a"), dst_prefixes=CLOUDFRONT_ORIGIN_FACING,
-                              traffic_path=8, dst_service="CLOUDFRONT", active=(start, end))]
-            entity, etype, dclass, fix = account.distribution_id, "distribution", "internet", "enable-cloudfront-caching"
+            streams = [
+                Stream(
+                    f"{iid}-cache-miss-viewers",
+                    "cloudfront_viewer",
+                    "internet",
+                    base.base_gb_per_h * float(rng.uniform(2.0, 3.0)),
+                    "diurnal",
+                    distribution_id=account.distribution_id,
+                    active=(start, end),
+                    billing=base.billing,
+                ),
+                Stream(
+                    f"{iid}-origin-fetch",
+                    "flow",
+                    "cloudfront",
+                    base.base_gb_per_h * 3.0,
+                    "diurnal",
+                    eni=next(e for e in account.enis if e.role == "web-a"),
+                    dst_prefixes=CLOUDFRONT_ORIGIN_FACING,
+                    traffic_path=8,
+                    dst_service="CLOUDFRONT",
+                    active=(start, end),
+                ),
+            ]
+            entity, etype, dclass, fix = (
+                account.distribution_id,
+                "distribution",
+                "internet",
+                "enable-cloudfront-caching",
+            )
         account.streams.extend(streams)
-        account.incidents.append(Incident(iid, kind, entity, etype, dclass, start, end, streams, cause, fix))
+        account.incidents.append(
+            Incident(iid, kind, entity, etype, dclass, start, end, streams, cause, fix)
+        )
 
     # Benign changes: a deploy every few days, and one planned migration in a maintenance window.
     for day in range(1, total_hours // 24, 3):
         hour = day * 24 + 14
         web = account.enis[0]
-        account.benign.append(BenignChange(
-            f"deploy-{day}", "deploy", hour, hour + 1, web.instance_id or "",
-            Change(hour, 5, stable_uuid(seed, "deploy", day), "CreateTags", "ec2.amazonaws.com", admin + "ci-deployer",
-                   "AWS::EC2::Instance", web.instance_id or "", {"resourcesSet": {"items": [{"resourceId": web.instance_id}]},
-                   "tagSet": {"items": [{"key": "release", "value": f"r{day}"}]}}, {"instanceId": web.instance_id}, tags={"release": f"r{day}"}),
-            []))
+        account.benign.append(
+            BenignChange(
+                f"deploy-{day}",
+                "deploy",
+                hour,
+                hour + 1,
+                web.instance_id or "",
+                Change(
+                    hour,
+                    5,
+                    stable_uuid(seed, "deploy", day),
+                    "CreateTags",
+                    "ec2.amazonaws.com",
+                    admin + "ci-deployer",
+                    "AWS::EC2::Instance",
+                    web.instance_id or "",
+                    {
+                        "resourcesSet": {"items": [{"resourceId": web.instance_id}]},
+                        "tagSet": {"items": [{"key": "release", "value": f"r{day}"}]},
+                    },
+                    {"instanceId": web.instance_id},
+                    tags={"release": f"r{day}"},
+                ),
+                [],
+            )
+        )
     mig_start = max(history // 2, 6)
-    mig = Stream("planned-migration", "flow", "inter_region", float(rng.uniform(20, 30)), "flat", eni=migration,
-                 dst_prefixes=EC2_US_WEST_2, traffic_path=8, active=(mig_start, mig_start + 6),
-                 billing=[BillingLine("AmazonEC2", "USE1-USW2-AWS-Out-Bytes", "RunInstances", migration.instance_id or "", "inter_region", "out", AZS[migration.az_id])])
+    mig = Stream(
+        "planned-migration",
+        "flow",
+        "inter_region",
+        float(rng.uniform(20, 30)),
+        "flat",
+        eni=migration,
+        dst_prefixes=EC2_US_WEST_2,
+        traffic_path=8,
+        active=(mig_start, mig_start + 6),
+        billing=[
+            BillingLine(
+                "AmazonEC2",
+                "USE1-USW2-AWS-Out-Bytes",
+                "RunInstances",
+                migration.instance_id or "",
+                "inter_region",
+                "out",
+                AZS[migration.az_id],
+            )
+        ],
+    )
     account.streams.append(mig)
-    account.benign.append(BenignChange("planned-migration", "planned_migration", mig_start, mig_start + 6, migration.eni_id, None, [mig]))
-    account.benign.append(BenignChange("nightly-backup", "nightly_backup", 0, total_hours, batch_eni(account).eni_id, None,
-                                       [s for s in account.streams if s.name == "batch-backup"]))
+    account.benign.append(
+        BenignChange(
+            "planned-migration",
+            "planned_migration",
+            mig_start,
+            mig_start + 6,
+            migration.eni_id,
+            None,
+            [mig],
+        )
+    )
+    account.benign.append(
+        BenignChange(
+            "nightly-backup",
+            "nightly_backup",
+            0,
+            total_hours,
+            batch_eni(account).eni_id,
+            None,
+            [s for s in account.streams if s.name == "batch-backup"],
+        )
+    )
 
 
 def batch_eni(account: Account) -> Eni:
     return next(e for e in account.enis if e.role == "batch")
 
 
-def hourly_gb(stream: Stream, hours: np.ndarray, start_dow: int, rng: np.random.Generator) -> np.ndarray:
+def hourly_gb(
+    stream: Stream, hours: np.ndarray, start_dow: int, rng: np.random.Generator
+) -> np.ndarray:
     """Bytes in GB per hour: base x daily/weekly shape x noise, zero where inactive."""
     hod = hours % 24
     dow = (start_dow + hours // 24) % 7

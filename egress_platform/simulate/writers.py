@@ -15,13 +15,44 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from egress_platform.simulate.account import AZS, PEER_REGION, REGION, Account, Change, stable_id, stable_uuid
+from egress_platform.simulate.account import (
+    AZS,
+    PEER_REGION,
+    REGION,
+    Account,
+    Change,
+    stable_id,
+    stable_uuid,
+)
 
-SIM_FLOW_FIELDS = (
-    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end "
-    "action log-status vpc-id subnet-id instance-id az-id type pkt-srcaddr pkt-dstaddr "
-    "pkt-src-aws-service pkt-dst-aws-service flow-direction traffic-path region"
-).split()
+SIM_FLOW_FIELDS = [
+    "version",
+    "account-id",
+    "interface-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log-status",
+    "vpc-id",
+    "subnet-id",
+    "instance-id",
+    "az-id",
+    "type",
+    "pkt-srcaddr",
+    "pkt-dstaddr",
+    "pkt-src-aws-service",
+    "pkt-dst-aws-service",
+    "flow-direction",
+    "traffic-path",
+    "region",
+]
 
 
 def write_bytes(path: Path, data: bytes) -> int:
@@ -83,7 +114,13 @@ def cloudtrail_event(account: Account, change: Change, when: datetime) -> dict[s
         "requestID": stable_uuid(account.seed, "req", change.event_id),
         "eventID": change.event_id,
         "readOnly": False,
-        "resources": [{"ARN": change.resource_id, "accountId": account.account_id, "type": change.resource_type}],
+        "resources": [
+            {
+                "ARN": change.resource_id,
+                "accountId": account.account_id,
+                "type": change.resource_type,
+            }
+        ],
         "eventType": "AwsApiCall",
         "managementEvent": True,
         "recipientAccountId": account.account_id,
@@ -126,10 +163,19 @@ def background_event(account: Account, when: datetime, index: int) -> dict[str, 
     }
 
 
-def config_item(account: Account, resource_type: str, resource_id: str, configuration: dict[str, Any],
-                captured: datetime, *, supplementary: dict[str, Any] | None = None,
-                tags: dict[str, str] | None = None, az: str = "Not Applicable",
-                relationships: list[dict[str, str]] | None = None, status: str = "OK") -> dict[str, Any]:
+def config_item(
+    account: Account,
+    resource_type: str,
+    resource_id: str,
+    configuration: dict[str, Any],
+    captured: datetime,
+    *,
+    supplementary: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+    az: str = "Not Applicable",
+    relationships: list[dict[str, str]] | None = None,
+    status: str = "OK",
+) -> dict[str, Any]:
     return {
         "configurationItemVersion": "1.3",
         "configurationItemCaptureTime": captured.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
@@ -150,63 +196,214 @@ def config_item(account: Account, resource_type: str, resource_id: str, configur
     }
 
 
-def inventory(account: Account, captured: datetime, changed: dict[str, Change]) -> list[dict[str, Any]]:
+def inventory(
+    account: Account, captured: datetime, changed: dict[str, Change]
+) -> list[dict[str, Any]]:
     """Every resource as Config records it, reflecting the changes made so far."""
     items: list[dict[str, Any]] = [
-        config_item(account, "AWS::EC2::VPC", account.vpc_id, {"vpcId": account.vpc_id, "cidrBlock": account.vpc_cidr}, captured)
+        config_item(
+            account,
+            "AWS::EC2::VPC",
+            account.vpc_id,
+            {"vpcId": account.vpc_id, "cidrBlock": account.vpc_cidr},
+            captured,
+        )
     ]
     for subnet_id, (cidr, az_id, public) in account.subnets.items():
-        items.append(config_item(account, "AWS::EC2::Subnet", subnet_id, {
-            "subnetId": subnet_id, "vpcId": account.vpc_id, "cidrBlock": cidr, "availabilityZone": AZS[az_id],
-            "availabilityZoneId": az_id, "mapPublicIpOnLaunch": public}, captured, az=AZS[az_id]))
+        items.append(
+            config_item(
+                account,
+                "AWS::EC2::Subnet",
+                subnet_id,
+                {
+                    "subnetId": subnet_id,
+                    "vpcId": account.vpc_id,
+                    "cidrBlock": cidr,
+                    "availabilityZone": AZS[az_id],
+                    "availabilityZoneId": az_id,
+                    "mapPublicIpOnLaunch": public,
+                },
+                captured,
+                az=AZS[az_id],
+            )
+        )
     for eni in account.all_enis:
-        items.append(config_item(account, "AWS::EC2::NetworkInterface", eni.eni_id, {
-            "networkInterfaceId": eni.eni_id, "subnetId": eni.subnet_id, "vpcId": account.vpc_id,
-            "availabilityZone": AZS[eni.az_id], "privateIpAddress": eni.private_ip,
-            "interfaceType": "nat_gateway" if eni.role == "nat" else "interface",
-            "attachment": {"instanceId": eni.instance_id} if eni.instance_id else None,
-            "groups": [{"groupId": eni.security_group}] if eni.security_group != "-" else []},
-            captured, az=AZS[eni.az_id], tags=eni.tags))
+        items.append(
+            config_item(
+                account,
+                "AWS::EC2::NetworkInterface",
+                eni.eni_id,
+                {
+                    "networkInterfaceId": eni.eni_id,
+                    "subnetId": eni.subnet_id,
+                    "vpcId": account.vpc_id,
+                    "availabilityZone": AZS[eni.az_id],
+                    "privateIpAddress": eni.private_ip,
+                    "interfaceType": "nat_gateway" if eni.role == "nat" else "interface",
+                    "attachment": {"instanceId": eni.instance_id} if eni.instance_id else None,
+                    "groups": [{"groupId": eni.security_group}]
+                    if eni.security_group != "-"
+                    else [],
+                },
+                captured,
+                az=AZS[eni.az_id],
+                tags=eni.tags,
+            )
+        )
         if eni.instance_id:
-            items.append(config_item(account, "AWS::EC2::Instance", eni.instance_id, {
-                "instanceId": eni.instance_id, "subnetId": eni.subnet_id, "privateIpAddress": eni.private_ip,
-                "placement": {"availabilityZone": AZS[eni.az_id]},
-                "networkInterfaces": [{"networkInterfaceId": eni.eni_id}]},
-                captured, az=AZS[eni.az_id], tags={"Name": eni.role, **eni.tags}))
-    items.append(config_item(account, "AWS::EC2::NatGateway", account.nat_gateway_id, {
-        "natGatewayId": account.nat_gateway_id, "subnetId": account.nat_eni.subnet_id, "vpcId": account.vpc_id,
-        "natGatewayAddresses": [{"networkInterfaceId": account.nat_eni.eni_id, "privateIp": account.nat_eni.private_ip}]},
-        captured))
+            items.append(
+                config_item(
+                    account,
+                    "AWS::EC2::Instance",
+                    eni.instance_id,
+                    {
+                        "instanceId": eni.instance_id,
+                        "subnetId": eni.subnet_id,
+                        "privateIpAddress": eni.private_ip,
+                        "placement": {"availabilityZone": AZS[eni.az_id]},
+                        "networkInterfaces": [{"networkInterfaceId": eni.eni_id}],
+                    },
+                    captured,
+                    az=AZS[eni.az_id],
+                    tags={"Name": eni.role, **eni.tags},
+                )
+            )
+    items.append(
+        config_item(
+            account,
+            "AWS::EC2::NatGateway",
+            account.nat_gateway_id,
+            {
+                "natGatewayId": account.nat_gateway_id,
+                "subnetId": account.nat_eni.subnet_id,
+                "vpcId": account.vpc_id,
+                "natGatewayAddresses": [
+                    {
+                        "networkInterfaceId": account.nat_eni.eni_id,
+                        "privateIp": account.nat_eni.private_ip,
+                    }
+                ],
+            },
+            captured,
+        )
+    )
     endpoint_state = "deleted" if account.s3_endpoint_id in changed else "available"
-    items.append(config_item(account, "AWS::EC2::VPCEndpoint", account.s3_endpoint_id, {
-        "vpcEndpointId": account.s3_endpoint_id, "vpcEndpointType": "Gateway", "serviceName": f"com.amazonaws.{REGION}.s3",
-        "state": endpoint_state, "routeTableIds": [account.route_table_id]}, captured,
-        status="ResourceDeleted" if endpoint_state == "deleted" else "OK"))
+    items.append(
+        config_item(
+            account,
+            "AWS::EC2::VPCEndpoint",
+            account.s3_endpoint_id,
+            {
+                "vpcEndpointId": account.s3_endpoint_id,
+                "vpcEndpointType": "Gateway",
+                "serviceName": f"com.amazonaws.{REGION}.s3",
+                "state": endpoint_state,
+                "routeTableIds": [account.route_table_id],
+            },
+            captured,
+            status="ResourceDeleted" if endpoint_state == "deleted" else "OK",
+        )
+    )
     routes = [{"destinationCidrBlock": "0.0.0.0/0", "natGatewayId": account.nat_gateway_id}]
     if endpoint_state == "available":
-        routes.append({"destinationPrefixListId": "pl-63a5400a", "gatewayId": account.s3_endpoint_id})
-    items.append(config_item(account, "AWS::EC2::RouteTable", account.route_table_id, {
-        "routeTableId": account.route_table_id, "vpcId": account.vpc_id, "routes": routes,
-        "associations": [{"subnetId": s} for s, (_, _, public) in account.subnets.items() if not public]}, captured))
+        routes.append(
+            {"destinationPrefixListId": "pl-63a5400a", "gatewayId": account.s3_endpoint_id}
+        )
+    items.append(
+        config_item(
+            account,
+            "AWS::EC2::RouteTable",
+            account.route_table_id,
+            {
+                "routeTableId": account.route_table_id,
+                "vpcId": account.vpc_id,
+                "routes": routes,
+                "associations": [
+                    {"subnetId": s} for s, (_, _, public) in account.subnets.items() if not public
+                ],
+            },
+            captured,
+        )
+    )
     for sg in sorted({e.security_group for e in account.enis}):
         change = changed.get(sg)
-        perms = change.configuration["ipPermissions"] if change else [
-            {"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "ipRanges": ["0.0.0.0/0"] if sg == account.enis[0].security_group else ["10.0.0.0/16"]}]
-        items.append(config_item(account, "AWS::EC2::SecurityGroup", sg, {"groupId": sg, "vpcId": account.vpc_id, "ipPermissions": perms}, captured))
+        perms = (
+            change.configuration["ipPermissions"]
+            if change
+            else [
+                {
+                    "ipProtocol": "tcp",
+                    "fromPort": 443,
+                    "toPort": 443,
+                    "ipRanges": ["0.0.0.0/0"]
+                    if sg == account.enis[0].security_group
+                    else ["10.0.0.0/16"],
+                }
+            ]
+        )
+        items.append(
+            config_item(
+                account,
+                "AWS::EC2::SecurityGroup",
+                sg,
+                {"groupId": sg, "vpcId": account.vpc_id, "ipPermissions": perms},
+                captured,
+            )
+        )
     for role, bucket in account.buckets.items():
         change = changed.get(bucket)
-        supplementary = change.supplementary if change else {
-            "PublicAccessBlockConfiguration": {"blockPublicAcls": True, "blockPublicPolicy": True,
-                                               "ignorePublicAcls": True, "restrictPublicBuckets": True}}
+        supplementary = (
+            change.supplementary
+            if change
+            else {
+                "PublicAccessBlockConfiguration": {
+                    "blockPublicAcls": True,
+                    "blockPublicPolicy": True,
+                    "ignorePublicAcls": True,
+                    "restrictPublicBuckets": True,
+                }
+            }
+        )
         if role == "app" and not change:
-            supplementary = {**supplementary, "BucketReplicationConfiguration": {"Rules": [{"ID": "critical", "Status": "Enabled",
-                             "Filter": {"Prefix": "critical/"}, "Destination": {"Bucket": f"arn:aws:s3:::{account.buckets['replica']}"}}]}}
-        items.append(config_item(account, "AWS::S3::Bucket", bucket, {"name": bucket,
-                     "region": PEER_REGION if role == "replica" else REGION}, captured, supplementary=supplementary))
+            supplementary = {
+                **supplementary,
+                "BucketReplicationConfiguration": {
+                    "Rules": [
+                        {
+                            "ID": "critical",
+                            "Status": "Enabled",
+                            "Filter": {"Prefix": "critical/"},
+                            "Destination": {"Bucket": f"arn:aws:s3:::{account.buckets['replica']}"},
+                        }
+                    ]
+                },
+            }
+        items.append(
+            config_item(
+                account,
+                "AWS::S3::Bucket",
+                bucket,
+                {"name": bucket, "region": PEER_REGION if role == "replica" else REGION},
+                captured,
+                supplementary=supplementary,
+            )
+        )
     dist_change = changed.get(account.distribution_id)
-    items.append(config_item(account, "AWS::CloudFront::Distribution", account.distribution_id, dist_change.configuration if dist_change else {
-        "id": account.distribution_id, "defaultCacheBehavior": {"cachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"},
-        "origins": [{"domainName": f"origin.{account.account_id}.example.com"}]}, captured))
+    items.append(
+        config_item(
+            account,
+            "AWS::CloudFront::Distribution",
+            account.distribution_id,
+            dist_change.configuration
+            if dist_change
+            else {
+                "id": account.distribution_id,
+                "defaultCacheBehavior": {"cachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"},
+                "origins": [{"domainName": f"origin.{account.account_id}.example.com"}],
+            },
+            captured,
+        )
+    )
     return items
 
 
@@ -257,7 +454,9 @@ def cur_csv(rows: Iterable[dict[str, Any]]) -> bytes:
     return gz(buffer.getvalue())
 
 
-def cur_paths(account: Account, period_start: datetime, period_end: datetime) -> tuple[str, str, str]:
+def cur_paths(
+    account: Account, period_start: datetime, period_end: datetime
+) -> tuple[str, str, str]:
     """(manifest key, assembly id, report file key) in the CUR 1.0 delivery layout."""
     folder = f"cur/egress-cur/hourly/{period_start:%Y%m%d}-{period_end:%Y%m%d}"
     assembly = stable_uuid(account.seed, "cur", period_start.isoformat())
@@ -268,7 +467,9 @@ def cur_paths(account: Account, period_start: datetime, period_end: datetime) ->
     )
 
 
-def cur_manifest(account: Account, assembly: str, report_key: str, period_start: datetime, period_end: datetime) -> bytes:
+def cur_manifest(
+    account: Account, assembly: str, report_key: str, period_start: datetime, period_end: datetime
+) -> bytes:
     manifest = {
         "assemblyId": assembly,
         "account": account.account_id,
@@ -278,7 +479,10 @@ def cur_manifest(account: Account, assembly: str, report_key: str, period_start:
         "contentType": "text/csv",
         "reportId": stable_id(account.seed, "report", length=64),
         "reportName": "hourly",
-        "billingPeriod": {"start": f"{period_start:%Y%m%d}T000000.000Z", "end": f"{period_end:%Y%m%d}T000000.000Z"},
+        "billingPeriod": {
+            "start": f"{period_start:%Y%m%d}T000000.000Z",
+            "end": f"{period_end:%Y%m%d}T000000.000Z",
+        },
         "bucket": f"{account.account_id}-billing",
         "reportKeys": [report_key],
         "additionalArtifactKeys": [],
@@ -291,12 +495,21 @@ def s3_access_key(bucket: str, hour_start: datetime, seed: int) -> str:
     return f"s3-access-logs/{bucket}/{hour_start:%Y-%m-%d-%H}-00-00-{unique}"
 
 
-def s3_access_line(account: Account, bucket: str, when: datetime, remote_ip: str, requester: str, key: str,
-                   size: int, user_agent: str, request_id: str) -> str:
+def s3_access_line(
+    account: Account,
+    bucket: str,
+    when: datetime,
+    remote_ip: str,
+    requester: str,
+    key: str,
+    size: int,
+    user_agent: str,
+    request_id: str,
+) -> str:
     return (
         f"{stable_id(account.seed, 'owner', length=64)} {bucket} [{when:%d/%b/%Y:%H:%M:%S} +0000] {remote_ip} "
-        f"{requester} {request_id} REST.GET.OBJECT {key} \"GET /{bucket}/{key} HTTP/1.1\" 200 - {size} {size} "
-        f"{40 + size // 50_000_000} 12 \"-\" \"{user_agent}\" - {stable_id(account.seed, 'hid', request_id, length=56)}= "
+        f'{requester} {request_id} REST.GET.OBJECT {key} "GET /{bucket}/{key} HTTP/1.1" 200 - {size} {size} '
+        f'{40 + size // 50_000_000} 12 "-" "{user_agent}" - {stable_id(account.seed, "hid", request_id, length=56)}= '
         f"SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader {bucket}.s3.{REGION}.amazonaws.com TLSv1.2 - -"
     )
 
@@ -314,14 +527,51 @@ CLOUDFRONT_HEADER = (
 )
 
 
-def cloudfront_line(distribution_id: str, when: datetime, size: int, client: str, result: str, path: str,
-                    query: str, request_id: str) -> str:
+def cloudfront_line(
+    distribution_id: str,
+    when: datetime,
+    size: int,
+    client: str,
+    result: str,
+    path: str,
+    query: str,
+    request_id: str,
+) -> str:
     host = f"{distribution_id.lower()}.cloudfront.net"
     fields = [
-        f"{when:%Y-%m-%d}", f"{when:%H:%M:%S}", "IAD89-C1", str(size), client, "GET", host, path, "200", "-",
-        "Mozilla/5.0%20(X11;%20Linux%20x86_64)", query, "-", result, request_id, host, "https", "180", "0.050",
-        "-", "TLSv1.3", "TLS_AES_128_GCM_SHA256", result, "HTTP/2.0", "-", "-", "51234", "0.020", result,
-        "application/octet-stream", str(size), "-", "-",
+        f"{when:%Y-%m-%d}",
+        f"{when:%H:%M:%S}",
+        "IAD89-C1",
+        str(size),
+        client,
+        "GET",
+        host,
+        path,
+        "200",
+        "-",
+        "Mozilla/5.0%20(X11;%20Linux%20x86_64)",
+        query,
+        "-",
+        result,
+        request_id,
+        host,
+        "https",
+        "180",
+        "0.050",
+        "-",
+        "TLSv1.3",
+        "TLS_AES_128_GCM_SHA256",
+        result,
+        "HTTP/2.0",
+        "-",
+        "-",
+        "51234",
+        "0.020",
+        result,
+        "application/octet-stream",
+        str(size),
+        "-",
+        "-",
     ]
     return "\t".join(fields)
 
@@ -330,7 +580,9 @@ def cost_explorer_key(account_id: str, day: datetime) -> str:
     return f"cost-explorer/{account_id}/{day:%Y/%m/%d}/get-cost-and-usage-daily.json"
 
 
-def cost_explorer_response(day: datetime, totals: dict[tuple[str, str], tuple[float, float]]) -> bytes:
+def cost_explorer_response(
+    day: datetime, totals: dict[tuple[str, str], tuple[float, float]]
+) -> bytes:
     """A DAILY GetCostAndUsage response grouped by SERVICE and USAGE_TYPE."""
     groups = [
         {
@@ -343,10 +595,16 @@ def cost_explorer_response(day: datetime, totals: dict[tuple[str, str], tuple[fl
         for (service, usage_type), (cost, quantity) in sorted(totals.items())
     ]
     response = {
-        "GroupDefinitions": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
+        "GroupDefinitions": [
+            {"Type": "DIMENSION", "Key": "SERVICE"},
+            {"Type": "DIMENSION", "Key": "USAGE_TYPE"},
+        ],
         "ResultsByTime": [
             {
-                "TimePeriod": {"Start": f"{day:%Y-%m-%d}", "End": f"{day + timedelta(days=1):%Y-%m-%d}"},
+                "TimePeriod": {
+                    "Start": f"{day:%Y-%m-%d}",
+                    "End": f"{day + timedelta(days=1):%Y-%m-%d}",
+                },
                 "Total": {},
                 "Groups": groups,
                 "Estimated": False,

@@ -31,7 +31,9 @@ class SourceSpec:
 
 
 def _spec(module: ModuleType, asset: str, partitioning: str, description: str) -> SourceSpec:
-    return SourceSpec(module.SOURCE, asset, partitioning, module.SCHEMA, module.parse_bytes, description)
+    return SourceSpec(
+        module.SOURCE, asset, partitioning, module.SCHEMA, module.parse_bytes, description
+    )
 
 
 SOURCES: dict[str, SourceSpec] = {
@@ -40,7 +42,9 @@ SOURCES: dict[str, SourceSpec] = {
         _spec(vpc_flow, "raw_vpc_flow_logs", "hourly", "VPC Flow Logs records, any version/format"),
         _spec(cur, "raw_cur", "daily", "Cost and Usage Report line items (CUR 1.0/2.0, FOCUS)"),
         _spec(s3_access, "raw_s3_access_logs", "hourly", "S3 server access log records"),
-        _spec(cloudfront, "raw_cloudfront_logs", "hourly", "CloudFront standard access log records"),
+        _spec(
+            cloudfront, "raw_cloudfront_logs", "hourly", "CloudFront standard access log records"
+        ),
         _spec(config, "raw_config_items", "daily", "AWS Config configuration items"),
         _spec(cloudtrail, "raw_cloudtrail", "hourly", "CloudTrail management events"),
         _spec(cost_explorer, "raw_cost_explorer", "daily", "Cost Explorer GetCostAndUsage results"),

@@ -19,14 +19,41 @@ from egress_platform.sources.common import (
 
 SOURCE = "cloudfront"
 
-W3C_FIELDS = (
-    "date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) "
-    "cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header "
-    "cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher "
-    "x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port "
-    "time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start "
-    "sc-range-end"
-).split()
+W3C_FIELDS = [
+    "date",
+    "time",
+    "x-edge-location",
+    "sc-bytes",
+    "c-ip",
+    "cs-method",
+    "cs(Host)",
+    "cs-uri-stem",
+    "sc-status",
+    "cs(Referer)",
+    "cs(User-Agent)",
+    "cs-uri-query",
+    "cs(Cookie)",
+    "x-edge-result-type",
+    "x-edge-request-id",
+    "x-host-header",
+    "cs-protocol",
+    "cs-bytes",
+    "time-taken",
+    "x-forwarded-for",
+    "ssl-protocol",
+    "ssl-cipher",
+    "x-edge-response-result-type",
+    "cs-protocol-version",
+    "fle-status",
+    "fle-encrypted-fields",
+    "c-port",
+    "time-to-first-byte",
+    "x-edge-detailed-result-type",
+    "sc-content-type",
+    "sc-content-len",
+    "sc-range-start",
+    "sc-range-end",
+]
 HISTORIC_WIDTHS = (24, 26, 33)
 
 
@@ -93,7 +120,9 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
             typed_exprs.append(typed)
             checks.append((name, failed))
         else:
-            typed_exprs.append(pl.when(pl.col(name) == "-").then(None).otherwise(pl.col(name)).alias(name))
+            typed_exprs.append(
+                pl.when(pl.col(name) == "-").then(None).otherwise(pl.col(name)).alias(name)
+            )
     checked = good.with_columns(first_invalid_reason(checks).alias("_reason"))
     bad = pl.concat(
         [

@@ -51,7 +51,7 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
             kinds.add("Records log file")
             for i, event in enumerate(doc["Records"]):
                 events.append((line_no + i if docs.layout == "document" and i else line_no, event))
-        elif isinstance(doc, dict) and "digestSignatureAlgorithm" in doc or (
+        elif (isinstance(doc, dict) and "digestSignatureAlgorithm" in doc) or (
             isinstance(doc, dict) and "digestStartTime" in doc
         ):
             kinds.add("digest file: skipped")
@@ -92,7 +92,9 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
         records,
         quarantine_rows(source_file, sorted(bad)),
         f"CloudTrail {variant}",
-        len(events) + len(docs.errors) + sum(1 for _, d in docs.documents if not isinstance(d, dict)),
+        len(events)
+        + len(docs.errors)
+        + sum(1 for _, d in docs.documents if not isinstance(d, dict)),
     )
     result.check_accounting()
     return result
@@ -102,16 +104,21 @@ def _event_row(event: Any) -> tuple[dict[str, Any], str | None]:
     if not isinstance(event, dict):
         return {}, f"event is not an object ({type(event).__name__})"
     time = event.get("eventTime") or event.get("@timestamp")
-    insight = event.get("insightDetails") if isinstance(event.get("insightDetails"), dict) else {}
+    insight: dict[str, Any] = (
+        event["insightDetails"] if isinstance(event.get("insightDetails"), dict) else {}
+    )
     name = event.get("eventName") or insight.get("eventName")
     missing = [k for k, v in (("eventName", name), ("eventTime", time)) if not v]
     if missing:
         return {}, f"missing {', '.join(missing)}"
     # Old documentation-era events have no eventID; derive a stable one so keys stay unique.
-    event_id = event.get("eventID") or "derived-" + hashlib.sha1(
-        (as_json_text(event) or "").encode()
-    ).hexdigest()[:32]
-    identity = event.get("userIdentity") or {}
+    event_id = (
+        event.get("eventID")
+        or "derived-" + hashlib.sha1((as_json_text(event) or "").encode()).hexdigest()[:32]
+    )
+    identity: dict[str, Any] = (
+        event["userIdentity"] if isinstance(event.get("userIdentity"), dict) else {}
+    )
     read_only = event.get("readOnly")
     return {
         "event_id": str(event_id),
@@ -123,10 +130,9 @@ def _event_row(event: Any) -> tuple[dict[str, Any], str | None]:
         "aws_region": event.get("awsRegion"),
         "source_ip": event.get("sourceIPAddress"),
         "user_agent": event.get("userAgent"),
-        "identity_type": identity.get("type") if isinstance(identity, dict) else None,
-        "identity_arn": identity.get("arn") if isinstance(identity, dict) else None,
-        "account_id": event.get("recipientAccountId")
-        or (identity.get("accountId") if isinstance(identity, dict) else None),
+        "identity_type": identity.get("type"),
+        "identity_arn": identity.get("arn"),
+        "account_id": event.get("recipientAccountId") or identity.get("accountId"),
         "read_only": None if read_only is None else str(read_only).lower() == "true",
         "error_code": event.get("errorCode"),
         "error_message": event.get("errorMessage"),

@@ -7,6 +7,7 @@ dropped silently; a line we cannot read goes to quarantine with the reason and i
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import zlib
 from dataclasses import dataclass, field
@@ -95,10 +96,8 @@ def decompress(data: bytes) -> DecodedBytes:
         # Recover every complete byte before the damage; the caller quarantines the cut tail.
         out = bytearray()
         decoder = zlib.decompressobj(wbits=31)
-        try:
+        with contextlib.suppress(zlib.error):
             out += decoder.decompress(data)
-        except zlib.error:
-            pass
         return DecodedBytes(bytes(out), "gzip", f"damaged gzip stream ({exc.__class__.__name__})")
 
 
@@ -113,7 +112,9 @@ def split_lines(
     try:
         text = data.decode("utf-8")
         lines = pl.Series("text", text.split("\n"), dtype=pl.String)
-        frame = pl.DataFrame({"line_no": pl.int_range(1, lines.len() + 1, eager=True), "text": lines})
+        frame = pl.DataFrame(
+            {"line_no": pl.int_range(1, lines.len() + 1, eager=True), "text": lines}
+        )
         bad: list[tuple[int, str, str]] = []
     except UnicodeDecodeError:
         frame, bad = _split_lines_slow(data)
@@ -124,7 +125,8 @@ def split_lines(
             bad.append((last[0], f"{truncated_reason}: partial last line", last[1]))
         frame = frame.head(frame.height - 1)
     too_long = frame.filter(
-        (pl.col("text").str.len_bytes() > MAX_LINE_BYTES) | pl.col("text").str.contains("\x00", literal=True)
+        (pl.col("text").str.len_bytes() > MAX_LINE_BYTES)
+        | pl.col("text").str.contains("\x00", literal=True)
     )
     for line_no, text in too_long.iter_rows():
         reason = (
@@ -150,7 +152,10 @@ def _split_lines_slow(data: bytes) -> tuple[pl.DataFrame, list[tuple[int, str, s
         except UnicodeDecodeError:
             bad.append((i, "not valid UTF-8", raw.decode("utf-8", errors="backslashreplace")))
     frame = pl.DataFrame(
-        {"line_no": pl.Series(good_no, dtype=pl.Int64), "text": pl.Series(good_text, dtype=pl.String)}
+        {
+            "line_no": pl.Series(good_no, dtype=pl.Int64),
+            "text": pl.Series(good_text, dtype=pl.String),
+        }
     )
     return frame, bad
 
@@ -167,7 +172,9 @@ def first_invalid_reason(checks: list[tuple[str, pl.Expr]]) -> pl.Expr:
     )
 
 
-def cast_checked(col: str, dtype: pl.DataType, null_tokens: tuple[str, ...] = ("-",)) -> tuple[pl.Expr, pl.Expr]:
+def cast_checked(
+    col: str, dtype: pl.DataType, null_tokens: tuple[str, ...] = ("-",)
+) -> tuple[pl.Expr, pl.Expr]:
     """Cast a text column; return (typed expr, expr true where a non-null token failed to cast)."""
     text = pl.col(col)
     is_null_token = text.is_null() | text.is_in(list(null_tokens))

@@ -6,6 +6,7 @@ Delivery-completed notifications carry no items and are recognised and skipped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -46,7 +47,13 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
         found, kind = _items_of(doc)
         kinds.add(kind)
         if kind.startswith("unrecognised"):
-            bad.append((line_no, f"not a Config item, file or notification ({kind})", as_json_text(doc) or ""))
+            bad.append(
+                (
+                    line_no,
+                    f"not a Config item, file or notification ({kind})",
+                    as_json_text(doc) or "",
+                )
+            )
             continue
         items.extend(found)
     rows: list[dict[str, Any]] = []
@@ -58,8 +65,7 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
             row["line_no"] = i
             rows.append(row)
     records = (
-        pl.DataFrame(rows, schema={**SCHEMA, "capture_time": pl.String()})
-        .with_columns(
+        pl.DataFrame(rows, schema={**SCHEMA, "capture_time": pl.String()}).with_columns(
             pl.col("capture_time").str.to_datetime(time_unit="us", time_zone="UTC", strict=False),
             pl.lit(source_file).alias("source_file"),
         )
@@ -69,8 +75,10 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
     for row in records.filter(pl.col("capture_time").is_null()).iter_rows(named=True):
         bad.append((row["line_no"], "invalid configurationItemCaptureTime", str(row)))
     records = records.filter(pl.col("capture_time").is_not_null())
-    input_records = len(items) + len(docs.errors) + sum(
-        1 for _, d in docs.documents if _items_of(d)[1].startswith("unrecognised")
+    input_records = (
+        len(items)
+        + len(docs.errors)
+        + sum(1 for _, d in docs.documents if _items_of(d)[1].startswith("unrecognised"))
     )
     prefix = "gzip, " if docs.compression == "gzip" else ""
     result = ParseResult(
@@ -121,15 +129,15 @@ def _items_of_message(message: Any) -> tuple[list[tuple[Any, str | None]], str]:
 def _item_row(item: Any, change_type: str | None) -> tuple[dict[str, Any], str | None]:
     if not isinstance(item, dict):
         return {}, f"configuration item is not an object ({type(item).__name__})"
-    missing = [k for k in ("resourceType", "resourceId", "configurationItemCaptureTime") if not item.get(k)]
+    missing = [
+        k for k in ("resourceType", "resourceId", "configurationItemCaptureTime") if not item.get(k)
+    ]
     if missing:
         return {}, f"missing {', '.join(missing)}"
     configuration = item.get("configuration")
     if isinstance(configuration, str):  # some deliveries embed the configuration as JSON text
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             configuration = json.loads(configuration)
-        except json.JSONDecodeError:
-            pass
     return {
         "resource_type": item["resourceType"],
         "resource_id": str(item["resourceId"]),
@@ -140,7 +148,8 @@ def _item_row(item: Any, change_type: str | None) -> tuple[dict[str, Any], str |
         "availability_zone": item.get("availabilityZone"),
         "capture_time": str(item["configurationItemCaptureTime"]),
         "status": item.get("configurationItemStatus"),
-        "state_id": str(item.get("configurationStateId") or item.get("configurationStateID") or "") or None,
+        "state_id": str(item.get("configurationStateId") or item.get("configurationStateID") or "")
+        or None,
         "change_type": change_type,
         "configuration": as_json_text(configuration),
         "supplementary_configuration": as_json_text(item.get("supplementaryConfiguration")),

@@ -35,7 +35,11 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
     for _, doc in docs.documents:
         if not isinstance(doc, dict) or "ResultsByTime" not in doc:
             what = next(
-                (k for k in ("DimensionValues", "Forecast", "Anomalies") if isinstance(doc, dict) and k in doc),
+                (
+                    k
+                    for k in ("DimensionValues", "Forecast", "Anomalies")
+                    if isinstance(doc, dict) and k in doc
+                ),
                 None,
             )
             kind = f"{what} response" if what else "JSON without ResultsByTime"
@@ -55,7 +59,13 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
                         amount = float(value["Amount"])
                         period = result["TimePeriod"]
                     except (KeyError, TypeError, ValueError) as exc:
-                        bad.append((line_no, f"unreadable metric {metric}: {exc!r}", as_json_text(value) or ""))
+                        bad.append(
+                            (
+                                line_no,
+                                f"unreadable metric {metric}: {exc!r}",
+                                as_json_text(value) or "",
+                            )
+                        )
                         continue
                     rows.append(
                         {
@@ -73,8 +83,9 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
                         }
                     )
     records = (
-        pl.DataFrame(rows, schema={**SCHEMA, "period_start": pl.String(), "period_end": pl.String()})
-        .with_columns(pl.col("period_start", "period_end").str.to_date(strict=False))
+        pl.DataFrame(
+            rows, schema={**SCHEMA, "period_start": pl.String(), "period_end": pl.String()}
+        ).with_columns(pl.col("period_start", "period_end").str.to_date(strict=False))
         if rows
         else pl.DataFrame(schema=SCHEMA)
     )

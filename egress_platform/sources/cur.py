@@ -157,7 +157,11 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
 
 
 def _to_canonical(
-    frame: pl.DataFrame, mapping: dict[str, tuple[str, ...]], source_file: str, flavour: str, compression: str
+    frame: pl.DataFrame,
+    mapping: dict[str, tuple[str, ...]],
+    source_file: str,
+    flavour: str,
+    compression: str,
 ) -> ParseResult:
     exprs: list[pl.Expr] = [pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("line_no")]
     missing: list[str] = []
@@ -193,7 +197,9 @@ def _to_canonical(
             source_file,
             [
                 (row["line_no"], row["_reason"], json.dumps(row, default=str))
-                for row in bad.drop([c for c in bad.columns if c.startswith("_raw_")]).iter_rows(named=True)
+                for row in bad.drop([c for c in bad.columns if c.startswith("_raw_")]).iter_rows(
+                    named=True
+                )
             ],
         )
         if bad.height
@@ -233,7 +239,9 @@ def _typed(expr: pl.Expr, source_dtype: pl.DataType, dtype: pl.DataType) -> pl.E
             [
                 text.str.to_datetime(fmt, strict=False, time_unit="us").dt.replace_time_zone("UTC")
                 if "%z" not in fmt
-                else text.str.to_datetime(fmt, strict=False, time_unit="us").dt.convert_time_zone("UTC")
+                else text.str.to_datetime(fmt, strict=False, time_unit="us").dt.convert_time_zone(
+                    "UTC"
+                )
                 for fmt in _DATETIME_FORMATS
             ]
         )
@@ -241,7 +249,12 @@ def _typed(expr: pl.Expr, source_dtype: pl.DataType, dtype: pl.DataType) -> pl.E
         if source_dtype.is_numeric():
             return expr.cast(pl.Float64)
         text = expr.cast(pl.String).str.strip_chars()
-        return pl.when(text.is_in(_NULL_TOKENS)).then(None).otherwise(text).cast(pl.Float64, strict=False)
+        return (
+            pl.when(text.is_in(_NULL_TOKENS))
+            .then(None)
+            .otherwise(text)
+            .cast(pl.Float64, strict=False)
+        )
     text = expr.cast(pl.String)
     return pl.when(text.is_in(_NULL_TOKENS)).then(None).otherwise(text)
 
@@ -253,7 +266,9 @@ def _parse_manifest(raw: bytes, source_file: str) -> ParseResult:
     except json.JSONDecodeError as exc:
         return ParseResult(
             pl.DataFrame(schema=SCHEMA),
-            quarantine_rows(source_file, [(1, f"invalid JSON: {exc}", raw.decode("utf-8", "replace"))]),
+            quarantine_rows(
+                source_file, [(1, f"invalid JSON: {exc}", raw.decode("utf-8", "replace"))]
+            ),
             "invalid JSON",
             1,
         )

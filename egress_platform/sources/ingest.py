@@ -10,7 +10,12 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from egress_platform.sources import SourceSpec
-from egress_platform.sources.common import ParseResult, SourceError, empty_quarantine, quarantine_rows
+from egress_platform.sources.common import (
+    ParseResult,
+    SourceError,
+    empty_quarantine,
+    quarantine_rows,
+)
 
 
 @dataclass
@@ -42,7 +47,9 @@ def ingest_objects(spec: SourceSpec, objects: Iterable[tuple[str, bytes]]) -> In
         except SourceError as exc:
             result = ParseResult(
                 pl.DataFrame(schema=spec.schema),
-                quarantine_rows(key, [(1, str(exc), data[:65536].decode("utf-8", "backslashreplace"))]),
+                quarantine_rows(
+                    key, [(1, str(exc), data[:65536].decode("utf-8", "backslashreplace"))]
+                ),
                 "unreadable object",
                 1,
             )
@@ -59,7 +66,8 @@ def cur_rows_for_day(batch: IngestBatch, day: datetime, period_start: datetime) 
     """Keep one day's line items of a monthly CUR batch; unreadable rows go to the period's first day."""
     next_day = day + timedelta(days=1)
     in_day = batch.records.filter(
-        (pl.col("usage_start") >= day.astimezone(UTC)) & (pl.col("usage_start") < next_day.astimezone(UTC))
+        (pl.col("usage_start") >= day.astimezone(UTC))
+        & (pl.col("usage_start") < next_day.astimezone(UTC))
     )
     first_day = day == period_start
     bad = batch.quarantine if first_day else empty_quarantine()

@@ -22,12 +22,16 @@ def read_json_documents(data: bytes, source_file: str) -> JsonDocuments:
     decoded = decompress(data)
     if decoded.truncated_reason:
         text = decoded.data.decode("utf-8", errors="backslashreplace")
-        return JsonDocuments([], [(1, decoded.truncated_reason, text)], decoded.compression, "damaged")
+        return JsonDocuments(
+            [], [(1, decoded.truncated_reason, text)], decoded.compression, "damaged"
+        )
     try:
         text = decoded.data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raw = decoded.data.decode("utf-8", errors="backslashreplace")
-        return JsonDocuments([], [(1, f"not valid UTF-8 ({exc.reason})", raw)], decoded.compression, "binary")
+        return JsonDocuments(
+            [], [(1, f"not valid UTF-8 ({exc.reason})", raw)], decoded.compression, "binary"
+        )
     if not text.strip():
         return JsonDocuments([], [], decoded.compression, "empty")
     try:

@@ -23,24 +23,36 @@ class LandingLayout:
 
 LAYOUTS: dict[str, LandingLayout] = {
     "vpc_flow": LandingLayout(
-        "AWSLogs/", re.compile(r"/vpcflowlogs/.*_vpcflowlogs_[^_]+_[^_]+_(?P<t>\d{8}T\d{4})Z_[^/]+$"), "%Y%m%dT%H%M"
+        "AWSLogs/",
+        re.compile(r"/vpcflowlogs/.*_vpcflowlogs_[^_]+_[^_]+_(?P<t>\d{8}T\d{4})Z_[^/]+$"),
+        "%Y%m%dT%H%M",
     ),
     "cloudtrail": LandingLayout(
-        "AWSLogs/", re.compile(r"/CloudTrail/.*_CloudTrail_[^_]+_(?P<t>\d{8}T\d{4})Z_[^/]+$"), "%Y%m%dT%H%M"
+        "AWSLogs/",
+        re.compile(r"/CloudTrail/.*_CloudTrail_[^_]+_(?P<t>\d{8}T\d{4})Z_[^/]+$"),
+        "%Y%m%dT%H%M",
     ),
     "config": LandingLayout(
-        "AWSLogs/", re.compile(r"/Config/[^/]+/(?P<t>\d{4}/\d{1,2}/\d{1,2})/Config(History|Snapshot)/[^/]+$"), "%Y/%m/%d"
+        "AWSLogs/",
+        re.compile(r"/Config/[^/]+/(?P<t>\d{4}/\d{1,2}/\d{1,2})/Config(History|Snapshot)/[^/]+$"),
+        "%Y/%m/%d",
     ),
     "s3_access": LandingLayout(
-        "s3-access-logs/", re.compile(r"(?P<t>\d{4}-\d{2}-\d{2}-\d{2})-\d{2}-\d{2}-[0-9A-F]{16}$"), "%Y-%m-%d-%H"
+        "s3-access-logs/",
+        re.compile(r"(?P<t>\d{4}-\d{2}-\d{2}-\d{2})-\d{2}-\d{2}-[0-9A-F]{16}$"),
+        "%Y-%m-%d-%H",
     ),
     "cloudfront": LandingLayout(
-        "cloudfront-logs/", re.compile(r"\.(?P<t>\d{4}-\d{2}-\d{2}-\d{2})\.[0-9a-f]+\.gz$"), "%Y-%m-%d-%H"
+        "cloudfront-logs/",
+        re.compile(r"\.(?P<t>\d{4}-\d{2}-\d{2}-\d{2})\.[0-9a-f]+\.gz$"),
+        "%Y-%m-%d-%H",
     ),
     "cost_explorer": LandingLayout(
         "cost-explorer/", re.compile(r"/(?P<t>\d{4}/\d{2}/\d{2})/[^/]+\.json$"), "%Y/%m/%d"
     ),
-    "cur": LandingLayout("cur/", re.compile(r"/(?P<t>\d{8})-\d{8}/[^/]+-Manifest\.json$"), "%Y%m%d"),
+    "cur": LandingLayout(
+        "cur/", re.compile(r"/(?P<t>\d{8})-\d{8}/[^/]+-Manifest\.json$"), "%Y%m%d"
+    ),
 }
 
 
@@ -57,7 +69,9 @@ def partition_key(source: str, key: str, partitioning: str) -> str | None:
     when = key_time(source, key)
     if when is None:
         return None
-    return when.strftime("%Y-%m-%d-%H:00") if partitioning == "hourly" else when.strftime("%Y-%m-%d")
+    return (
+        when.strftime("%Y-%m-%d-%H:00") if partitioning == "hourly" else when.strftime("%Y-%m-%d")
+    )
 
 
 @dataclass(frozen=True)

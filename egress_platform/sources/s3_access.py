@@ -47,9 +47,9 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
     decoded = decompress(data)
     lines, quarantine = split_lines(decoded.data, source_file, decoded.truncated_reason)
     input_records = lines.height + quarantine.height
-    tokens = lines.with_columns(pl.col("text").str.extract_all(_TOKEN).alias("tokens")).with_columns(
-        pl.col("tokens").list.len().alias("n")
-    )
+    tokens = lines.with_columns(
+        pl.col("text").str.extract_all(_TOKEN).alias("tokens")
+    ).with_columns(pl.col("tokens").list.len().alias("n"))
     too_short = tokens.filter(pl.col("n") < MIN_FIELDS)
     fields = tokens.filter(pl.col("n") >= MIN_FIELDS).select(
         "line_no",
@@ -79,7 +79,9 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
             too_short.select(
                 pl.lit(source_file).alias("source_file"),
                 "line_no",
-                pl.format("expected at least {} fields, found {}", pl.lit(MIN_FIELDS), "n").alias("reason"),
+                pl.format("expected at least {} fields, found {}", pl.lit(MIN_FIELDS), "n").alias(
+                    "reason"
+                ),
                 pl.col("text").alias("raw"),
             ),
             checked.filter(pl.col("_reason").is_not_null()).select(

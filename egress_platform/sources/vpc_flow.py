@@ -57,29 +57,92 @@ FIELDS: dict[str, tuple[pl.DataType, int]] = {
     "reject-reason": (_S, 8),
 }  # fmt: skip
 
-V2_DEFAULT = (
-    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
-    "start end action log-status"
-).split()
-V5_ALL = V2_DEFAULT + (
-    "vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr pkt-dstaddr region az-id "
-    "sublocation-type sublocation-id pkt-src-aws-service pkt-dst-aws-service flow-direction "
-    "traffic-path"
-).split()
-V7_ECS_ALL = V5_ALL + (
-    "ecs-cluster-arn ecs-cluster-name ecs-container-instance-arn ecs-container-instance-id "
-    "ecs-container-id ecs-second-container-id ecs-service-name ecs-task-definition-arn "
-    "ecs-task-arn ecs-task-id"
-).split()
+V2_DEFAULT = [
+    "version",
+    "account-id",
+    "interface-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log-status",
+]
+V5_ALL = [
+    *V2_DEFAULT,
+    "vpc-id",
+    "subnet-id",
+    "instance-id",
+    "tcp-flags",
+    "type",
+    "pkt-srcaddr",
+    "pkt-dstaddr",
+    "region",
+    "az-id",
+    "sublocation-type",
+    "sublocation-id",
+    "pkt-src-aws-service",
+    "pkt-dst-aws-service",
+    "flow-direction",
+    "traffic-path",
+]
+V7_ECS_ALL = [
+    *V5_ALL,
+    "ecs-cluster-arn",
+    "ecs-cluster-name",
+    "ecs-container-instance-arn",
+    "ecs-container-instance-id",
+    "ecs-container-id",
+    "ecs-second-container-id",
+    "ecs-service-name",
+    "ecs-task-definition-arn",
+    "ecs-task-arn",
+    "ecs-task-id",
+]
 V8_ALL = [*V7_ECS_ALL, "reject-reason"]
-TGW_DEFAULT = (
-    "version resource-type account-id tgw-id tgw-attachment-id tgw-src-vpc-account-id "
-    "tgw-dst-vpc-account-id tgw-src-vpc-id tgw-dst-vpc-id tgw-src-subnet-id tgw-dst-subnet-id "
-    "tgw-src-eni tgw-dst-eni tgw-src-az-id tgw-dst-az-id tgw-pair-attachment-id srcaddr dstaddr "
-    "srcport dstport protocol packets bytes start end log-status type packets-lost-no-route "
-    "packets-lost-blackhole packets-lost-mtu-exceeded packets-lost-ttl-expired tcp-flags region "
-    "flow-direction pkt-src-aws-service pkt-dst-aws-service"
-).split()
+TGW_DEFAULT = [
+    "version",
+    "resource-type",
+    "account-id",
+    "tgw-id",
+    "tgw-attachment-id",
+    "tgw-src-vpc-account-id",
+    "tgw-dst-vpc-account-id",
+    "tgw-src-vpc-id",
+    "tgw-dst-vpc-id",
+    "tgw-src-subnet-id",
+    "tgw-dst-subnet-id",
+    "tgw-src-eni",
+    "tgw-dst-eni",
+    "tgw-src-az-id",
+    "tgw-dst-az-id",
+    "tgw-pair-attachment-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "log-status",
+    "type",
+    "packets-lost-no-route",
+    "packets-lost-blackhole",
+    "packets-lost-mtu-exceeded",
+    "packets-lost-ttl-expired",
+    "tcp-flags",
+    "region",
+    "flow-direction",
+    "pkt-src-aws-service",
+    "pkt-dst-aws-service",
+]
 
 # Headerless layouts recognised by field count (AWS's documented defaults / "all fields" orders).
 HEADERLESS_LAYOUTS: dict[int, tuple[str, list[str]]] = {
@@ -116,7 +179,9 @@ def layout_version(fields: Sequence[str]) -> int:
     return max(FIELDS[f][1] for f in fields)
 
 
-def parse_bytes(data: bytes, source_file: str, log_format: Sequence[str] | None = None) -> ParseResult:
+def parse_bytes(
+    data: bytes, source_file: str, log_format: Sequence[str] | None = None
+) -> ParseResult:
     """Parse one delivered flow-log object (plain, gzip or Parquet)."""
     decoded = decompress(data)
     if decoded.data.startswith(PARQUET_MAGIC):
@@ -137,12 +202,12 @@ def parse_bytes(data: bytes, source_file: str, log_format: Sequence[str] | None 
         good, bad = _parse_group(group, fields, source_file)
         parts.append(good)
         bad_parts.append(bad)
-        variants.append(f"{label}: v{layout_version(fields)}, {len(fields)} fields ({' '.join(fields)})")
+        variants.append(
+            f"{label}: v{layout_version(fields)}, {len(fields)} fields ({' '.join(fields)})"
+        )
 
     records = (
-        pl.concat(parts, how="vertical").sort("line_no")
-        if parts
-        else pl.DataFrame(schema=SCHEMA)
+        pl.concat(parts, how="vertical").sort("line_no") if parts else pl.DataFrame(schema=SCHEMA)
     )
     quarantined = pl.concat(bad_parts, how="vertical").sort("line_no")
     compression = "gzip, " if decoded.compression == "gzip" else ""
@@ -181,9 +246,7 @@ def _assign_layouts(
 ) -> list[tuple[tuple[str, list[str] | None], pl.DataFrame]]:
     """Group record lines by the layout that applies to them."""
     header_nos = sorted(headers)
-    header_frame = pl.DataFrame(
-        {"header_line": pl.Series(header_nos, dtype=pl.Int64)}
-    )
+    header_frame = pl.DataFrame({"header_line": pl.Series(header_nos, dtype=pl.Int64)})
     records = lines.filter(~pl.col("line_no").is_in(header_nos))
     if header_nos:
         records = records.sort("line_no").join_asof(
@@ -195,7 +258,7 @@ def _assign_layouts(
     groups: list[tuple[tuple[str, list[str] | None], pl.DataFrame]] = []
     with_header = records.filter(pl.col("header_line").is_not_null())
     for (header_line,), group in with_header.group_by("header_line", maintain_order=True):
-        fields = headers[int(header_line)]  # type: ignore[call-overload]
+        fields = headers[int(header_line)]
         groups.append((("header line", fields), group))
     headerless = records.filter(pl.col("header_line").is_null())
     if headerless.height == 0:
@@ -204,7 +267,7 @@ def _assign_layouts(
         groups.append((("configured log-format", list(log_format)), headerless))
         return groups
     for (n_tokens,), group in headerless.group_by("n_tokens", maintain_order=True):
-        known = HEADERLESS_LAYOUTS.get(int(n_tokens))  # type: ignore[call-overload]
+        known = HEADERLESS_LAYOUTS.get(int(n_tokens))
         if known is None:
             reason = (
                 f"{n_tokens} fields with no header line and no configured log-format; "
@@ -223,7 +286,9 @@ def _parse_group(
     wrong_count = group.filter(pl.col("n_tokens") != n)
     bad = [
         _to_quarantine(
-            wrong_count.filter(pl.col("n_tokens") == k), source_file, f"expected {n} fields, found {k}"
+            wrong_count.filter(pl.col("n_tokens") == k),
+            source_file,
+            f"expected {n} fields, found {k}",
         )
         for (k,) in wrong_count.select("n_tokens").unique(maintain_order=True).iter_rows()
     ]
@@ -259,7 +324,11 @@ def _parse_group(
         )
     )
     valid = checked.filter(pl.col("_reason").is_null()).select("line_no", *typed_exprs)
-    missing = [pl.lit(None, dtype=dt).alias(c) for c, dt in COLUMNS.items() if c.replace("_", "-") not in fields]
+    missing = [
+        pl.lit(None, dtype=dt).alias(c)
+        for c, dt in COLUMNS.items()
+        if c.replace("_", "-") not in fields
+    ]
     records = valid.rename({f: f.replace("-", "_") for f in fields}).with_columns(
         *missing, pl.lit(source_file).alias("source_file")
     )
@@ -299,7 +368,11 @@ def _parse_parquet(data: bytes, source_file: str) -> ParseResult:
         quarantine_rows(
             source_file,
             [
-                (row["line_no"], row["_reason"], str({k: v for k, v in row.items() if k != "_reason"}))
+                (
+                    row["line_no"],
+                    row["_reason"],
+                    str({k: v for k, v in row.items() if k != "_reason"}),
+                )
                 for row in bad_rows.iter_rows(named=True)
             ],
         )

@@ -22,15 +22,24 @@ def run(names: list[str], lake: Path, first: str, last: str) -> dict:
     assets = [a for a in RAW_ASSETS if a.key.path[-1] in names]
     result = materialize(
         assets,
-        resources={"landing": LocalLandingZone(root=str(lake / "landing")), "lake": LocalLakeIOManager(root=str(lake))},
+        resources={
+            "landing": LocalLandingZone(root=str(lake / "landing")),
+            "lake": LocalLakeIOManager(root=str(lake)),
+        },
         instance=DagsterInstance.ephemeral(),
-        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        tags={
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+        },
     )
     assert result.success
     checks = {c.asset_key.path[-1]: c for c in result.get_asset_check_evaluations()}
     out = {}
     for name in names:
-        meta = {k: getattr(v, "value", v) for k, v in result.asset_materializations_for_node(name)[0].metadata.items()}
+        meta = {
+            k: getattr(v, "value", v)
+            for k, v in result.asset_materializations_for_node(name)[0].metadata.items()
+        }
         out[name] = (meta, checks[name])
     return out
 
@@ -52,7 +61,7 @@ def lake(small_account: Path, tmp_path: Path) -> Path:
 def test_hourly_sources_materialize_with_balanced_counts(lake: Path) -> None:
     names = ["raw_vpc_flow_logs", "raw_cloudtrail", "raw_s3_access_logs", "raw_cloudfront_logs"]
     results = run(names, lake, *HOURS)
-    for name, (meta, check) in results.items():
+    for _name, (meta, check) in results.items():
         assert check.passed and check.check_name == BALANCE_CHECK
         assert meta["partitions"] == 24
         assert meta["records"] > 0 and meta["quarantined"] == 0
@@ -82,8 +91,12 @@ def test_rerun_replaces_partitions_without_duplicates(lake: Path) -> None:
 def test_bad_lines_land_in_quarantine_with_reason(lake: Path) -> None:
     key = next((lake / "landing").rglob("*_vpcflowlogs_*_20261101T0300Z_*.log.gz"))
     key.write_bytes(gzip.decompress(key.read_bytes()) + b"this is not a flow record\n")
-    meta, check = run(["raw_vpc_flow_logs"], lake, "2026-11-01-03:00", "2026-11-01-03:00")["raw_vpc_flow_logs"]
+    meta, check = run(["raw_vpc_flow_logs"], lake, "2026-11-01-03:00", "2026-11-01-03:00")[
+        "raw_vpc_flow_logs"
+    ]
     assert check.passed and meta["quarantined"] == 1
-    bad = pl.read_parquet(lake / "quarantine/raw_vpc_flow_logs/partition=2026-11-01-0300/part-00000.parquet")
+    bad = pl.read_parquet(
+        lake / "quarantine/raw_vpc_flow_logs/partition=2026-11-01-0300/part-00000.parquet"
+    )
     assert bad["raw"].to_list() == ["this is not a flow record"]
     assert bad["reason"].to_list() == ["expected 26 fields, found 6"]

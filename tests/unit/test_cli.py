@@ -38,10 +38,15 @@ def test_parse_json_reports_counts(tmp_path: Path, capsys: pytest.CaptureFixture
         (["parse", "vpc_flow", "/does/not/exist.log"], "cannot read /does/not/exist.log"),
         (["simulate", "--out", "x", "--days", "0"], "must be at least 1"),
         (["simulate", "--out", "x", "--start", "yesterday"], "use YYYY-MM-DD"),
-        (["parse", "vpc_flow", "x", "--log-format", "${version} ${bogus}"], "unknown flow-log field"),
+        (
+            ["parse", "vpc_flow", "x", "--log-format", "${version} ${bogus}"],
+            "unknown flow-log field",
+        ),
     ],
 )
-def test_bad_arguments_give_one_line_and_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_arguments_give_one_line_and_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     try:
         code = main(argv)
     except SystemExit as exc:
@@ -52,7 +57,24 @@ def test_bad_arguments_give_one_line_and_exit_2(argv: list[str], message: str, c
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_simulate_command_writes_landing_and_ground_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", "--out", str(tmp_path), "--start", "2026-11-01", "--days", "1", "--seed", "2"]) == 0
+def test_simulate_command_writes_landing_and_ground_truth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "simulate",
+                "--out",
+                str(tmp_path),
+                "--start",
+                "2026-11-01",
+                "--days",
+                "1",
+                "--seed",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "ground_truth.json").exists()
     assert "vpc_flow" in capsys.readouterr().out

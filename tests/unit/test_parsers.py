@@ -17,7 +17,17 @@ V2 = b"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 
 
 def test_v2_record_golden_frame() -> None:
     result = vpc_flow.parse_bytes(V2, "f.log")
-    got = result.records.select("version", "account_id", "interface_id", "srcaddr", "dstport", "bytes", "start", "action", "vpc_id")
+    got = result.records.select(
+        "version",
+        "account_id",
+        "interface_id",
+        "srcaddr",
+        "dstport",
+        "bytes",
+        "start",
+        "action",
+        "vpc_id",
+    )
     expected = pl.DataFrame(
         {
             "version": [2], "account_id": ["123456789010"], "interface_id": ["eni-1235b8ca123456789"],
@@ -35,8 +45,18 @@ def test_header_in_any_order_maps_fields_by_name() -> None:
     text = b"bytes srcaddr version interface-id\n999 2001:db8::1 5 eni-1\n- - 5 eni-2\n"
     result = vpc_flow.parse_bytes(text, "h.log")
     expected = pl.DataFrame(
-        {"version": [5, 5], "interface_id": ["eni-1", "eni-2"], "srcaddr": ["2001:db8::1", None], "bytes": [999, None]},
-        schema={"version": pl.Int16, "interface_id": pl.String, "srcaddr": pl.String, "bytes": pl.Int64},
+        {
+            "version": [5, 5],
+            "interface_id": ["eni-1", "eni-2"],
+            "srcaddr": ["2001:db8::1", None],
+            "bytes": [999, None],
+        },
+        schema={
+            "version": pl.Int16,
+            "interface_id": pl.String,
+            "srcaddr": pl.String,
+            "bytes": pl.Int64,
+        },
     )
     assert_frame_equal(result.records.select(expected.columns), expected)
     assert "header line: v2, 4 fields (bytes srcaddr version interface-id)" in result.variant
@@ -77,12 +97,21 @@ def good_input(source: str) -> bytes:
         event = {"eventID": "e1", "eventName": "X", "eventTime": "2026-11-01T00:00:00Z"}
         return json.dumps({"Records": [dict(event, eventID=f"e{i}") for i in range(50)]}).encode()
     if source == "config":
-        item = {"resourceType": "AWS::S3::Bucket", "resourceId": "b", "configurationItemCaptureTime": "2026-11-01T00:00:00Z"}
+        item = {
+            "resourceType": "AWS::S3::Bucket",
+            "resourceId": "b",
+            "configurationItemCaptureTime": "2026-11-01T00:00:00Z",
+        }
         return json.dumps({"fileVersion": "1.0", "configurationItems": [item] * 50}).encode()
     if source == "cost_explorer":
-        period = {"TimePeriod": {"Start": "2026-11-01", "End": "2026-11-02"}, "Total": {"UnblendedCost": {"Amount": "1.5", "Unit": "USD"}}}
+        period = {
+            "TimePeriod": {"Start": "2026-11-01", "End": "2026-11-02"},
+            "Total": {"UnblendedCost": {"Amount": "1.5", "Unit": "USD"}},
+        }
         return json.dumps({"ResultsByTime": [period] * 50}).encode()
-    header = "identity/LineItemId,lineItem/UsageStartDate,lineItem/UnblendedCost,lineItem/UsageType\n"
+    header = (
+        "identity/LineItemId,lineItem/UsageStartDate,lineItem/UnblendedCost,lineItem/UsageType\n"
+    )
     return (header + "a,2026-11-01T00:00:00Z,1.5,DataTransfer-Out-Bytes\n" * 50).encode()
 
 
@@ -92,7 +121,11 @@ def test_good_input_parses_fully(source: str) -> None:
     assert (result.records.height, result.quarantined) == (50, 0)
 
 
-VARYING_FIELD = {"vpc_flow": (b" 4249 ", b" {} "), "s3_access": (b" 113 113 ", b" {} {} "), "cloudfront": (b"\t392\t", b"\t{}\t")}
+VARYING_FIELD = {
+    "vpc_flow": (b" 4249 ", b" {} "),
+    "s3_access": (b" 113 113 ", b" {} {} "),
+    "cloudfront": (b"\t392\t", b"\t{}\t"),
+}
 
 
 @pytest.mark.parametrize("source", LINE_SOURCES)
@@ -121,7 +154,7 @@ def test_binary_garbage_is_quarantined_not_raised(source: str) -> None:
 def test_cur_garbage_is_a_clear_error_that_ingest_quarantines() -> None:
     from egress_platform.sources.ingest import ingest_objects
 
-    with pytest.raises(SourceError, match="cut.csv.gz: damaged gzip"):
+    with pytest.raises(SourceError, match=r"cut\.csv\.gz: damaged gzip"):
         SOURCES["cur"].parse(gzip.compress(good_input("cur"))[:40], "cut.csv.gz")
     batch = ingest_objects(SOURCES["cur"], [("cut.csv.gz", gzip.compress(good_input("cur"))[:40])])
     assert (batch.records.height, batch.quarantine.height, batch.input_records) == (0, 1, 1)
@@ -130,7 +163,14 @@ def test_cur_garbage_is_a_clear_error_that_ingest_quarantines() -> None:
 @pytest.mark.parametrize("source", LINE_SOURCES)
 def test_huge_line_and_wrong_encoding_are_quarantined_and_the_rest_parses(source: str) -> None:
     good = good_input(source)
-    data = good + b"x" * (MAX_LINE_BYTES + 10) + b"\n" + "caf\u00e9 latin1".encode("latin-1") + b"\n" + good
+    data = (
+        good
+        + b"x" * (MAX_LINE_BYTES + 10)
+        + b"\n"
+        + "caf\u00e9 latin1".encode("latin-1")
+        + b"\n"
+        + good
+    )
     result = SOURCES[source].parse(data, "mixed.log")
     result.check_accounting()
     assert result.records.height == 100

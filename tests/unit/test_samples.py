@@ -91,12 +91,27 @@ EXPECTED = [
     ("cloudtrail", "cloudtrail/awsdocs/iam_log_examples_1.json", 1, 0),
     ("cloudtrail", "cloudtrail/awsdocs/iam_log_examples_2.json", 1, 0),
     ("cloudtrail", "cloudtrail/awsdocs/iam_log_examples_3_INVALID_JSON.json", 0, 1),
-    ("cloudtrail", "cloudtrail/elastic_integrations/test-authorize-security-group-egress-json.log", 1, 0),
+    (
+        "cloudtrail",
+        "cloudtrail/elastic_integrations/test-authorize-security-group-egress-json.log",
+        1,
+        0,
+    ),
     ("cloudtrail", "cloudtrail/elastic_integrations/test-delete-flow-log-json.log", 1, 0),
-    ("cloudtrail", "cloudtrail/otrf_security_datasets/ec2_proxy_s3_exfiltration_2020-09-14011940.json", 103, 0),
+    (
+        "cloudtrail",
+        "cloudtrail/otrf_security_datasets/ec2_proxy_s3_exfiltration_2020-09-14011940.json",
+        103,
+        0,
+    ),
     ("cost_explorer", "cost_explorer/aws-cli/get-cost-and-usage.output.json", 6, 0),
     ("cost_explorer", "cost_explorer/aws-cli/get-dimension-values.output.json", 0, 1),
-    ("cost_explorer", "cost_explorer/cloudscape/get-cost-and-usage.monthly-by-service.json", 160, 0),
+    (
+        "cost_explorer",
+        "cost_explorer/cloudscape/get-cost-and-usage.monthly-by-service.json",
+        160,
+        0,
+    ),
 ]
 
 
@@ -113,7 +128,9 @@ def parse_sample(source: str, path: Path) -> tuple[int, int, int]:
 
 
 @pytest.mark.samples
-@pytest.mark.parametrize(("source", "relative", "records", "quarantined"), EXPECTED, ids=[e[1] for e in EXPECTED])
+@pytest.mark.parametrize(
+    ("source", "relative", "records", "quarantined"), EXPECTED, ids=[e[1] for e in EXPECTED]
+)
 def test_sample_counts(source: str, relative: str, records: int, quarantined: int) -> None:
     got = parse_sample(source, samples_dir() / relative)
     assert got[:2] == (records, quarantined)
@@ -124,7 +141,15 @@ def test_sample_counts(source: str, relative: str, records: int, quarantined: in
 def test_every_sample_file_is_covered() -> None:
     root = samples_dir()
     covered = {e[1] for e in EXPECTED}
-    data_dirs = ["vpc_flow", "cur", "s3_access", "cloudfront", "config", "cloudtrail", "cost_explorer"]
+    data_dirs = [
+        "vpc_flow",
+        "cur",
+        "s3_access",
+        "cloudfront",
+        "config",
+        "cloudtrail",
+        "cost_explorer",
+    ]
     present = {
         p.relative_to(root).as_posix()
         for d in data_dirs
@@ -137,7 +162,9 @@ def test_every_sample_file_is_covered() -> None:
 @pytest.mark.samples
 def test_headerless_transit_gateway_record_parses_with_configured_format() -> None:
     root = samples_dir()
-    fmt = vpc_flow.parse_log_format((root / "vpc_flow/awsdocs/custom_v3_transit_gateway.fields").read_text())
+    fmt = vpc_flow.parse_log_format(
+        (root / "vpc_flow/awsdocs/custom_v3_transit_gateway.fields").read_text()
+    )
     path = root / "vpc_flow/elastic_beats/custom-transit-gateway.log"
     result = vpc_flow.parse_bytes(path.read_bytes(), str(path), fmt)
     assert (result.records.height, result.quarantined) == (1, 0)
@@ -147,7 +174,9 @@ def test_headerless_transit_gateway_record_parses_with_configured_format() -> No
 @pytest.mark.samples
 def test_cur_parquet_months_drift_but_map_to_one_schema() -> None:
     root = samples_dir() / "cur/wa-labs-workshop-cur-parquet"
-    frames = [SOURCES["cur"].parse(p.read_bytes(), p.name).records for p in sorted(root.glob("*.parquet"))]
+    frames = [
+        SOURCES["cur"].parse(p.read_bytes(), p.name).records for p in sorted(root.glob("*.parquet"))
+    ]
     assert len({tuple(f.schema.items()) for f in frames}) == 1
     transfer = frames[0].filter(frames[0]["usage_type"].str.contains("DataTransfer-Out-Bytes"))
     assert transfer.height > 1000

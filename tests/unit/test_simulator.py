@@ -17,7 +17,11 @@ from egress_platform.sources.landing import LAYOUTS, partition_key
 
 
 def landed(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def source_of(key: str) -> str | None:
@@ -42,14 +46,23 @@ def test_keys_follow_aws_layouts_and_every_object_parses_cleanly(small_account: 
     for key, data in files.items():
         source = source_of(key)
         if source is None:
-            assert key == "ground_truth.json" or key.endswith(".csv.gz"), key  # CUR report files hang off manifests
+            assert key == "ground_truth.json" or key.endswith(".csv.gz"), (
+                key
+            )  # CUR report files hang off manifests
             continue
         if source == "cur":
             continue
         result = SOURCES[source].parse(data, key)
         assert result.quarantined == 0, (key, result.quarantine.head(3))
         per_source[source] = per_source.get(source, 0) + result.records.height
-    assert set(per_source) == {"vpc_flow", "cloudtrail", "config", "s3_access", "cloudfront", "cost_explorer"}
+    assert set(per_source) == {
+        "vpc_flow",
+        "cloudtrail",
+        "config",
+        "s3_access",
+        "cloudfront",
+        "cost_explorer",
+    }
 
 
 def flows_and_cur(root: Path) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
@@ -57,7 +70,9 @@ def flows_and_cur(root: Path) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     flows = pl.concat(
         [SOURCES["vpc_flow"].parse(v, k).records for k, v in files.items() if "/vpcflowlogs/" in k]
     )
-    cur = pl.concat([SOURCES["cur"].parse(v, k).records for k, v in files.items() if k.endswith(".csv.gz")])
+    cur = pl.concat(
+        [SOURCES["cur"].parse(v, k).records for k, v in files.items() if k.endswith(".csv.gz")]
+    )
     return flows, cur, json.loads(files["ground_truth.json"])
 
 
@@ -68,21 +83,29 @@ def test_cur_matches_flows_at_list_prices(small_account: Path) -> None:
     nat_flow_gb = flows.filter(pl.col("interface_id") == nat_eni)["bytes"].sum() / GB
     nat_cur_gb = cur.filter(pl.col("usage_type") == "NatGateway-Bytes")["usage_amount"].sum()
     assert nat_cur_gb == pytest.approx(nat_flow_gb, rel=0.005)
-    assert cur.filter(pl.col("usage_type") == "NatGateway-Bytes")["unblended_cost"].sum() == pytest.approx(nat_cur_gb * 0.045)
+    assert cur.filter(pl.col("usage_type") == "NatGateway-Bytes")[
+        "unblended_cost"
+    ].sum() == pytest.approx(nat_cur_gb * 0.045)
 
     web_a = next(e for e, v in enis.items() if v["role"] == "web-a")
     web_instance = enis[web_a]["instance"]
     internet_gb = (
         flows.filter(
-            (pl.col("interface_id") == web_a) & (pl.col("flow_direction") == "egress") & ~pl.col("dstaddr").str.starts_with("130.176.")
+            (pl.col("interface_id") == web_a)
+            & (pl.col("flow_direction") == "egress")
+            & ~pl.col("dstaddr").str.starts_with("130.176.")
         )["bytes"].sum()
         / GB
     )
-    billed = cur.filter((pl.col("resource_id") == web_instance) & (pl.col("usage_type") == "DataTransfer-Out-Bytes"))
+    billed = cur.filter(
+        (pl.col("resource_id") == web_instance) & (pl.col("usage_type") == "DataTransfer-Out-Bytes")
+    )
     assert billed["usage_amount"].sum() == pytest.approx(internet_gb, rel=0.005)
 
     # Internet egress is tiered over the month: re-price the bill's lines in order and compare.
-    internet = cur.filter(pl.col("usage_type") == "DataTransfer-Out-Bytes").sort("usage_start", "product_code", "usage_type", "operation", "resource_id")
+    internet = cur.filter(pl.col("usage_type") == "DataTransfer-Out-Bytes").sort(
+        "usage_start", "product_code", "usage_type", "operation", "resource_id"
+    )
     month_to_date, expected = 0.0, 0.0
     for gb in internet["usage_amount"]:
         expected += CURRENT.internet_cost(month_to_date, gb)
@@ -101,15 +124,34 @@ def test_ground_truth_lists_each_incident_with_its_cause(tmp_path: Path) -> None
     simulate(tmp_path, date(2026, 11, 1), 10, seed=5)
     truth = json.loads((tmp_path / "ground_truth.json").read_text())
     kinds = {i["kind"] for i in truth["incidents"]}
-    assert kinds == {"public_bucket", "sg_exfiltration", "nat_s3", "replication", "cross_az", "cloudfront_cache_miss"}
+    assert kinds == {
+        "public_bucket",
+        "sg_exfiltration",
+        "nat_s3",
+        "replication",
+        "cross_az",
+        "cloudfront_cache_miss",
+    }
     trail = pl.concat(
-        [SOURCES["cloudtrail"].parse(p.read_bytes(), str(p)).records for p in tmp_path.rglob("*_CloudTrail_*.json.gz")]
+        [
+            SOURCES["cloudtrail"].parse(p.read_bytes(), str(p)).records
+            for p in tmp_path.rglob("*_CloudTrail_*.json.gz")
+        ]
     )
-    config = pl.concat([SOURCES["config"].parse(p.read_bytes(), str(p)).records for p in tmp_path.rglob("*_ConfigHistory_*")])
+    config = pl.concat(
+        [
+            SOURCES["config"].parse(p.read_bytes(), str(p)).records
+            for p in tmp_path.rglob("*_ConfigHistory_*")
+        ]
+    )
     for incident in truth["incidents"]:
         event = trail.filter(pl.col("event_id") == incident["cloudtrail_event_id"])
         assert event.height == 1 and event["event_name"][0] == incident["cloudtrail_event_name"]
         assert incident["causing_resource"] in config["resource_id"].to_list()
         assert incident["cause_time"] <= incident["start"] < incident["end"]
         assert incident["extra_bytes_per_hour"] > 0 and incident["extra_usd_per_hour"] > 0
-    assert {b["kind"] for b in truth["benign_changes"]} >= {"deploy", "nightly_backup", "planned_migration"}
+    assert {b["kind"] for b in truth["benign_changes"]} >= {
+        "deploy",
+        "nightly_backup",
+        "planned_migration",
+    }
