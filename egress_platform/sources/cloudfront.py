@@ -14,6 +14,7 @@ from egress_platform.sources.common import (
     cast_checked,
     decompress,
     first_invalid_reason,
+    lines_to_quarantine,
     split_lines,
 )
 
@@ -127,21 +128,17 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
     bad = pl.concat(
         [
             quarantine,
-            wrong.select(
-                pl.lit(source_file).alias("source_file"),
-                "line_no",
+            lines_to_quarantine(
+                wrong,
+                source_file,
                 pl.format(
                     "truncated or damaged record: {} fields, expected one of {}",
                     "n",
                     pl.lit(", ".join(map(str, allowed))),
-                ).alias("reason"),
-                pl.col("text").alias("raw"),
+                ),
             ),
-            checked.filter(pl.col("_reason").is_not_null()).select(
-                pl.lit(source_file).alias("source_file"),
-                "line_no",
-                pl.col("_reason").alias("reason"),
-                pl.col("text").alias("raw"),
+            lines_to_quarantine(
+                checked.filter(pl.col("_reason").is_not_null()), source_file, pl.col("_reason")
             ),
         ]
     ).sort("line_no")

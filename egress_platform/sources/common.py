@@ -62,6 +62,19 @@ def empty_quarantine() -> pl.DataFrame:
     return pl.DataFrame(schema=QUARANTINE_SCHEMA)
 
 
+def lines_to_quarantine(
+    lines: pl.DataFrame, source_file: str, reason: pl.Expr | str
+) -> pl.DataFrame:
+    """Quarantine rows for text lines (``line_no``, ``text``) with a reason per line."""
+    reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
+    return lines.select(
+        pl.lit(source_file).alias("source_file"),
+        pl.col("line_no"),
+        reason_expr.cast(pl.String).alias("reason"),
+        pl.col("text").alias("raw"),
+    )
+
+
 def quarantine_rows(source_file: str, rows: list[tuple[int, str, str]]) -> pl.DataFrame:
     """Build a quarantine frame from ``(line_no, reason, raw)`` tuples."""
     if not rows:

@@ -14,6 +14,7 @@ from egress_platform.sources.common import (
     cast_checked,
     decompress,
     first_invalid_reason,
+    lines_to_quarantine,
     split_lines,
 )
 
@@ -76,19 +77,13 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
     bad = pl.concat(
         [
             quarantine,
-            too_short.select(
-                pl.lit(source_file).alias("source_file"),
-                "line_no",
-                pl.format("expected at least {} fields, found {}", pl.lit(MIN_FIELDS), "n").alias(
-                    "reason"
-                ),
-                pl.col("text").alias("raw"),
+            lines_to_quarantine(
+                too_short,
+                source_file,
+                pl.format("expected at least {} fields, found {}", pl.lit(MIN_FIELDS), "n"),
             ),
-            checked.filter(pl.col("_reason").is_not_null()).select(
-                pl.lit(source_file).alias("source_file"),
-                "line_no",
-                pl.col("_reason").alias("reason"),
-                pl.col("text").alias("raw"),
+            lines_to_quarantine(
+                checked.filter(pl.col("_reason").is_not_null()), source_file, pl.col("_reason")
             ),
         ]
     ).sort("line_no")

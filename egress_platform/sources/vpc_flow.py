@@ -20,6 +20,7 @@ from egress_platform.sources.common import (
     decompress,
     empty_quarantine,
     first_invalid_reason,
+    lines_to_quarantine,
     quarantine_rows,
     read_parquet_bytes,
     split_lines,
@@ -315,14 +316,7 @@ def _parse_group(
             checks.append((name, failed))
     checked = text_cols.with_columns(first_invalid_reason(checks).alias("_reason"))
     invalid = checked.filter(pl.col("_reason").is_not_null())
-    bad.append(
-        invalid.select(
-            pl.lit(source_file).alias("source_file"),
-            "line_no",
-            pl.col("_reason").alias("reason"),
-            pl.col("text").alias("raw"),
-        )
-    )
+    bad.append(lines_to_quarantine(invalid, source_file, pl.col("_reason")))
     valid = checked.filter(pl.col("_reason").is_null()).select("line_no", *typed_exprs)
     missing = [
         pl.lit(None, dtype=dt).alias(c)
@@ -336,14 +330,7 @@ def _parse_group(
 
 
 def _to_quarantine(group: pl.DataFrame, source_file: str, reason: str) -> pl.DataFrame:
-    if group.height == 0:
-        return empty_quarantine()
-    return group.select(
-        pl.lit(source_file).alias("source_file"),
-        "line_no",
-        pl.lit(reason).alias("reason"),
-        pl.col("text").alias("raw"),
-    )
+    return lines_to_quarantine(group, source_file, reason) if group.height else empty_quarantine()
 
 
 def _parse_parquet(data: bytes, source_file: str) -> ParseResult:
