@@ -203,8 +203,13 @@ def cmd_parse(args: argparse.Namespace) -> int:
             ) from exc
         from egress_platform.sources import vpc_flow
 
+        file_format = log_format
+        sidecar = path.with_suffix(".fields")
+        if args.source == "vpc_flow" and file_format is None and sidecar.is_file():
+            # A saved copy of the flow log's log-format beside the file (as in the AWS docs samples).
+            file_format = parse_log_format(sidecar.read_text())
         result = (
-            vpc_flow.parse_bytes(data, str(path), log_format)
+            vpc_flow.parse_bytes(data, str(path), file_format)
             if args.source == "vpc_flow"
             else spec.parse(data, str(path))
         )
