@@ -25,21 +25,11 @@ from egress_platform.simulate.account import (
     stable_uuid,
 )
 
+# The custom format the simulated flow logs use (and the CDK flow log will define): v2 default + v5.
+from egress_platform.sources.vpc_flow import V2_DEFAULT
+
 SIM_FLOW_FIELDS = [
-    "version",
-    "account-id",
-    "interface-id",
-    "srcaddr",
-    "dstaddr",
-    "srcport",
-    "dstport",
-    "protocol",
-    "packets",
-    "bytes",
-    "start",
-    "end",
-    "action",
-    "log-status",
+    *V2_DEFAULT,
     "vpc-id",
     "subnet-id",
     "instance-id",
