@@ -232,11 +232,7 @@ def build_account(seed: int, total_hours: int, n_enis: int = 10) -> Account:
     def internet_out(e: Eni) -> BillingLine:
         return ec2_line("DataTransfer-Out-Bytes", "RunInstances", e, "internet")
 
-    def inter_az(sender: Eni, receiver: Eni) -> list[BillingLine]:
-        return [
-            ec2_line("DataTransfer-Regional-Bytes", "InterZone-Out", sender, "inter_az"),
-            ec2_line("DataTransfer-Regional-Bytes", "InterZone-In", receiver, "inter_az"),
-        ]
+    inter_az = inter_az_lines
 
     nat_processing = BillingLine(
         "AmazonEC2",
@@ -774,26 +770,7 @@ def _schedule(
                     dst_port=5432,
                     traffic_path=1,
                     active=(start, total_hours),
-                    billing=[
-                        BillingLine(
-                            "AmazonEC2",
-                            "DataTransfer-Regional-Bytes",
-                            "InterZone-Out",
-                            orders_b.instance_id or "",
-                            "inter_az",
-                            "both",
-                            AZS[orders_b.az_id],
-                        ),
-                        BillingLine(
-                            "AmazonEC2",
-                            "DataTransfer-Regional-Bytes",
-                            "InterZone-In",
-                            db.instance_id or "",
-                            "inter_az",
-                            "both",
-                            AZS[db.az_id],
-                        ),
-                    ],
+                    billing=inter_az_lines(orders_b, db),
                 )
             ]
             end = total_hours
@@ -928,6 +905,22 @@ def _schedule(
             [s for s in account.streams if s.name == "batch-backup"],
         )
     )
+
+
+def inter_az_lines(sender: Eni, receiver: Eni) -> list[BillingLine]:
+    """Requests and responses both cross the AZ boundary, and each side pays $0.01/GB."""
+    return [
+        BillingLine(
+            "AmazonEC2",
+            "DataTransfer-Regional-Bytes",
+            operation,
+            eni.instance_id or "",
+            "inter_az",
+            "both",
+            AZS[eni.az_id],
+        )
+        for operation, eni in (("InterZone-Out", sender), ("InterZone-In", receiver))
+    ]
 
 
 def batch_eni(account: Account) -> Eni:

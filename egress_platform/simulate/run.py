@@ -119,12 +119,12 @@ def _write_flow_hour(
         for window in range(6):
             start = base_epoch + window * 600
             conns = 2
-            for c in range(conns):
+            for _ in range(conns):
                 out_bytes = int(total_bytes / 6 / conns)
                 dst = _destination(stream, rng)
                 sport = int(rng.integers(32768, 60999))
                 lines.extend(
-                    _flow_pair(account, stream, stream.eni, dst, sport, out_bytes, start, c)
+                    _flow_pair(account, stream, stream.eni, dst, sport, out_bytes, start)
                 )
     if not lines:
         return
@@ -200,7 +200,6 @@ def _flow_pair(
     sport: int,
     out_bytes: int,
     start: int,
-    conn: int,
 ) -> list[str]:
     """The egress record on the sending ENI, the return record, and the NAT's view when routed via NAT."""
     back = max(64, int(out_bytes * stream.return_ratio))
@@ -277,7 +276,8 @@ def _flow_pair(
                 "-",
             )
         )
-    if stream.peer_eni is not None and conn == 0:
+    if stream.peer_eni is not None:
+        # The peer ENI logs the same connection from its side: request in, response out.
         peer = stream.peer_eni
         records.append(
             _flow_record(
@@ -293,6 +293,24 @@ def _flow_pair(
                 None,
                 eni.private_ip,
                 peer.private_ip,
+                "-",
+                "-",
+            )
+        )
+        records.append(
+            _flow_record(
+                account,
+                peer,
+                peer.private_ip,
+                eni.private_ip,
+                stream.dst_port,
+                sport,
+                back,
+                start,
+                "egress",
+                1,
+                peer.private_ip,
+                eni.private_ip,
                 "-",
                 "-",
             )

@@ -1,0 +1,1 @@
+"""The Glue layer's transforms (processed zone) as pure polars functions."""

@@ -1,0 +1,1 @@
+"""The account's network as the classifier needs it: AWS IP ranges, VPC metadata, destinations."""

@@ -1,0 +1,159 @@
+"""Egress facts: one shape for what flows, S3 access logs and CloudFront logs say left an entity.
+
+Each row is an hour, an owning entity (ENI, NAT gateway, endpoint, bucket, distribution) and a
+classified destination, with the bytes sent (out) and received (in). Pricing and the
+``egress_flows_hourly`` asset work on this shape only, whatever the source.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import polars as pl
+
+from egress_platform.network.ip_ranges import IpRanges
+from egress_platform.network.topology import NetworkMetadata
+
+FACTS_SCHEMA: dict[str, pl.DataType] = {
+    "hour": pl.Datetime("us", "UTC"),
+    "account_id": pl.String(),
+    "region": pl.String(),
+    "product_code": pl.String(),
+    "source_type": pl.String(),
+    "source_id": pl.String(),
+    "instance_id": pl.String(),
+    "dest_class": pl.String(),
+    "dest_region": pl.String(),
+    "dest_az": pl.String(),
+    "dest_service": pl.String(),
+    "dest_prefix": pl.String(),
+    "via_nat_gateway_id": pl.String(),
+    "bytes_out": pl.Int64(),
+    "bytes_in": pl.Int64(),
+    "packets": pl.Int64(),
+    "flows": pl.Int64(),
+}
+FACT_DIMENSIONS = [c for c in FACTS_SCHEMA if c not in ("bytes_out", "bytes_in", "packets", "flows")]
+REPLICATION_AGENT = "S3Replication"
+
+
+def flow_egress_facts(classified: pl.DataFrame) -> pl.DataFrame:
+    """Classified flow aggregates, with the two directions side by side."""
+    out = pl.col("direction") == "egress"
+    return (
+        classified.with_columns(
+            pl.lit("AmazonEC2").alias("product_code"),
+            pl.col("entity_type").alias("source_type"),
+            pl.col("entity_id").alias("source_id"),
+            pl.when(out).then(pl.col("bytes")).otherwise(0).alias("bytes_out"),
+            pl.when(out).then(0).otherwise(pl.col("bytes")).alias("bytes_in"),
+            pl.col("flows").cast(pl.Int64),
+        )
+        .group_by(FACT_DIMENSIONS)
+        .agg(pl.col("bytes_out", "bytes_in", "packets", "flows").sum())
+        .select([pl.col(c).cast(t) for c, t in FACTS_SCHEMA.items()])
+    )
+
+
+def s3_egress_facts(
+    records: pl.DataFrame,
+    account_id: str,
+    region: str | None,
+    network: NetworkMetadata,
+    ip_ranges: IpRanges | None,
+) -> pl.DataFrame:
+    """Bytes a bucket served, by who fetched them: internet, other regions, replication, in-VPC."""
+    served = records.filter(pl.col("bytes_sent").fill_null(0) > 0)
+    if served.height == 0:
+        return pl.DataFrame(schema=FACTS_SCHEMA)
+    addresses = network.resolve_addresses(
+        served.get_column("remote_ip").drop_nulls().unique().sort().to_list(), ip_ranges
+    ).rename({"counterparty": "remote_ip"})
+    replication = pl.col("user_agent").fill_null("").str.contains(REPLICATION_AGENT, literal=True)
+    own = pl.lit(region, dtype=pl.String)
+    dest_class = (
+        pl.when(replication)
+        .then(pl.lit("inter_region"))
+        .when(pl.col("scope").is_in(["vpc", "private"]))
+        .then(pl.lit("aws_service_same_region"))
+        .when(pl.col("aws_service").is_in(["CLOUDFRONT", "CLOUDFRONT_ORIGIN_FACING"]))
+        .then(pl.lit("cloudfront"))
+        .when(pl.col("aws_region") == own)
+        .then(pl.lit("aws_service_same_region"))
+        .when(pl.col("aws_region").is_not_null() & (pl.col("aws_region") != "GLOBAL"))
+        .then(pl.lit("inter_region"))
+        .otherwise(pl.lit("internet"))
+    )
+    return (
+        served.join(addresses, on="remote_ip", how="left")
+        .with_columns(
+            pl.col("time").dt.truncate("1h").alias("hour"),
+            pl.lit(account_id).alias("account_id"),
+            own.alias("region"),
+            pl.lit("AmazonS3").alias("product_code"),
+            pl.lit("bucket").alias("source_type"),
+            pl.col("bucket").alias("source_id"),
+            pl.lit(None, dtype=pl.String).alias("instance_id"),
+            dest_class.alias("dest_class"),
+            pl.when(replication).then(None).otherwise(pl.col("aws_region")).alias("dest_region"),
+            pl.lit(None, dtype=pl.String).alias("dest_az"),
+            pl.when(replication)
+            .then(pl.lit("S3_REPLICATION"))
+            .otherwise(pl.col("aws_service"))
+            .alias("dest_service"),
+            pl.col("public_prefix").fill_null(pl.col("remote_ip")).alias("dest_prefix"),
+            pl.lit(None, dtype=pl.String).alias("via_nat_gateway_id"),
+            pl.col("bytes_sent").cast(pl.Int64).alias("bytes_out"),
+            pl.lit(0, dtype=pl.Int64).alias("bytes_in"),
+            pl.lit(0, dtype=pl.Int64).alias("packets"),
+            pl.lit(1, dtype=pl.Int64).alias("flows"),
+        )
+        .group_by(FACT_DIMENSIONS)
+        .agg(pl.col("bytes_out", "bytes_in", "packets", "flows").sum())
+        .select([pl.col(c).cast(t) for c, t in FACTS_SCHEMA.items()])
+    )
+
+
+def cloudfront_egress_facts(records: pl.DataFrame, account_id: str) -> pl.DataFrame:
+    """Bytes a distribution served to viewers (the distribution id is in the log file name)."""
+    if records.height == 0:
+        return pl.DataFrame(schema=FACTS_SCHEMA)
+    distribution = (
+        pl.col("source_file").str.extract(r"(?:^|/)(E[A-Z0-9]+)\.\d{4}-\d{2}-\d{2}-\d{2}\.")
+    )
+    prefixes = {
+        ip: _client_prefix(ip) for ip in records.get_column("c_ip").drop_nulls().unique().to_list()
+    }
+    return (
+        records.with_columns(
+            pl.col("timestamp").dt.truncate("1h").alias("hour"),
+            pl.lit(account_id).alias("account_id"),
+            pl.lit("GLOBAL").alias("region"),
+            pl.lit("AmazonCloudFront").alias("product_code"),
+            pl.lit("distribution").alias("source_type"),
+            pl.coalesce(distribution, pl.col("x_host_header")).alias("source_id"),
+            pl.lit(None, dtype=pl.String).alias("instance_id"),
+            pl.lit("internet").alias("dest_class"),
+            pl.col("x_edge_location").str.slice(0, 3).alias("dest_region"),
+            pl.lit(None, dtype=pl.String).alias("dest_az"),
+            pl.lit(None, dtype=pl.String).alias("dest_service"),
+            pl.col("c_ip").replace_strict(prefixes, default=None).alias("dest_prefix"),
+            pl.lit(None, dtype=pl.String).alias("via_nat_gateway_id"),
+            pl.col("sc_bytes").fill_null(0).cast(pl.Int64).alias("bytes_out"),
+            pl.col("cs_bytes").fill_null(0).cast(pl.Int64).alias("bytes_in"),
+            pl.lit(0, dtype=pl.Int64).alias("packets"),
+            pl.lit(1, dtype=pl.Int64).alias("flows"),
+        )
+        .group_by(FACT_DIMENSIONS)
+        .agg(pl.col("bytes_out", "bytes_in", "packets", "flows").sum())
+        .select([pl.col(c).cast(t) for c, t in FACTS_SCHEMA.items()])
+    )
+
+
+def _client_prefix(ip: str) -> str | None:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    width = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{width}", strict=False))

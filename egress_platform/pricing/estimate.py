@@ -1,0 +1,169 @@
+"""Price egress facts with the price book: what each hourly aggregate should cost.
+
+Which bytes are billed depends on the destination class: internet and inter-region egress bill
+the bytes sent; inter-AZ and peering bill $0.01/GB on each side, so each ENI's view (sent and
+received) carries its own side; a NAT gateway bills every byte it processes, both ways. Internet
+egress from EC2 and S3 shares one set of tiers per account and calendar month; CloudFront has its
+own rate. The month-to-date volume before the first hour priced comes from ``prior_internet_gb``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from egress_platform.network.facts import FACTS_SCHEMA
+from egress_platform.pricing.price_book import CURRENT, GB, REGION_CODES, PriceBook
+
+PRICED_SCHEMA: dict[str, pl.DataType] = {
+    **FACTS_SCHEMA,
+    "transfer_class": pl.String(),
+    "usage_type": pl.String(),
+    "billable_bytes": pl.Int64(),
+    "estimated_usd": pl.Float64(),
+    "price_book_version": pl.String(),
+}
+TIERED = "internet_tiered"
+
+
+def price_facts(
+    facts: pl.DataFrame,
+    book: PriceBook = CURRENT,
+    prior_internet_gb: dict[tuple[str, str], float] | None = None,
+) -> pl.DataFrame:
+    """Add billable bytes, the CUR usage type they land on, and the estimated USD."""
+    if facts.height == 0:
+        return pl.DataFrame(schema=PRICED_SCHEMA)
+    col = pl.col
+    both_ways = col("bytes_out") + col("bytes_in")
+    cls = col("dest_class")
+    is_cloudfront = col("product_code") == "AmazonCloudFront"
+    interface_endpoint = (cls == "vpc_endpoint") & col("dest_az").is_not_null()
+    billable = (
+        pl.when(cls.is_in(["internet", "inter_region", "transit_gateway"]))
+        .then(col("bytes_out"))
+        .when(cls.is_in(["inter_az", "peering", "nat_gateway"]) | interface_endpoint)
+        .then(both_ways)
+        .otherwise(0)
+    )
+    transfer_class = (
+        pl.when(cls == "peering")
+        .then(pl.lit("inter_az"))
+        .when(cls.is_in(["internet", "inter_region", "inter_az", "nat_gateway", "transit_gateway"]))
+        .then(cls)
+        .when(interface_endpoint)
+        .then(pl.lit("vpc_endpoint"))
+        .otherwise(None)
+    )
+    price_key = (
+        pl.when(is_cloudfront & (cls == "internet"))
+        .then(pl.lit("cloudfront_us"))
+        .when(cls == "internet")
+        .then(pl.lit(TIERED))
+        .when(transfer_class == "vpc_endpoint")
+        .then(pl.lit("vpc_endpoint_interface"))
+        .otherwise(transfer_class)
+    )
+    keyed = facts.with_columns(
+        billable.cast(pl.Int64).alias("billable_bytes"),
+        transfer_class.alias("transfer_class"),
+        price_key.alias("_price_key"),
+        usage_type_expr().alias("usage_type"),
+    )
+    flat_rates = _flat_rates(keyed, book)
+    flat = keyed.join(flat_rates, on=["_price_key", "region"], how="left").with_columns(
+        (col("billable_bytes") / GB * col("_rate").fill_null(0.0)).alias("estimated_usd")
+    )
+    tiered = _apply_internet_tiers(flat, book, prior_internet_gb or {})
+    return tiered.with_columns(pl.lit(book.version).alias("price_book_version")).select(
+        [pl.col(c).cast(t) for c, t in PRICED_SCHEMA.items()]
+    )
+
+
+def _flat_rates(keyed: pl.DataFrame, book: PriceBook) -> pl.DataFrame:
+    pairs = keyed.select("_price_key", "region").unique().drop_nulls("_price_key")
+    rates = [
+        0.0 if key == TIERED else book.rate(key, region) for key, region in pairs.iter_rows()
+    ]
+    return pairs.with_columns(pl.Series("_rate", rates, dtype=pl.Float64))
+
+
+def _apply_internet_tiers(
+    frame: pl.DataFrame, book: PriceBook, prior: dict[tuple[str, str], float]
+) -> pl.DataFrame:
+    """Price tiered rows hour by hour on the account's month-to-date volume, pro rata within an hour."""
+    tiered = frame.filter(pl.col("_price_key") == TIERED)
+    if tiered.height == 0:
+        return frame
+    hourly = (
+        tiered.group_by("account_id", "hour")
+        .agg((pl.col("billable_bytes").sum() / GB).alias("_gb"))
+        .with_columns(pl.col("hour").dt.strftime("%Y-%m").alias("_month"))
+        .sort("account_id", "hour")
+    )
+    prior_frame = pl.DataFrame(
+        [(a, m, gb) for (a, m), gb in prior.items()],
+        schema={"account_id": pl.String, "_month": pl.String, "_prior": pl.Float64},
+        orient="row",
+    )
+    hourly = (
+        hourly.join(prior_frame, on=["account_id", "_month"], how="left")
+        .with_columns(
+            (
+                pl.col("_prior").fill_null(0.0)
+                + pl.col("_gb").cum_sum().over("account_id", "_month")
+            ).alias("_end")
+        )
+        .with_columns((pl.col("_end") - pl.col("_gb")).alias("_start"))
+        .with_columns(
+            (
+                book.cumulative_internet_cost(pl.col("_end"))
+                - book.cumulative_internet_cost(pl.col("_start"))
+            ).alias("_hour_usd")
+        )
+        .select("account_id", "hour", "_gb", "_hour_usd")
+    )
+    share = (pl.col("billable_bytes") / GB) / pl.col("_gb")
+    return frame.join(hourly, on=["account_id", "hour"], how="left").with_columns(
+        pl.when(pl.col("_price_key") == TIERED)
+        .then(pl.when(pl.col("_gb") > 0).then(share * pl.col("_hour_usd")).otherwise(0.0))
+        .otherwise(pl.col("estimated_usd"))
+        .alias("estimated_usd")
+    )
+
+
+def internet_gb_by_month(priced: pl.DataFrame) -> dict[tuple[str, str], float]:
+    """Month-to-date tiered internet GB per (account, YYYY-MM): the state the next hours build on."""
+    rows = (
+        priced.filter(
+            (pl.col("dest_class") == "internet") & (pl.col("product_code") != "AmazonCloudFront")
+        )
+        .group_by("account_id", pl.col("hour").dt.strftime("%Y-%m").alias("month"))
+        .agg((pl.col("billable_bytes").sum() / GB).alias("gb"))
+    )
+    return {(a, m): float(gb) for a, m, gb in rows.iter_rows()}
+
+
+def usage_type_expr() -> pl.Expr:
+    """The CUR usage type a priced row lands on (region prefix as AWS writes it)."""
+    col, lit = pl.col, pl.lit
+    code = col("region").replace_strict(REGION_CODES, default=None)
+    prefix = pl.when(col("region") == "us-east-1").then(lit("")).otherwise(code + "-")
+    dest_code = col("dest_region").replace_strict(REGION_CODES, default=lit("UNKNOWN"))
+    cls = col("dest_class")
+    return (
+        pl.when((col("product_code") == "AmazonCloudFront") & (cls == "internet"))
+        .then(lit("US-DataTransfer-Out-Bytes"))  # edge geography not mapped yet: US rates
+        .when(cls == "internet")
+        .then(prefix + lit("DataTransfer-Out-Bytes"))
+        .when(cls.is_in(["inter_az", "peering"]))
+        .then(prefix + lit("DataTransfer-Regional-Bytes"))
+        .when(cls == "inter_region")
+        .then(code + lit("-") + dest_code + lit("-AWS-Out-Bytes"))
+        .when(cls == "nat_gateway")
+        .then(prefix + lit("NatGateway-Bytes"))
+        .when(cls == "transit_gateway")
+        .then(prefix + lit("TransitGateway-Bytes"))
+        .when((cls == "vpc_endpoint") & col("dest_az").is_not_null())
+        .then(prefix + lit("VpcEndpoint-Bytes"))
+        .otherwise(None)
+    )
