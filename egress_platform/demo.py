@@ -23,16 +23,18 @@ def dagster_instance(lake: Path) -> Any:
     return DagsterInstance.get()
 
 
-def materialize_source(asset_name: str, first: str, last: str, instance: Any) -> dict[str, Any]:
-    """Materialize one raw asset over a partition range in a single run; return its metadata."""
-    from dagster import materialize
+SAMPLE_IP_RANGES = Path(__file__).resolve().parents[2] / "shared/samples/network/ip-ranges.json"
 
-    from assets.raw import RAW_ASSETS
-    from egress_platform.definitions import defs
 
-    assets = [a for a in RAW_ASSETS if a.key.path[-1] == asset_name]
+def materialize_asset(asset_name: str, first: str, last: str, instance: Any) -> dict[str, Any]:
+    """Materialize one asset over a partition range in a single run; return its metadata."""
+    from dagster import AssetKey, materialize
+
+    from egress_platform.definitions import ALL_ASSETS, defs
+
     result = materialize(
-        assets,
+        ALL_ASSETS,
+        selection=[AssetKey(asset_name)],
         resources=defs.resources,
         instance=instance,
         tags={
@@ -54,9 +56,11 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
     from egress_platform.simulate import simulate
     from resources.profiles import lake_dir
 
+    if not os.environ.get("EGRESS_IP_RANGES") and SAMPLE_IP_RANGES.is_file():
+        os.environ["EGRESS_IP_RANGES"] = str(SAMPLE_IP_RANGES)
     lake = lake_dir()
     landing = lake / "landing"
-    say(f"[1/2] simulating {days} days of account activity into {landing} (seed {seed})")
+    say(f"[1/4] simulating {days} days of account activity into {landing} (seed {seed})")
     t0 = time.monotonic()
     sim = simulate(landing, start, days, seed, progress=lambda m: say(f"      {m}"))
     say(
@@ -64,25 +68,52 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
     )
 
     instance = dagster_instance(lake)
-    say(
-        f"[2/2] ingesting every source into the raw zone through Dagster (instance {instance.root_directory})"
-    )
     end = start + timedelta(days=days - 1)
+    hourly = (f"{start}-00:00", f"{end}-23:00")
+    daily = (str(start), str(end))
+
+    def window(spec_partitioning: str) -> tuple[str, str]:
+        return hourly if spec_partitioning == "hourly" else daily
+
+    say(
+        f"[2/4] ingesting every source into the raw zone through Dagster (instance {instance.root_directory})"
+    )
     rows = []
     for i, spec in enumerate(SOURCES.values(), start=1):
-        first, last = (
-            (f"{start}-00:00", f"{end}-23:00")
-            if spec.partitioning == "hourly"
-            else (str(start), str(end))
-        )
+        first, last = window(spec.partitioning)
         t = time.monotonic()
         say(f"      ({i}/{len(SOURCES)}) {spec.asset_name}: partitions {first} .. {last} ...")
-        meta = materialize_source(spec.asset_name, first, last, instance)
+        meta = materialize_asset(spec.asset_name, first, last, instance)
         elapsed = time.monotonic() - t
         rows.append((spec.name, meta, elapsed))
         say(
             f"            {meta['records']:,} records, {meta['quarantined']:,} quarantined in {elapsed:.1f}s"
         )
+    checks_ok = all(meta["check_passed"] for _, meta, _ in rows)
+
+    say(
+        "[3/4] the Glue layer: processed tables, flows classified by destination "
+        f"(ip-ranges: {os.environ.get('EGRESS_IP_RANGES') or 'not configured'})"
+    )
+    processed = [s for s in SOURCES.values() if s.name == "config"] + [
+        s for s in SOURCES.values() if s.name != "config"
+    ]
+    for spec in processed:
+        name = spec.asset_name.replace("raw_", "processed_", 1)
+        t = time.monotonic()
+        meta = materialize_asset(name, *window(spec.partitioning), instance)
+        checks_ok &= meta["check_passed"]
+        count = meta.get("records", meta.get("facts", 0))
+        say(f"      {name}: {count:,} rows in {time.monotonic() - t:.1f}s")
+
+    say("[4/4] pricing egress per hour and reconciling it with the CUR")
+    t = time.monotonic()
+    flows = materialize_asset("egress_flows_hourly", *hourly, instance)
+    say(f"      egress_flows_hourly: {flows['rows']:,} rows in {time.monotonic() - t:.1f}s")
+    t = time.monotonic()
+    recon = materialize_asset("cost_reconciliation", *daily, instance)
+    checks_ok &= recon["check_passed"]
+    say(f"      cost_reconciliation: {recon['days']} days in {time.monotonic() - t:.1f}s")
 
     say("")
     say(
@@ -93,8 +124,25 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
             f"{name:<14}{meta['partitions']:>11,}{meta['files']:>8,}{meta['records']:>12,}{meta['quarantined']:>13,}"
             f"{meta['bytes_read'] / 1e6:>10.1f}{elapsed:>9.1f}  {'ok' if meta['check_passed'] else 'FAILED'}"
         )
+    say("")
+    say("estimated egress $ by destination class")
+    by_class = flows["usd_by_destination_class"]
+    for cls, usd in sorted(by_class.items(), key=lambda kv: -kv[1]):
+        say(f"  {cls:<26}{usd:>12,.2f}")
+    say(f"  {'total':<26}{sum(by_class.values()):>12,.2f}")
+    say("top talkers")
+    for talker in flows["top_talkers"][:5]:
+        say(
+            f"  {talker['source']:<48}{talker['dest_class']:<16}{talker['gb_out']:>10,.1f} GB{talker['usd']:>10,.2f} $"
+        )
     say(
-        f"\nraw zone: {lake / 'raw'}   quarantine: {lake / 'quarantine'}   ground truth: {landing / 'ground_truth.json'}"
+        f"bill reconciliation: CUR data transfer ${recon['cur_transfer_usd']:,.2f}, flows explain "
+        f"${recon['estimated_usd']:,.2f} = {recon['explained_share']:.1%} "
+        f"({'within' if recon['check_passed'] else 'OUTSIDE'} the 3% tolerance)"
     )
-    say("browse the assets, partitions and checks with `make dev`")
-    return 0 if all(meta["check_passed"] for _, meta, _ in rows) else 1
+    say(
+        f"\nraw zone: {lake / 'raw'}   processed: {lake / 'processed'}   curated: {lake / 'curated'}"
+    )
+    say(f"ground truth: {landing / 'ground_truth.json'}")
+    say("browse the assets, partitions, lineage and checks with `make dev`")
+    return 0 if checks_ok else 1

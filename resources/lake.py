@@ -1,8 +1,9 @@
 """Dagster resources for the landing zone and the lake, one class per profile, same keys.
 
-``landing`` reads what AWS delivered; ``lake`` is the IO manager that writes each partition of a
-raw asset as Parquet into the raw zone and its bad records into the quarantine zone, replacing
-the partition atomically so a re-run gives the same result and never duplicates.
+``landing`` reads what AWS delivered; ``lake`` is the IO manager that writes each partition of an
+asset as Parquet into its zone (``raw_*`` -> raw, with bad records in quarantine; ``processed_*``
+-> processed; everything downstream -> curated), replacing the partition atomically so a re-run
+gives the same result and never duplicates.
 """
 
 from __future__ import annotations
@@ -19,7 +20,18 @@ from resources.storage import LocalStore, ObjectStore, S3Store
 
 RAW_ZONE = "raw"
 QUARANTINE_ZONE = "quarantine"
+PROCESSED_ZONE = "processed"
+CURATED_ZONE = "curated"
 PART_FILE = "part-00000.parquet"
+UNPARTITIONED = "all"
+
+
+def zone_of(asset: str) -> str:
+    if asset.startswith("raw_"):
+        return RAW_ZONE
+    if asset.startswith("processed_"):
+        return PROCESSED_ZONE
+    return CURATED_ZONE
 
 
 class LandingZone(ConfigurableResource):
@@ -69,26 +81,42 @@ class LakeIOManager(ConfigurableIOManager):
         raise NotImplementedError
 
     def handle_output(
-        self, context: OutputContext, obj: dict[str, IngestBatch] | IngestBatch
+        self,
+        context: OutputContext,
+        obj: dict[str, IngestBatch] | IngestBatch | dict[str, pl.DataFrame] | pl.DataFrame,
     ) -> None:
         asset = context.asset_key.path[-1]
-        batches = obj if isinstance(obj, dict) else {context.asset_partition_key: obj}
+        zone = zone_of(asset)
+        if isinstance(obj, dict):
+            parts = obj
+        else:
+            key = context.asset_partition_key if context.has_asset_partitions else UNPARTITIONED
+            parts = {key: obj}
         store = self.store()
-        for partition, batch in batches.items():
-            store.write(partition_path(RAW_ZONE, asset, partition), to_parquet(batch.records))
-            store.write(
-                partition_path(QUARANTINE_ZONE, asset, partition), to_parquet(batch.quarantine)
-            )
+        for partition, part in parts.items():
+            if isinstance(part, IngestBatch):
+                store.write(partition_path(zone, asset, partition), to_parquet(part.records))
+                store.write(
+                    partition_path(QUARANTINE_ZONE, asset, partition), to_parquet(part.quarantine)
+                )
+            else:
+                store.write(partition_path(zone, asset, partition), to_parquet(part))
 
     def load_input(self, context: InputContext) -> pl.LazyFrame:
         asset = context.asset_key.path[-1]
+        keys = context.asset_partition_keys if context.has_asset_partitions else [UNPARTITIONED]
+        return self.read_partitions(asset, keys)
+
+    def read_partitions(self, asset: str, keys: list[str], missing_ok: bool = False) -> pl.LazyFrame:
+        """Partitions of ``asset`` as one LazyFrame (``missing_ok`` skips unmaterialized ones)."""
         store = self.store()
-        keys = context.asset_partition_keys if context.has_asset_partitions else []
-        frames = [
-            pl.read_parquet(io.BytesIO(store.read(partition_path(RAW_ZONE, asset, key))))
-            for key in keys
-        ]
-        return pl.concat(frames, how="vertical").lazy() if frames else pl.LazyFrame()
+        frames = []
+        for key in keys:
+            path = partition_path(zone_of(asset), asset, key)
+            if missing_ok and not store.exists(path):
+                continue
+            frames.append(pl.read_parquet(io.BytesIO(store.read(path))))
+        return pl.concat(frames, how="vertical_relaxed").lazy() if frames else pl.LazyFrame()
 
     def read_partition(self, zone: str, asset: str, partition: str) -> pl.DataFrame:
         return pl.read_parquet(

@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from resources.etl import GlueEtl, PolarsEtl
 from resources.lake import LocalLakeIOManager, LocalLandingZone, S3LakeIOManager, S3LandingZone
+from resources.network import ip_ranges_from_env
 
 PROFILES = ("local", "aws")
 
@@ -22,6 +24,8 @@ def resources_for(profile: str | None = None) -> dict[str, Any]:
         return {
             "landing": LocalLandingZone(root=str(root / "landing")),
             "lake": LocalLakeIOManager(root=str(root)),
+            "etl": PolarsEtl(),
+            "aws_ip_ranges": ip_ranges_from_env(),
         }
     if profile == "aws":
         bucket = os.environ.get("EGRESS_RAW_BUCKET")
@@ -35,5 +39,10 @@ def resources_for(profile: str | None = None) -> dict[str, Any]:
             "lake": S3LakeIOManager(
                 bucket=lake_bucket, prefix=os.environ.get("EGRESS_LAKE_PREFIX", "lake")
             ),
+            "etl": GlueEtl(
+                job_name=os.environ.get("EGRESS_GLUE_FLOWS_JOB", "egress-processed-vpc-flows"),
+                region_name=os.environ.get("AWS_REGION", "us-east-1"),
+            ),
+            "aws_ip_ranges": ip_ranges_from_env(),
         }
     raise ValueError(f"unknown EGRESS_PROFILE {profile!r}; use one of {PROFILES}")

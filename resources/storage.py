@@ -17,6 +17,7 @@ class ObjectStore(Protocol):
     def read(self, key: str) -> bytes: ...
     def write(self, key: str, data: bytes) -> None: ...
     def delete(self, key: str) -> None: ...
+    def exists(self, key: str) -> bool: ...
     def uri(self, key: str) -> str: ...
 
 
@@ -50,6 +51,9 @@ class LocalStore:
 
     def delete(self, key: str) -> None:
         (self.root / key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return (self.root / key).is_file()
 
     def uri(self, key: str) -> str:
         return str(self.root / key)
@@ -89,6 +93,10 @@ class S3Store:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+
+    def exists(self, key: str) -> bool:
+        found = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._full(key), MaxKeys=1)
+        return any(o["Key"] == self._full(key) for o in found.get("Contents", []))
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._full(key)}"

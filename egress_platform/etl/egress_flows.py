@@ -28,12 +28,9 @@ class EgressInputs:
     account_id: str
 
 
-def build_egress_flows(
-    inputs: EgressInputs,
-    book: PriceBook = CURRENT,
-    prior_internet_gb: dict[tuple[str, str], float] | None = None,
-) -> pl.DataFrame:
-    facts = pl.concat(
+def egress_facts(inputs: EgressInputs) -> pl.DataFrame:
+    """Flow, S3 and CloudFront egress facts in one frame (not yet priced)."""
+    return pl.concat(
         [
             flow_egress_facts(inputs.classified_flows),
             s3_egress_facts(
@@ -47,7 +44,18 @@ def build_egress_flows(
         ],
         how="vertical",
     ).select(list(FACTS_SCHEMA))
-    return price_facts(facts, book, prior_internet_gb).sort(
+
+
+def build_egress_flows(
+    inputs: EgressInputs,
+    book: PriceBook = CURRENT,
+    prior_internet_gb: dict[tuple[str, str], float] | None = None,
+) -> pl.DataFrame:
+    return sort_flows(price_facts(egress_facts(inputs), book, prior_internet_gb))
+
+
+def sort_flows(priced: pl.DataFrame) -> pl.DataFrame:
+    return priced.sort(
         "hour", "account_id", "source_type", "source_id", "dest_class", "dest_prefix",
         nulls_last=True,
     )  # fmt: skip

@@ -43,10 +43,14 @@ def processed_records(records: pl.LazyFrame, source: str) -> pl.LazyFrame:
 
 
 def classified_flows(
-    raw: pl.LazyFrame, network: NetworkMetadata, ip_ranges: IpRanges | None
+    raw: pl.LazyFrame,
+    network: NetworkMetadata,
+    ip_ranges: IpRanges | None,
+    keep: tuple[str, ...] = (),
 ) -> pl.DataFrame:
     """Raw flow records -> classified hourly flow facts (the Glue job's output)."""
-    facts = flow_facts(raw, network.region).collect(engine="streaming")
-    return classify(facts, network, ip_ranges).sort(
-        "hour", "interface_id", "direction", "counterparty", "traffic_path", nulls_last=True
-    )
+    facts = flow_facts(raw, network.region, keep).collect(engine="streaming")
+    return classify(facts, network, ip_ranges, keep).sort(
+        *keep, "hour", "interface_id", "direction", "counterparty", "traffic_path",
+        nulls_last=True,
+    )  # fmt: skip

@@ -91,7 +91,7 @@ CLASSIFIED_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def data_records(raw: pl.LazyFrame) -> pl.LazyFrame:
+def data_records(raw: pl.LazyFrame, keep: tuple[str, ...] = ()) -> pl.LazyFrame:
     """Accepted records that carry bytes, each exactly once (re-delivered files add nothing)."""
     present = raw.collect_schema().names()
     return (
@@ -102,14 +102,16 @@ def data_records(raw: pl.LazyFrame) -> pl.LazyFrame:
             & pl.col("interface_id").is_not_null()
         )
         .select([c for c in [*RECORD_KEY, "region", "subnet_id", "az_id", "instance_id",
-                             "pkt_src_aws_service", "pkt_dst_aws_service"] if c in present])
-        .unique(subset=[c for c in RECORD_KEY if c in present])
+                             "pkt_src_aws_service", "pkt_dst_aws_service", *keep] if c in present])
+        .unique(subset=[c for c in [*RECORD_KEY, *keep] if c in present])
     )  # fmt: skip
 
 
-def flow_facts(raw: pl.LazyFrame, region: str | None = None) -> pl.LazyFrame:
-    """Steps 1-3: hourly aggregates per ENI, direction and counterparty."""
-    records = data_records(raw)
+def flow_facts(
+    raw: pl.LazyFrame, region: str | None = None, keep: tuple[str, ...] = ()
+) -> pl.LazyFrame:
+    """Steps 1-3: hourly aggregates per ENI, direction and counterparty (and ``keep`` columns)."""
+    records = data_records(raw, keep)
     src = pl.coalesce("pkt_srcaddr", "srcaddr")
     dst = pl.coalesce("pkt_dstaddr", "dstaddr")
     direction = (
@@ -135,13 +137,13 @@ def flow_facts(raw: pl.LazyFrame, region: str | None = None) -> pl.LazyFrame:
             .alias("aws_service_hint"),
             pl.col("region").fill_null(pl.lit(region, dtype=pl.String)),
         )
-        .group_by(FACT_KEY)
+        .group_by([*FACT_KEY, *keep])
         .agg(
             pl.col("bytes").sum().cast(pl.Int64),
             pl.col("packets").sum().cast(pl.Int64),
             pl.len().cast(pl.UInt32).alias("flows"),
         )
-        .select([pl.col(c).cast(t) for c, t in FACT_SCHEMA.items()])
+        .select(*[pl.col(c).cast(t) for c, t in FACT_SCHEMA.items()], *keep)
     )
 
 
@@ -153,26 +155,29 @@ def _is_private(address: pl.Expr) -> pl.Expr:
 
 
 def classify(
-    facts: pl.DataFrame, network: NetworkMetadata, ip_ranges: IpRanges | None
+    facts: pl.DataFrame,
+    network: NetworkMetadata,
+    ip_ranges: IpRanges | None,
+    keep: tuple[str, ...] = (),
 ) -> pl.DataFrame:
     """Steps 4-5: attach the owning entity and the destination class to every aggregate."""
     addresses = network.resolve_addresses(
         facts.get_column("counterparty").drop_nulls().unique().sort().to_list(), ip_ranges
     )
     joined = (
-        facts.with_columns(answering_path().alias("_path"))
+        facts.with_columns(answering_path(keep).alias("_path"))
         .join(network.eni_frame(), on="interface_id", how="left")
         .join(addresses, on="counterparty", how="left")
     )
-    return joined.with_columns(**classification_columns()).select(list(CLASSIFIED_SCHEMA))
+    return joined.with_columns(**classification_columns()).select(*CLASSIFIED_SCHEMA, *keep)
 
 
-def answering_path() -> pl.Expr:
+def answering_path(keep: tuple[str, ...] = ()) -> pl.Expr:
     """AWS logs ``traffic-path`` on egress only; a response takes its request's path."""
     egress_path = pl.when(pl.col("direction") == "egress").then(pl.col("traffic_path"))
     return pl.coalesce(
         pl.col("traffic_path"),
-        egress_path.max().over("hour", "interface_id", "counterparty"),
+        egress_path.max().over("hour", "interface_id", "counterparty", *keep),
     )
 
 

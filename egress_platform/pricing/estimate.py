@@ -32,7 +32,8 @@ def price_facts(
 ) -> pl.DataFrame:
     """Add billable bytes, the CUR usage type they land on, and the estimated USD."""
     if facts.height == 0:
-        return pl.DataFrame(schema=PRICED_SCHEMA)
+        extra = {c: t for c, t in facts.schema.items() if c not in PRICED_SCHEMA}
+        return pl.DataFrame(schema={**PRICED_SCHEMA, **extra})
     col = pl.col
     both_ways = col("bytes_out") + col("bytes_in")
     cls = col("dest_class")
@@ -74,8 +75,9 @@ def price_facts(
         (col("billable_bytes") / GB * col("_rate").fill_null(0.0)).alias("estimated_usd")
     )
     tiered = _apply_internet_tiers(flat, book, prior_internet_gb or {})
+    extras = [c for c in facts.columns if c not in PRICED_SCHEMA]  # e.g. a partition key
     return tiered.with_columns(pl.lit(book.version).alias("price_book_version")).select(
-        [pl.col(c).cast(t) for c, t in PRICED_SCHEMA.items()]
+        *[pl.col(c).cast(t) for c, t in PRICED_SCHEMA.items()], *extras
     )
 
 

@@ -1,0 +1,193 @@
+"""``egress_flows_hourly`` and ``cost_reconciliation``: priced egress and how much of the bill it explains."""
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    BackfillPolicy,
+    MetadataValue,
+    Output,
+    ResourceParam,
+    asset,
+)
+
+from assets.processed import day_keys
+from assets.raw import DAILY, HOURLY
+from egress_platform.etl.egress_flows import (
+    EgressInputs,
+    account_of,
+    egress_facts,
+    sort_flows,
+    top_talkers,
+    usd_by_class,
+)
+from egress_platform.network.facts import FACTS_SCHEMA
+from egress_platform.network.topology import NetworkMetadata
+from egress_platform.pricing.estimate import PRICED_SCHEMA, internet_gb_by_month, price_facts
+from egress_platform.pricing.reconcile import RECONCILIATION_SCHEMA, explained_share, reconcile
+from egress_platform.sources import SOURCES
+from resources.lake import LakeIOManager
+from resources.network import AwsIpRanges
+
+PARTITION = "partition"
+RECONCILIATION_TOLERANCE = 0.03
+RECONCILED_CHECK = "flows_explain_the_bill_within_3pct"
+HOUR_FORMAT = "%Y-%m-%d-%H:%M"
+
+
+def _frame(lake: LakeIOManager, asset_name: str, key: str, schema: dict[str, Any]) -> pl.DataFrame:
+    lazy = lake.read_partitions(asset_name, [key], missing_ok=True)
+    return lazy.collect() if lazy.collect_schema() else pl.DataFrame(schema=schema)
+
+
+def earlier_hours_of_month(first_key: str) -> list[str]:
+    first = datetime.strptime(first_key, HOUR_FORMAT)
+    hour = first.replace(day=1, hour=0)
+    keys = []
+    while hour < first:
+        keys.append(hour.strftime(HOUR_FORMAT))
+        hour += timedelta(hours=1)
+    return keys
+
+
+@asset(
+    description=(
+        "Per hour, account, region, source entity (ENI, NAT gateway, bucket, distribution) and "
+        "classified destination: bytes, packets, flows and the estimated USD from the price book "
+        "(internet tiers accumulate over the calendar month)."
+    ),
+    partitions_def=HOURLY,
+    backfill_policy=BackfillPolicy.single_run(),
+    io_manager_key="lake",
+    group_name="egress",
+    owners=["team:egress-platform"],
+    kinds={"parquet", "polars"},
+    deps=[
+        "processed_vpc_flow_logs",
+        "processed_s3_access_logs",
+        "processed_cloudfront_logs",
+        "processed_config_items",
+    ],
+)
+def egress_flows_hourly(
+    context: AssetExecutionContext,
+    lake: ResourceParam[LakeIOManager],
+    aws_ip_ranges: AwsIpRanges,
+) -> Output[dict[str, pl.DataFrame]]:
+    keys = list(context.partition_keys)
+    config = lake.read_partitions("processed_config_items", day_keys(keys), missing_ok=True)
+    config_items = config.collect() if config.collect_schema() else pl.DataFrame()
+    network = NetworkMetadata.from_config_items(config_items)
+    ip_ranges = aws_ip_ranges.load(context.log)
+    parts = []
+    for key in keys:
+        flows = _frame(lake, "processed_vpc_flow_logs", key, {})
+        inputs = EgressInputs(
+            flows,
+            _frame(lake, "processed_s3_access_logs", key, SOURCES["s3_access"].schema),
+            _frame(lake, "processed_cloudfront_logs", key, SOURCES["cloudfront"].schema),
+            network,
+            ip_ranges,
+            account_of(config_items, flows),
+        )
+        parts.append(egress_facts(inputs).with_columns(pl.lit(key).alias(PARTITION)))
+    facts = pl.concat(parts) if parts else pl.DataFrame(schema={**FACTS_SCHEMA, PARTITION: pl.String})
+    before = lake.read_partitions(
+        "egress_flows_hourly", earlier_hours_of_month(keys[0]), missing_ok=True
+    )
+    prior = internet_gb_by_month(before.collect()) if before.collect_schema() else {}
+    priced = sort_flows(price_facts(facts, prior_internet_gb=prior))
+    split = {k: f.drop(PARTITION) for (k,), f in priced.group_by(PARTITION)}
+    empty = pl.DataFrame(schema=PRICED_SCHEMA)
+    out = {k: split.get(k, empty) for k in keys}
+    return Output(
+        out,
+        metadata={
+            "partitions": len(out),
+            "rows": priced.height,
+            "estimated_usd": MetadataValue.float(round(float(priced["estimated_usd"].sum()), 2)),
+            "usd_by_destination_class": MetadataValue.json(usd_by_class(priced)),
+            "top_talkers": MetadataValue.json(top_talkers(priced)),
+            "month_to_date_internet_gb_before": MetadataValue.json(
+                {f"{a} {m}": round(v, 1) for (a, m), v in prior.items()}
+            ),
+            "network_metadata": "from Config" if not network.empty else "missing",
+        },
+    )
+
+
+def hours_of_day(day: str) -> list[str]:
+    start = datetime.strptime(day, "%Y-%m-%d")
+    return [(start + timedelta(hours=h)).strftime(HOUR_FORMAT) for h in range(25)]
+
+
+@asset(
+    description=(
+        "Per day, account, product and transfer class: the CUR's data-transfer cost vs the "
+        "flow-estimated cost, and the share of the bill's transfer dollars the flows explain."
+    ),
+    partitions_def=DAILY,
+    backfill_policy=BackfillPolicy.single_run(),
+    io_manager_key="lake",
+    group_name="egress",
+    owners=["team:egress-platform"],
+    kinds={"parquet", "polars"},
+    deps=["processed_cur", "egress_flows_hourly"],
+    check_specs=[
+        AssetCheckSpec(
+            RECONCILED_CHECK,
+            asset="cost_reconciliation",
+            description="flow-estimated transfer cost within 3% of the CUR's, per account",
+        )
+    ],
+)
+def cost_reconciliation(
+    context: AssetExecutionContext, lake: ResourceParam[LakeIOManager]
+) -> Iterator[Output[dict[str, pl.DataFrame]] | AssetCheckResult]:
+    out: dict[str, pl.DataFrame] = {}
+    for day in context.partition_keys:
+        cur = _frame(lake, "processed_cur", day, {**SOURCES["cur"].schema})
+        flows = lake.read_partitions("egress_flows_hourly", hours_of_day(day), missing_ok=True)
+        priced = flows.collect() if flows.collect_schema() else pl.DataFrame(schema=PRICED_SCHEMA)
+        priced = priced.filter(pl.col("hour").dt.strftime("%Y-%m-%d") == day)
+        out[day] = (
+            reconcile(cur, priced) if cur.height or priced.height
+            else pl.DataFrame(schema=RECONCILIATION_SCHEMA)
+        )  # fmt: skip
+    report = pl.concat(list(out.values())) if out else pl.DataFrame(schema=RECONCILIATION_SCHEMA)
+    per_account = explained_share(report, ["account_id"])
+    per_day = explained_share(report, ["day"])
+    shares = {a: s for a, _, _, s in per_account.iter_rows()}
+    bad = {a: s for a, s in shares.items() if s is None or abs(s - 1) > RECONCILIATION_TOLERANCE}
+    overall = explained_share(report)
+    total_share = overall["explained_share"][0] if overall.height else None
+    yield Output(
+        out,
+        metadata={
+            "days": len(out),
+            "cur_transfer_usd": round(float(report["cur_usd"].sum()), 2),
+            "estimated_usd": round(float(report["estimated_usd"].sum()), 2),
+            "explained_share": MetadataValue.float(round(total_share, 4) if total_share else 0.0),
+            "explained_share_by_day": MetadataValue.json(
+                {str(d): round(s, 4) if s else None for d, _, _, s in per_day.iter_rows()}
+            ),
+        },
+    )
+    yield AssetCheckResult(
+        check_name=RECONCILED_CHECK,
+        passed=bool(shares) and not bad,
+        metadata={
+            "explained_share_by_account": MetadataValue.json(
+                {a: round(s, 4) if s is not None else None for a, s in shares.items()}
+            ),
+            "tolerance": RECONCILIATION_TOLERANCE,
+        },
+    )
+
+
+EGRESS_ASSETS = [egress_flows_hourly, cost_reconciliation]

@@ -1,0 +1,138 @@
+"""``processed_*`` assets: the Glue layer's outputs in the processed zone.
+
+Every source gets a typed, deduplicated table per partition; flow logs are also classified and
+aggregated per hour by the ``etl`` resource (polars locally, the PySpark Glue job on AWS).
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    MetadataValue,
+    Output,
+    ResourceParam,
+    asset,
+)
+
+from assets.raw import partitions_for
+from egress_platform.etl.processed import processed_records
+from egress_platform.glue.flows_job import PARTITION
+from egress_platform.pricing.price_book import GB
+from egress_platform.sources import SOURCES, SourceSpec
+from resources.etl import FlowEtl
+from resources.lake import LakeIOManager
+from resources.network import AwsIpRanges
+
+NO_DUPLICATES = "no_duplicate_records"
+
+
+def day_keys(hour_keys: list[str]) -> list[str]:
+    """The daily partitions (``YYYY-MM-DD``) that hold these hourly ones."""
+    return sorted({k[:10] for k in hour_keys})
+
+
+def build_processed_asset(spec: SourceSpec) -> AssetsDefinition:
+    raw_name = spec.asset_name
+    name = raw_name.replace("raw_", "processed_", 1)
+
+    @asset(
+        name=name,
+        description=f"{spec.description}: typed and deduplicated (the Glue output).",
+        partitions_def=partitions_for(spec),
+        backfill_policy=BackfillPolicy.single_run(),
+        io_manager_key="lake",
+        group_name="processed",
+        owners=["team:egress-platform"],
+        kinds={"parquet", "polars"},
+        deps=[raw_name],
+        check_specs=[AssetCheckSpec(NO_DUPLICATES, asset=name)],
+        tags={"source": spec.name},
+    )
+    def processed_asset(
+        context: AssetExecutionContext, lake: ResourceParam[LakeIOManager]
+    ) -> Iterator[Output[dict[str, pl.DataFrame]] | AssetCheckResult]:
+        out: dict[str, pl.DataFrame] = {}
+        raw_rows = 0
+        for key in context.partition_keys:
+            raw = lake.read_partitions(raw_name, [key], missing_ok=True)
+            raw_rows += int(raw.select(pl.len()).collect().item()) if raw.collect_schema() else 0
+            out[key] = (
+                processed_records(raw, spec.name).collect()
+                if raw.collect_schema()
+                else pl.DataFrame(schema=spec.schema)
+            )
+        rows = sum(f.height for f in out.values())
+        yield Output(
+            out,
+            metadata={
+                "partitions": len(out),
+                "records": rows,
+                "raw_records": raw_rows,
+                "duplicates_dropped": raw_rows - rows,
+            },
+        )
+        yield AssetCheckResult(
+            check_name=NO_DUPLICATES,
+            passed=all(f.height == f.drop(["source_file", "line_no"], strict=False).unique().height
+                       for f in out.values()),
+            metadata={"records": rows},
+        )  # fmt: skip
+
+    return processed_asset
+
+
+PROCESSED_SOURCES = [s for s in SOURCES.values() if s.name != "vpc_flow"]
+PROCESSED_RECORD_ASSETS = [build_processed_asset(s) for s in PROCESSED_SOURCES]
+
+
+@asset(
+    description=(
+        "VPC flow records deduplicated, classified by destination (internet, inter-region, "
+        "inter-AZ, NAT gateway, endpoint, ...) and aggregated per hour, ENI and counterparty. "
+        "Runs as the PySpark Glue job in the aws profile."
+    ),
+    partitions_def=partitions_for(SOURCES["vpc_flow"]),
+    backfill_policy=BackfillPolicy.single_run(),
+    io_manager_key="lake",
+    group_name="processed",
+    owners=["team:egress-platform"],
+    kinds={"parquet", "spark", "polars"},
+    deps=["raw_vpc_flow_logs", "processed_config_items"],
+    tags={"source": "vpc_flow"},
+)
+def processed_vpc_flow_logs(
+    context: AssetExecutionContext,
+    lake: ResourceParam[LakeIOManager],
+    etl: FlowEtl,
+    aws_ip_ranges: AwsIpRanges,
+) -> Output[dict[str, pl.DataFrame]]:
+    keys = list(context.partition_keys)
+    ip_ranges = aws_ip_ranges.load(context.log)
+    classified = etl.classify_flows(
+        context, lake, keys, day_keys(keys), ip_ranges, aws_ip_ranges.source
+    )
+    parts = {k: f.drop(PARTITION) for (k,), f in classified.group_by(PARTITION)}
+    empty = classified.drop(PARTITION).clear()
+    out = {k: parts.get(k, empty) for k in keys}
+    by_class = (
+        classified.group_by("dest_class")
+        .agg((pl.col("bytes").sum() / GB).round(2).alias("gb"))
+        .sort("gb", descending=True)
+    )
+    metadata: dict[str, Any] = {
+        "partitions": len(out),
+        "facts": classified.height,
+        "flows": int(classified.get_column("flows").sum() or 0),
+        "gb_by_class": MetadataValue.json(dict(by_class.iter_rows())),
+        "ip_ranges": ip_ranges.sync_token if ip_ranges else "not configured",
+    }
+    return Output(out, metadata=metadata)
+
+
+PROCESSED_ASSETS = [*PROCESSED_RECORD_ASSETS, processed_vpc_flow_logs]
