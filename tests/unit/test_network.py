@@ -1,0 +1,231 @@
+"""Destination classification: golden frames over a hand-built VPC, IPv4 and IPv6."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from egress_platform.etl.processed import classified_flows
+from egress_platform.network.classify import data_records
+from egress_platform.network.ip_ranges import IpRanges, IpRangesError, load_ip_ranges
+from egress_platform.network.topology import NetworkMetadata
+from egress_platform.sources import vpc_flow
+from tests.conftest import samples_dir
+
+ACCOUNT = "111122223333"
+IP_RANGES_DOC = {
+    "syncToken": "1",
+    "createDate": "2026-11-01-00-00-00",
+    "prefixes": [
+        {"ip_prefix": "52.216.0.0/15", "region": "us-east-1", "service": "AMAZON"},
+        {"ip_prefix": "52.216.0.0/15", "region": "us-east-1", "service": "S3"},
+        {"ip_prefix": "44.224.0.0/11", "region": "us-west-2", "service": "EC2"},
+        {"ip_prefix": "130.176.0.0/17", "region": "GLOBAL", "service": "CLOUDFRONT"},
+        {"ip_prefix": "130.176.0.0/18", "region": "GLOBAL", "service": "CLOUDFRONT_ORIGIN_FACING"},
+    ],
+    "ipv6_prefixes": [
+        {"ipv6_prefix": "2600:1f18::/33", "region": "us-east-1", "service": "EC2"},
+        {"ipv6_prefix": "2a05:d018::/36", "region": "eu-west-1", "service": "EC2"},
+    ],
+}
+
+
+def _item(rtype: str, rid: str, conf: dict[str, Any], status: str = "OK") -> dict[str, Any]:
+    return {
+        "resource_type": rtype,
+        "resource_id": rid,
+        "account_id": ACCOUNT,
+        "aws_region": "us-east-1",
+        "capture_time": datetime(2026, 11, 1, tzinfo=UTC),
+        "status": status,
+        "configuration": json.dumps(conf),
+    }
+
+
+def network() -> NetworkMetadata:
+    items = [
+        _item("AWS::EC2::VPC", "vpc-1", {"vpcId": "vpc-1", "cidrBlock": "10.0.0.0/16",
+              "ipv6CidrBlockAssociationSet": [{"ipv6CidrBlock": "2600:1f18:aaaa:bb00::/56"}]}),
+        _item("AWS::EC2::Subnet", "subnet-a", {"subnetId": "subnet-a", "vpcId": "vpc-1",
+              "cidrBlock": "10.0.0.0/24", "availabilityZoneId": "use1-az1",
+              "ipv6CidrBlockAssociationSet": [{"ipv6CidrBlock": "2600:1f18:aaaa:bb00::/64"}]}),
+        _item("AWS::EC2::Subnet", "subnet-b", {"subnetId": "subnet-b", "vpcId": "vpc-1",
+              "cidrBlock": "10.0.1.0/24", "availabilityZoneId": "use1-az2"}),
+        _item("AWS::EC2::NetworkInterface", "eni-web", {"networkInterfaceId": "eni-web",
+              "subnetId": "subnet-a", "vpcId": "vpc-1", "privateIpAddress": "10.0.0.10",
+              "attachment": {"instanceId": "i-web"}}),
+        _item("AWS::EC2::NetworkInterface", "eni-app", {"networkInterfaceId": "eni-app",
+              "subnetId": "subnet-b", "vpcId": "vpc-1", "privateIpAddress": "10.0.1.20",
+              "attachment": {"instanceId": "i-app"}}),
+        _item("AWS::EC2::NetworkInterface", "eni-db", {"networkInterfaceId": "eni-db",
+              "subnetId": "subnet-a", "vpcId": "vpc-1", "privateIpAddress": "10.0.0.30"}),
+        _item("AWS::EC2::NetworkInterface", "eni-nat", {"networkInterfaceId": "eni-nat",
+              "subnetId": "subnet-a", "vpcId": "vpc-1", "privateIpAddress": "10.0.0.5",
+              "interfaceType": "nat_gateway"}),
+        _item("AWS::EC2::NetworkInterface", "eni-vpce", {"networkInterfaceId": "eni-vpce",
+              "subnetId": "subnet-b", "vpcId": "vpc-1", "privateIpAddress": "10.0.1.50",
+              "interfaceType": "vpc_endpoint"}),
+        _item("AWS::EC2::NatGateway", "nat-1", {"natGatewayId": "nat-1",
+              "natGatewayAddresses": [{"networkInterfaceId": "eni-nat"}]}),
+        _item("AWS::EC2::VPCEndpoint", "vpce-gw", {"vpcEndpointId": "vpce-gw",
+              "vpcEndpointType": "Gateway", "state": "available"}),
+        _item("AWS::EC2::RouteTable", "rtb-private", {"routeTableId": "rtb-private",
+              "vpcId": "vpc-1", "associations": [{"subnetId": "subnet-b"}], "routes": [
+                  {"destinationCidrBlock": "0.0.0.0/0", "natGatewayId": "nat-1"},
+                  {"destinationPrefixListId": "pl-63a5400a", "gatewayId": "vpce-gw"},
+                  {"destinationCidrBlock": "172.16.0.0/12", "transitGatewayId": "tgw-1"},
+                  {"destinationCidrBlock": "192.168.0.0/16", "vpcPeeringConnectionId": "pcx-1"},
+              ]}),
+        # A deleted resource no longer counts.
+        _item("AWS::EC2::NetworkInterface", "eni-gone", {"networkInterfaceId": "eni-gone",
+              "subnetId": "subnet-a", "privateIpAddress": "10.0.0.99"}, status="ResourceDeleted"),
+    ]  # fmt: skip
+    return NetworkMetadata.from_config_items(pl.DataFrame(items))
+
+
+HOUR = 1_793_491_200  # 2026-11-01T00:00:00Z
+# eni, src, dst, bytes, direction, traffic path, expected class, entity, dest_region, dest_prefix
+CASES = [
+    ("eni-web", "10.0.0.10", "81.2.69.7", 1000, "egress", 8, "internet", "eni-web", None, "81.2.69.0/24"),
+    ("eni-web", "10.0.0.10", "10.0.0.30", 200, "egress", 1, "intra_az", "eni-web", "us-east-1", "10.0.0.30"),
+    ("eni-app", "10.0.1.20", "10.0.0.30", 300, "egress", 1, "inter_az", "eni-app", "us-east-1", "10.0.0.30"),
+    ("eni-app", "10.0.0.30", "10.0.1.20", 30, "ingress", None, "inter_az", "eni-app", "us-east-1", "10.0.0.30"),
+    ("eni-app", "10.0.1.20", "52.216.1.1", 400, "egress", 1, "nat_gateway", "eni-app", "us-east-1", "52.216.0.0/15"),
+    ("eni-app", "52.216.1.1", "10.0.1.20", 40, "ingress", None, "nat_gateway", "eni-app", "us-east-1", "52.216.0.0/15"),
+    ("eni-app", "10.0.1.20", "52.216.2.2", 500, "egress", 7, "vpc_endpoint", "eni-app", "us-east-1", "52.216.0.0/15"),
+    ("eni-nat", "10.0.0.5", "52.216.1.1", 400, "egress", 8, "aws_service_same_region", "nat-1", "us-east-1", "52.216.0.0/15"),
+    ("eni-nat", "10.0.0.5", "81.2.69.8", 600, "egress", 8, "internet", "nat-1", None, "81.2.69.0/24"),
+    ("eni-web", "10.0.0.10", "44.230.1.1", 700, "egress", 8, "inter_region", "eni-web", "us-west-2", "44.224.0.0/11"),
+    ("eni-web", "10.0.0.10", "130.176.1.1", 800, "egress", 8, "cloudfront", "eni-web", "GLOBAL", "130.176.0.0/18"),
+    ("eni-app", "10.0.1.20", "10.0.1.50", 900, "egress", 1, "vpc_endpoint", "eni-app", "us-east-1", "10.0.1.50"),
+    ("eni-app", "10.0.1.20", "172.20.0.9", 110, "egress", 3, "transit_gateway", "eni-app", "us-east-1", "172.20.0.9"),
+    ("eni-app", "10.0.1.20", "192.168.4.4", 120, "egress", 4, "peering", "eni-app", "us-east-1", "192.168.4.4"),
+    ("eni-web", "2600:1f18:aaaa:bb00::10", "2a05:d018:1::1", 130, "egress", 8, "inter_region", "eni-web", "eu-west-1", "2a05:d018::/36"),
+    ("eni-web", "2600:1f18:aaaa:bb00::10", "2a00:1450:4001:81c::200e", 140, "egress", 8, "internet", "eni-web", None, "2a00:1450:4001::/48"),
+]  # fmt: skip
+
+
+def raw_records(rows: list[tuple[Any, ...]]) -> pl.LazyFrame:
+    records = [
+        {
+            "version": 5, "account_id": ACCOUNT, "interface_id": eni, "srcaddr": src,
+            "dstaddr": dst, "srcport": 40000 + i, "dstport": 443, "protocol": 6, "packets": 1,
+            "bytes": nbytes, "start": HOUR + 60, "end": HOUR + 120, "action": "ACCEPT",
+            "log_status": "OK", "flow_direction": direction, "traffic_path": path,
+            "region": "us-east-1", "source_file": "f", "line_no": i,
+        }
+        for i, (eni, src, dst, nbytes, direction, path, *_rest) in enumerate(rows)
+    ]  # fmt: skip
+    frame = pl.DataFrame(records)
+    return frame.with_columns(
+        [pl.lit(None, dtype=t).alias(c) for c, t in vpc_flow.SCHEMA.items() if c not in frame.columns]
+    ).select([pl.col(c).cast(t) for c, t in vpc_flow.SCHEMA.items()]).lazy()
+
+
+def test_every_case_gets_the_hand_computed_class() -> None:
+    ranges = IpRanges.from_document(IP_RANGES_DOC)
+    result = classified_flows(raw_records(CASES), network(), ranges)
+    got = result.select(
+        "interface_id", "counterparty", "direction", "bytes", "dest_class", "entity_id",
+        "dest_region", "dest_prefix",
+    ).sort("interface_id", "counterparty", "direction")  # fmt: skip
+    expected = pl.DataFrame(
+        [
+            (eni, dst if direction == "egress" else src, direction, nbytes, cls, entity, region, prefix)
+            for eni, src, dst, nbytes, direction, _path, cls, entity, region, prefix in CASES
+        ],
+        schema=got.schema,
+        orient="row",
+    ).sort("interface_id", "counterparty", "direction")  # fmt: skip
+    assert_frame_equal(got, expected)
+
+
+def test_nat_classified_traffic_names_the_nat_gateway_and_hour() -> None:
+    result = classified_flows(raw_records(CASES[4:6]), network(), IpRanges.from_document(IP_RANGES_DOC))
+    assert result.get_column("via_nat_gateway_id").to_list() == ["nat-1", "nat-1"]
+    assert result.get_column("hour").unique().to_list() == [datetime(2026, 11, 1, tzinfo=UTC)]
+
+
+def test_without_ip_ranges_aws_destinations_fall_back_to_internet() -> None:
+    result = classified_flows(raw_records([CASES[9]]), network(), None)
+    assert result.get_column("dest_class").to_list() == ["internet"]
+
+
+def test_duplicates_and_rejected_records_do_not_count() -> None:
+    raw = raw_records([CASES[0]]).collect()
+    doubled = pl.concat([raw, raw.with_columns(pl.lit("other-file").alias("source_file"))])
+    rejected = raw.with_columns(pl.lit("REJECT").alias("action"), pl.lit(10**9, dtype=pl.Int64).alias("bytes"))
+    records = data_records(pl.concat([doubled, rejected]).lazy()).collect()
+    assert records.height == 1
+    result = classified_flows(pl.concat([doubled, rejected]).lazy(), network(), None)
+    assert result.get_column("bytes").to_list() == [1000]
+
+
+def test_v2_records_without_direction_are_oriented_by_private_side() -> None:
+    raw = raw_records([CASES[0]]).with_columns(
+        pl.lit(None, dtype=pl.String).alias("flow_direction")
+    )
+    reply = raw.with_columns(
+        pl.col("dstaddr").alias("srcaddr"), pl.col("srcaddr").alias("dstaddr")
+    )
+    result = classified_flows(pl.concat([raw, reply]), network(), None)
+    assert sorted(result.get_column("direction").to_list()) == ["egress", "ingress"]
+    assert set(result.get_column("counterparty").to_list()) == {"81.2.69.7"}
+
+
+def test_ip_ranges_most_specific_prefix_and_service_win() -> None:
+    ranges = IpRanges.from_document(IP_RANGES_DOC)
+    found = ranges.lookup("130.176.1.1")
+    assert found is not None and found.service == "CLOUDFRONT_ORIGIN_FACING"
+    s3 = ranges.lookup("52.217.0.1")
+    assert s3 is not None and (s3.service, s3.region) == ("S3", "us-east-1")
+    assert ranges.lookup("8.8.8.8") is None
+    assert ranges.lookup("not-an-ip") is None
+
+
+def test_ip_ranges_load_errors_say_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(IpRangesError, match="EGRESS_IP_RANGES"):
+        load_ip_ranges(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(IpRangesError, match="not an AWS ip-ranges"):
+        load_ip_ranges(bad)
+
+
+def test_url_source_is_cached_and_reused_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.request
+
+    class Response:
+        def __enter__(self) -> Response:
+            return self
+
+        def __exit__(self, *args: object) -> None:
+            return None
+
+        def read(self) -> bytes:
+            return json.dumps(IP_RANGES_DOC).encode()
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Response())
+    first = load_ip_ranges("https://example.invalid/ip-ranges.json", tmp_path)
+
+    def offline(url: str, timeout: int) -> None:
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    again = load_ip_ranges("https://example.invalid/ip-ranges.json", tmp_path)
+    assert first.sync_token == again.sync_token == "1"
+
+
+def test_real_ip_ranges_sample_resolves_known_addresses() -> None:
+    ranges = load_ip_ranges(samples_dir() / "network" / "ip-ranges.json")
+    assert ranges.sync_token == "1787411825"
+    s3 = ranges.lookup("52.216.10.5")
+    assert s3 is not None and (s3.service, s3.region, s3.prefix) == ("S3", "us-east-1", "52.216.0.0/15")
+    ipv6 = ranges.lookup("2600:1f18:4000::1")
+    assert ipv6 is not None and ipv6.region == "us-east-1"
