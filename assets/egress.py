@@ -10,6 +10,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     BackfillPolicy,
+    MaterializeResult,
     MetadataValue,
     Output,
     ResourceParam,
@@ -33,6 +34,7 @@ from egress_platform.pricing.reconcile import RECONCILIATION_SCHEMA, explained_s
 from egress_platform.sources import SOURCES
 from resources.lake import LakeIOManager
 from resources.network import AwsIpRanges
+from resources.sql import LakeSql
 
 PARTITION = "partition"
 RECONCILIATION_TOLERANCE = 0.03
@@ -96,7 +98,9 @@ def egress_flows_hourly(
             account_of(config_items, flows),
         )
         parts.append(egress_facts(inputs).with_columns(pl.lit(key).alias(PARTITION)))
-    facts = pl.concat(parts) if parts else pl.DataFrame(schema={**FACTS_SCHEMA, PARTITION: pl.String})
+    facts = (
+        pl.concat(parts) if parts else pl.DataFrame(schema={**FACTS_SCHEMA, PARTITION: pl.String})
+    )
     before = lake.read_partitions(
         "egress_flows_hourly", earlier_hours_of_month(keys[0]), missing_ok=True
     )
@@ -190,4 +194,35 @@ def cost_reconciliation(
     )
 
 
-EGRESS_ASSETS = [egress_flows_hourly, cost_reconciliation]
+@asset(
+    description=(
+        "The SQL views over the lake (egress by destination class, top talkers, NAT traffic to "
+        "AWS services, cross-AZ pairs): DuckDB locally, Athena views + named queries on AWS."
+    ),
+    group_name="egress",
+    owners=["team:egress-platform"],
+    kinds={"sql", "duckdb", "athena"},
+    deps=["egress_flows_hourly", "cost_reconciliation"],
+)
+def egress_sql_views(sql: LakeSql) -> MaterializeResult:
+    views = sql.create_views()
+    metadata: dict[str, Any] = {"views": MetadataValue.json(views)}
+    for name in views:
+        preview = sql.view(name, limit=5)
+        metadata[f"{name}_preview"] = MetadataValue.md(_markdown(preview))
+    return MaterializeResult(metadata=metadata)
+
+
+def _markdown(frame: pl.DataFrame) -> str:
+    if frame.height == 0:
+        return "(no rows)"
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = [
+        "| " + " | ".join(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row) + " |"
+        for row in frame.iter_rows()
+    ]
+    return "\n".join([header, rule, *rows])
+
+
+EGRESS_ASSETS = [egress_flows_hourly, cost_reconciliation, egress_sql_views]

@@ -87,11 +87,12 @@ class LakeIOManager(ConfigurableIOManager):
     ) -> None:
         asset = context.asset_key.path[-1]
         zone = zone_of(asset)
+        parts: dict[str, IngestBatch | pl.DataFrame] = {}
         if isinstance(obj, dict):
-            parts = obj
+            parts.update(obj)
         else:
             key = context.asset_partition_key if context.has_asset_partitions else UNPARTITIONED
-            parts = {key: obj}
+            parts[key] = obj
         store = self.store()
         for partition, part in parts.items():
             if isinstance(part, IngestBatch):
@@ -105,9 +106,11 @@ class LakeIOManager(ConfigurableIOManager):
     def load_input(self, context: InputContext) -> pl.LazyFrame:
         asset = context.asset_key.path[-1]
         keys = context.asset_partition_keys if context.has_asset_partitions else [UNPARTITIONED]
-        return self.read_partitions(asset, keys)
+        return self.read_partitions(asset, list(keys))
 
-    def read_partitions(self, asset: str, keys: list[str], missing_ok: bool = False) -> pl.LazyFrame:
+    def read_partitions(
+        self, asset: str, keys: list[str], missing_ok: bool = False
+    ) -> pl.LazyFrame:
         """Partitions of ``asset`` as one LazyFrame (``missing_ok`` skips unmaterialized ones)."""
         store = self.store()
         frames = []
@@ -132,8 +135,41 @@ class LocalLakeIOManager(LakeIOManager):
 
 
 class S3LakeIOManager(LakeIOManager):
+    """The lake in S3; with ``glue_database`` set, each written table is in the Glue catalog."""
+
     bucket: str
     prefix: str = "lake"
+    glue_database: str = ""
+    region_name: str = "us-east-1"
 
     def store(self) -> ObjectStore:
         return S3Store(self.bucket, self.prefix)
+
+    def handle_output(
+        self,
+        context: OutputContext,
+        obj: dict[str, IngestBatch] | IngestBatch | dict[str, pl.DataFrame] | pl.DataFrame,
+    ) -> None:
+        super().handle_output(context, obj)
+        if not self.glue_database:
+            return
+        import boto3
+
+        from resources.catalog import GlueCatalog
+
+        asset = context.asset_key.path[-1]
+        parts = obj if isinstance(obj, dict) else {"": obj}
+        first = next(iter(parts.values()), None)
+        if first is None:
+            return
+        frame = first.records if isinstance(first, IngestBatch) else first
+        keys = (
+            list(parts) if isinstance(obj, dict)
+            else [context.asset_partition_key if context.has_asset_partitions else UNPARTITIONED]
+        )  # fmt: skip
+        store = self.store()
+        location = store.uri(f"{zone_of(asset)}/{asset}/")
+        catalog = GlueCatalog(
+            self.glue_database, boto3.client("glue", region_name=self.region_name)
+        )
+        catalog.register(asset, location, frame.schema, [k.replace(":", "") for k in keys])

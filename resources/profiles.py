@@ -9,6 +9,7 @@ from typing import Any
 from resources.etl import GlueEtl, PolarsEtl
 from resources.lake import LocalLakeIOManager, LocalLandingZone, S3LakeIOManager, S3LandingZone
 from resources.network import ip_ranges_from_env
+from resources.sql import AthenaSql, DuckDbSql
 
 PROFILES = ("local", "aws")
 
@@ -25,6 +26,7 @@ def resources_for(profile: str | None = None) -> dict[str, Any]:
             "landing": LocalLandingZone(root=str(root / "landing")),
             "lake": LocalLakeIOManager(root=str(root)),
             "etl": PolarsEtl(),
+            "sql": DuckDbSql(lake_root=str(root)),
             "aws_ip_ranges": ip_ranges_from_env(),
         }
     if profile == "aws":
@@ -37,12 +39,21 @@ def resources_for(profile: str | None = None) -> dict[str, Any]:
                 bucket=bucket, prefix=os.environ.get("EGRESS_LANDING_PREFIX", "")
             ),
             "lake": S3LakeIOManager(
-                bucket=lake_bucket, prefix=os.environ.get("EGRESS_LAKE_PREFIX", "lake")
+                bucket=lake_bucket,
+                prefix=os.environ.get("EGRESS_LAKE_PREFIX", "lake"),
+                glue_database=os.environ.get("EGRESS_GLUE_DATABASE", "egress_lake"),
+                region_name=os.environ.get("AWS_REGION", "us-east-1"),
             ),
             "etl": GlueEtl(
                 job_name=os.environ.get("EGRESS_GLUE_FLOWS_JOB", "egress-processed-vpc-flows"),
                 region_name=os.environ.get("AWS_REGION", "us-east-1"),
             ),
             "aws_ip_ranges": ip_ranges_from_env(),
+            "sql": AthenaSql(
+                database=os.environ.get("EGRESS_GLUE_DATABASE", "egress_lake"),
+                workgroup=os.environ.get("EGRESS_ATHENA_WORKGROUP", "egress"),
+                output_location=os.environ.get("EGRESS_ATHENA_OUTPUT", ""),
+                region_name=os.environ.get("AWS_REGION", "us-east-1"),
+            ),
         }
     raise ValueError(f"unknown EGRESS_PROFILE {profile!r}; use one of {PROFILES}")

@@ -35,9 +35,7 @@ def processed_records(records: pl.LazyFrame, source: str) -> pl.LazyFrame:
     unique = deduplicate(records, source)
     if source == "cur":
         return unique.with_columns(
-            transfer_class_of(pl.col("product_code"), pl.col("usage_type")).alias(
-                "transfer_class"
-            )
+            transfer_class_of(pl.col("product_code"), pl.col("usage_type")).alias("transfer_class")
         )
     return unique
 

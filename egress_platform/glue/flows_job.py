@@ -200,9 +200,7 @@ def run(
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     config = pl.concat([pl.read_parquet(p) for p in config_paths]) if config_paths else None
-    network = (
-        NetworkMetadata.from_config_items(config) if config is not None else NetworkMetadata()
-    )
+    network = NetworkMetadata.from_config_items(config) if config is not None else NetworkMetadata()
     ip_ranges = load_ip_ranges(ip_ranges_source) if ip_ranges_source else None
     frames = [
         spark.read.parquet(path).withColumn(PARTITION, F.lit(key))
@@ -217,7 +215,7 @@ def run(
 
 
 def main(argv: list[str]) -> None:  # pragma: no cover - runs on Glue
-    from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
+    from awsglue.utils import getResolvedOptions
     from pyspark.sql import SparkSession
 
     names = ["raw_paths", "partitions", "config_paths", "ip_ranges", "output_path"]
@@ -225,10 +223,12 @@ def main(argv: list[str]) -> None:  # pragma: no cover - runs on Glue
     spark = SparkSession.builder.getOrCreate()
     pipes: Any = None
     try:
+        import boto3
         from dagster_pipes import PipesCliArgsParamsLoader, PipesS3MessageWriter, open_dagster_pipes
 
         pipes = open_dagster_pipes(
-            params_loader=PipesCliArgsParamsLoader(), message_writer=PipesS3MessageWriter()
+            params_loader=PipesCliArgsParamsLoader(),
+            message_writer=PipesS3MessageWriter(client=boto3.client("s3")),
         )
     except ImportError:
         pass

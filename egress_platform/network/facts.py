@@ -33,7 +33,9 @@ FACTS_SCHEMA: dict[str, pl.DataType] = {
     "packets": pl.Int64(),
     "flows": pl.Int64(),
 }
-FACT_DIMENSIONS = [c for c in FACTS_SCHEMA if c not in ("bytes_out", "bytes_in", "packets", "flows")]
+FACT_DIMENSIONS = [
+    c for c in FACTS_SCHEMA if c not in ("bytes_out", "bytes_in", "packets", "flows")
+]
 REPLICATION_AGENT = "S3Replication"
 
 
@@ -118,8 +120,8 @@ def cloudfront_egress_facts(records: pl.DataFrame, account_id: str) -> pl.DataFr
     """Bytes a distribution served to viewers (the distribution id is in the log file name)."""
     if records.height == 0:
         return pl.DataFrame(schema=FACTS_SCHEMA)
-    distribution = (
-        pl.col("source_file").str.extract(r"(?:^|/)(E[A-Z0-9]+)\.\d{4}-\d{2}-\d{2}-\d{2}\.")
+    distribution = pl.col("source_file").str.extract(
+        r"(?:^|/)(E[A-Z0-9]+)\.\d{4}-\d{2}-\d{2}-\d{2}\."
     )
     prefixes = {
         ip: _client_prefix(ip) for ip in records.get_column("c_ip").drop_nulls().unique().to_list()

@@ -111,7 +111,7 @@ def load_ip_ranges(source: str | Path, cache_dir: Path | None = None) -> IpRange
 def _fetch_cached(url: str, cache_dir: Path) -> bytes:
     cached = cache_dir / f"ip-ranges-{hashlib.sha256(url.encode()).hexdigest()[:12]}.json"
     try:
-        with urllib.request.urlopen(url, timeout=20) as response:  # noqa: S310 (http(s) only)
+        with urllib.request.urlopen(url, timeout=20) as response:
             data: bytes = response.read()
     except OSError as exc:
         if cached.is_file():

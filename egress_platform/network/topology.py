@@ -201,9 +201,7 @@ class NetworkMetadata:
         if subnet is not None and subnet.route_table_id in self.route_tables:
             return self.route_tables[subnet.route_table_id]
         vpc_id = subnet.vpc_id if subnet else None
-        return next(
-            (t for t in self.route_tables.values() if t.main and t.vpc_id == vpc_id), None
-        )
+        return next((t for t in self.route_tables.values() if t.main and t.vpc_id == vpc_id), None)
 
     def eni_frame(self) -> pl.DataFrame:
         rows = []
@@ -230,7 +228,10 @@ class NetworkMetadata:
     def resolve_addresses(self, addresses: list[str], ip_ranges: IpRanges | None) -> pl.DataFrame:
         """One row per distinct address: where it is, as the classifier needs it."""
         endpoint_ips = {
-            a: True for e in self.enis.values() if e.entity_type == "vpc_endpoint" for a in e.addresses
+            a: True
+            for e in self.enis.values()
+            if e.entity_type == "vpc_endpoint"
+            for a in e.addresses
         }
         private_routes = self._private_routes()
         rows = []
@@ -242,7 +243,9 @@ class NetworkMetadata:
         found: list[tuple[IpNetwork, str]] = [(n, "peering") for n in self.peer_cidrs]
         for table in self.route_tables.values():
             for route in table.routes:
-                net = _network(route.get("destinationCidrBlock") or route.get("destinationIpv6CidrBlock"))
+                net = _network(
+                    route.get("destinationCidrBlock") or route.get("destinationIpv6CidrBlock")
+                )
                 if net is None or net.prefixlen == 0:
                     continue
                 if route.get("transitGatewayId"):

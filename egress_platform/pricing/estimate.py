@@ -83,9 +83,7 @@ def price_facts(
 
 def _flat_rates(keyed: pl.DataFrame, book: PriceBook) -> pl.DataFrame:
     pairs = keyed.select("_price_key", "region").unique().drop_nulls("_price_key")
-    rates = [
-        0.0 if key == TIERED else book.rate(key, region) for key, region in pairs.iter_rows()
-    ]
+    rates = [0.0 if key == TIERED else book.rate(key, region) for key, region in pairs.iter_rows()]
     return pairs.with_columns(pl.Series("_rate", rates, dtype=pl.Float64))
 
 

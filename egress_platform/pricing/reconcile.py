@@ -54,13 +54,9 @@ def transfer_class_of(product_code: pl.Expr, usage_type: pl.Expr) -> pl.Expr:
 def cur_transfer_lines(cur: pl.DataFrame) -> pl.DataFrame:
     """The bill's data-transfer lines with their class (usage and discounts, not tax/credits)."""
     return (
-        cur.filter(
-            pl.col("line_item_type").fill_null("Usage").is_in(["Usage", "DiscountedUsage"])
-        )
+        cur.filter(pl.col("line_item_type").fill_null("Usage").is_in(["Usage", "DiscountedUsage"]))
         .with_columns(
-            transfer_class_of(pl.col("product_code"), pl.col("usage_type")).alias(
-                "transfer_class"
-            ),
+            transfer_class_of(pl.col("product_code"), pl.col("usage_type")).alias("transfer_class"),
             pl.col("usage_start").dt.date().alias("day"),
             pl.coalesce("usage_account_id", "payer_account_id").alias("account_id"),
         )

@@ -123,9 +123,7 @@ def _write_flow_hour(
                 out_bytes = int(total_bytes / 6 / conns)
                 dst = _destination(stream, rng)
                 sport = int(rng.integers(32768, 60999))
-                lines.extend(
-                    _flow_pair(account, stream, stream.eni, dst, sport, out_bytes, start)
-                )
+                lines.extend(_flow_pair(account, stream, stream.eni, dst, sport, out_bytes, start))
     if not lines:
         return
     key = w.flow_log_key(account, hour_start)

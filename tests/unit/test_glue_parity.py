@@ -64,7 +64,8 @@ def test_spark_job_matches_polars(spark: Any, small_account: Path, tmp_path: Pat
         partitions.append(hour)
         frames.append(records.with_columns(pl.lit(hour).alias(flows_job.PARTITION)))
     config = ingest_objects(
-        SOURCES["config"], [o for objs in _objects(small_account, "config", "daily").values() for o in objs]
+        SOURCES["config"],
+        [o for objs in _objects(small_account, "config", "daily").values() for o in objs],
     ).records
     config_path = tmp_path / "config.parquet"
     processed_records(config.lazy(), "config").collect().write_parquet(config_path)
@@ -79,13 +80,30 @@ def test_spark_job_matches_polars(spark: Any, small_account: Path, tmp_path: Pat
 
     network = NetworkMetadata.from_config_items(pl.read_parquet(config_path))
     expected = classified_flows(
-        pl.concat(frames).lazy(), network, load_ip_ranges(ip_ranges_path), keep=(flows_job.PARTITION,)
+        pl.concat(frames).lazy(),
+        network,
+        load_ip_ranges(ip_ranges_path),
+        keep=(flows_job.PARTITION,),
     )
     schema = {**CLASSIFIED_SCHEMA, flows_job.PARTITION: pl.String()}
     got = pl.read_parquet(out / "*.parquet").select([pl.col(c).cast(t) for c, t in schema.items()])
-    order = [flows_job.PARTITION, "hour", "interface_id", "direction", "counterparty", "traffic_path", "aws_service_hint"]
+    order = [
+        flows_job.PARTITION,
+        "hour",
+        "interface_id",
+        "direction",
+        "counterparty",
+        "traffic_path",
+        "aws_service_hint",
+    ]
     assert count == expected.height > 500
-    assert set(expected.get_column("dest_class")) >= {"internet", "inter_az", "intra_az", "vpc_endpoint", "cloudfront"}
+    assert set(expected.get_column("dest_class")) >= {
+        "internet",
+        "inter_az",
+        "intra_az",
+        "vpc_endpoint",
+        "cloudfront",
+    }
     assert_frame_equal(
         got.sort(order, nulls_last=True), expected.select(list(schema)).sort(order, nulls_last=True)
     )

@@ -123,9 +123,17 @@ def raw_records(rows: list[tuple[Any, ...]]) -> pl.LazyFrame:
         for i, (eni, src, dst, nbytes, direction, path, *_rest) in enumerate(rows)
     ]  # fmt: skip
     frame = pl.DataFrame(records)
-    return frame.with_columns(
-        [pl.lit(None, dtype=t).alias(c) for c, t in vpc_flow.SCHEMA.items() if c not in frame.columns]
-    ).select([pl.col(c).cast(t) for c, t in vpc_flow.SCHEMA.items()]).lazy()
+    return (
+        frame.with_columns(
+            [
+                pl.lit(None, dtype=t).alias(c)
+                for c, t in vpc_flow.SCHEMA.items()
+                if c not in frame.columns
+            ]
+        )
+        .select([pl.col(c).cast(t) for c, t in vpc_flow.SCHEMA.items()])
+        .lazy()
+    )
 
 
 def test_every_case_gets_the_hand_computed_class() -> None:
@@ -147,7 +155,9 @@ def test_every_case_gets_the_hand_computed_class() -> None:
 
 
 def test_nat_classified_traffic_names_the_nat_gateway_and_hour() -> None:
-    result = classified_flows(raw_records(CASES[4:6]), network(), IpRanges.from_document(IP_RANGES_DOC))
+    result = classified_flows(
+        raw_records(CASES[4:6]), network(), IpRanges.from_document(IP_RANGES_DOC)
+    )
     assert result.get_column("via_nat_gateway_id").to_list() == ["nat-1", "nat-1"]
     assert result.get_column("hour").unique().to_list() == [datetime(2026, 11, 1, tzinfo=UTC)]
 
@@ -160,7 +170,9 @@ def test_without_ip_ranges_aws_destinations_fall_back_to_internet() -> None:
 def test_duplicates_and_rejected_records_do_not_count() -> None:
     raw = raw_records([CASES[0]]).collect()
     doubled = pl.concat([raw, raw.with_columns(pl.lit("other-file").alias("source_file"))])
-    rejected = raw.with_columns(pl.lit("REJECT").alias("action"), pl.lit(10**9, dtype=pl.Int64).alias("bytes"))
+    rejected = raw.with_columns(
+        pl.lit("REJECT").alias("action"), pl.lit(10**9, dtype=pl.Int64).alias("bytes")
+    )
     records = data_records(pl.concat([doubled, rejected]).lazy()).collect()
     assert records.height == 1
     result = classified_flows(pl.concat([doubled, rejected]).lazy(), network(), None)
@@ -171,9 +183,7 @@ def test_v2_records_without_direction_are_oriented_by_private_side() -> None:
     raw = raw_records([CASES[0]]).with_columns(
         pl.lit(None, dtype=pl.String).alias("flow_direction")
     )
-    reply = raw.with_columns(
-        pl.col("dstaddr").alias("srcaddr"), pl.col("srcaddr").alias("dstaddr")
-    )
+    reply = raw.with_columns(pl.col("dstaddr").alias("srcaddr"), pl.col("srcaddr").alias("dstaddr"))
     result = classified_flows(pl.concat([raw, reply]), network(), None)
     assert sorted(result.get_column("direction").to_list()) == ["egress", "ingress"]
     assert set(result.get_column("counterparty").to_list()) == {"81.2.69.7"}
@@ -198,7 +208,9 @@ def test_ip_ranges_load_errors_say_what_to_do(tmp_path: Path) -> None:
         load_ip_ranges(bad)
 
 
-def test_url_source_is_cached_and_reused_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_url_source_is_cached_and_reused_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import urllib.request
 
     class Response:
@@ -226,6 +238,10 @@ def test_real_ip_ranges_sample_resolves_known_addresses() -> None:
     ranges = load_ip_ranges(samples_dir() / "network" / "ip-ranges.json")
     assert ranges.sync_token == "1787411825"
     s3 = ranges.lookup("52.216.10.5")
-    assert s3 is not None and (s3.service, s3.region, s3.prefix) == ("S3", "us-east-1", "52.216.0.0/15")
+    assert s3 is not None and (s3.service, s3.region, s3.prefix) == (
+        "S3",
+        "us-east-1",
+        "52.216.0.0/15",
+    )
     ipv6 = ranges.lookup("2600:1f18:4000::1")
     assert ipv6 is not None and ipv6.region == "us-east-1"

@@ -17,7 +17,9 @@ from egress_platform.sources import cur
 from tests.conftest import samples_dir
 
 
-def fact(hour: datetime, cls: str, out_gb: float, in_gb: float = 0.0, **extra: object) -> dict[str, object]:
+def fact(
+    hour: datetime, cls: str, out_gb: float, in_gb: float = 0.0, **extra: object
+) -> dict[str, object]:
     row: dict[str, object] = {c: None for c in FACTS_SCHEMA}
     row.update(
         hour=hour, account_id="111122223333", region="us-east-1", product_code="AmazonEC2",
@@ -53,7 +55,11 @@ def test_internet_tiers_accumulate_and_reset_at_the_month_boundary() -> None:
                 "usage_type": ["DataTransfer-Out-Bytes"] * 3,
                 "estimated_usd": [0.45, 0.0, 0.90],
             },
-            schema={"hour": pl.Datetime("us", "UTC"), "usage_type": pl.String, "estimated_usd": pl.Float64},
+            schema={
+                "hour": pl.Datetime("us", "UTC"),
+                "usage_type": pl.String,
+                "estimated_usd": pl.Float64,
+            },
         ),
         abs_tol=1e-9,
     )
@@ -65,7 +71,9 @@ def test_internet_tiers_accumulate_and_reset_at_the_month_boundary() -> None:
 
 def test_tier_boundary_inside_one_hour_is_split_pro_rata() -> None:
     hour = NOV_FIRST
-    facts = frame([fact(hour, "internet", 30.0, source_id="a"), fact(hour, "internet", 10.0, source_id="b")])
+    facts = frame(
+        [fact(hour, "internet", 30.0, source_id="a"), fact(hour, "internet", 10.0, source_id="b")]
+    )
     priced = price_facts(facts, prior_internet_gb={("111122223333", "2026-11"): 10_230.0})
     # 40 GB straddle the 10 TB mark: 10 GB at $0.09 + 30 GB at $0.085 = $3.45, split 3:1.
     assert priced.get_column("estimated_usd").to_list() == pytest.approx([3.45 * 0.75, 3.45 * 0.25])
@@ -148,7 +156,9 @@ def test_real_cur_samples_map_their_transfer_lines() -> None:
         unmapped = classes.filter(pl.col("c").is_null()).get_column("usage_type").unique().to_list()
         transfer_words = ("DataTransfer", "-AWS-", "Gateway-Bytes", "VpcEndpoint", "CloudFront-")
         assert not [u for u in unmapped if any(w in u for w in transfer_words)], unmapped
-        for cls, usd in classes.group_by("c").agg(pl.col("unblended_cost").sum()).drop_nulls("c").iter_rows():
+        for cls, usd in (
+            classes.group_by("c").agg(pl.col("unblended_cost").sum()).drop_nulls("c").iter_rows()
+        ):
             found[cls] = found.get(cls, 0.0) + usd
     assert {"internet", "inter_az", "inter_region", "inbound"} <= set(found)
     # wa-labs Step1CUR (13.4895) + Oct2018 (0.0133) + the other workshop months.
@@ -163,12 +173,18 @@ def test_reconciliation_explains_the_bill() -> None:
             "usage_account_id": ["111122223333"] * 3,
             "payer_account_id": ["111122223333"] * 3,
             "product_code": ["AmazonEC2", "AmazonEC2", "AmazonEC2"],
-            "usage_type": ["DataTransfer-Regional-Bytes", "NatGateway-Bytes", "DataTransfer-Out-Bytes"],
+            "usage_type": [
+                "DataTransfer-Regional-Bytes",
+                "NatGateway-Bytes",
+                "DataTransfer-Out-Bytes",
+            ],
             "usage_amount": [1.5, 3.0, 0.0],
             "unblended_cost": [0.015, 0.140, 5.0],
         }
     )
-    priced = price_facts(frame([fact(NOV_FIRST, "inter_az", 1.0, 0.5), fact(NOV_FIRST, "nat_gateway", 2.0, 1.0)]))
+    priced = price_facts(
+        frame([fact(NOV_FIRST, "inter_az", 1.0, 0.5), fact(NOV_FIRST, "nat_gateway", 2.0, 1.0)])
+    )
     report = reconcile(cur_rows, priced)
     assert report.select("transfer_class", "cur_usd", "estimated_usd").rows() == [
         ("inter_az", 0.015, pytest.approx(0.015)),

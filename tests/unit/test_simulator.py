@@ -81,7 +81,7 @@ def test_cur_matches_flows_at_list_prices(small_account: Path) -> None:
     enis = truth["resources"]["enis"]
     nat_eni = next(e for e, v in enis.items() if v["role"] == "nat")
     nat_flow_gb = flows.filter(pl.col("interface_id") == nat_eni)["bytes"].sum() / GB
-    nat_cur_gb = cur.filter(pl.col("usage_type") == "NatGateway-Bytes")["usage_amount"].sum()
+    nat_cur_gb = float(cur.filter(pl.col("usage_type") == "NatGateway-Bytes")["usage_amount"].sum())
     assert nat_cur_gb == pytest.approx(nat_flow_gb, rel=0.005)
     assert cur.filter(pl.col("usage_type") == "NatGateway-Bytes")[
         "unblended_cost"
