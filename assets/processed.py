@@ -27,7 +27,7 @@ from egress_platform.pricing.price_book import GB
 from egress_platform.sources import SOURCES, SourceSpec
 from resources.etl import FlowEtl
 from resources.lake import LakeIOManager
-from resources.network import AwsIpRanges
+from resources.network import NO_IP_RANGES_WARNING, AwsIpRanges
 
 NO_DUPLICATES = "no_duplicate_records"
 
@@ -132,6 +132,8 @@ def processed_vpc_flow_logs(
         "gb_by_class": MetadataValue.json(dict(by_class.iter_rows())),
         "ip_ranges": ip_ranges.sync_token if ip_ranges else "not configured",
     }
+    if ip_ranges is None:
+        metadata["warning"] = NO_IP_RANGES_WARNING
     return Output(out, metadata=metadata)
 
 

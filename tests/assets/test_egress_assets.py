@@ -1,0 +1,149 @@
+"""The Glue layer through real Dagster: processed tables, priced flows, reconciliation, views."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from dagster import AssetKey, DagsterInstance, materialize
+
+from assets.egress import RECONCILED_CHECK
+from egress_platform.definitions import ALL_ASSETS
+from egress_platform.sql import VIEW_NAMES
+from resources.etl import PolarsEtl
+from resources.lake import CURATED_ZONE, PROCESSED_ZONE, LocalLakeIOManager, LocalLandingZone
+from resources.network import AwsIpRanges
+from resources.sql import DuckDbSql
+from tests.conftest import samples_dir
+
+HOURS = ("2026-11-01-00:00", "2026-11-02-23:00")
+DAYS = ("2026-11-01", "2026-11-02")
+ORDER = [
+    ("raw_vpc_flow_logs", HOURS), ("raw_s3_access_logs", HOURS), ("raw_cloudfront_logs", HOURS),
+    ("raw_config_items", DAYS), ("raw_cur", DAYS), ("processed_config_items", DAYS),
+    ("processed_cur", DAYS), ("processed_s3_access_logs", HOURS),
+    ("processed_cloudfront_logs", HOURS), ("processed_vpc_flow_logs", HOURS),
+    ("egress_flows_hourly", HOURS), ("cost_reconciliation", DAYS),
+]  # fmt: skip
+
+
+def resources(lake: Path, ip_ranges: str) -> dict[str, Any]:
+    return {
+        "landing": LocalLandingZone(root=str(lake / "landing")),
+        "lake": LocalLakeIOManager(root=str(lake)),
+        "etl": PolarsEtl(),
+        "sql": DuckDbSql(lake_root=str(lake)),
+        "aws_ip_ranges": AwsIpRanges(source=ip_ranges, cache_dir=str(lake / "cache")),
+    }
+
+
+def run(lake: Path, name: str, window: tuple[str, str] | None, ip_ranges: str) -> Any:
+    tags = (
+        {"dagster/asset_partition_range_start": window[0], "dagster/asset_partition_range_end": window[1]}
+        if window
+        else {}
+    )  # fmt: skip
+    result = materialize(
+        ALL_ASSETS,
+        selection=[AssetKey(name)],
+        resources=resources(lake, ip_ranges),
+        instance=DagsterInstance.ephemeral(),
+        tags=tags,
+    )
+    assert result.success
+    return result
+
+
+def meta(result: Any, name: str) -> dict[str, Any]:
+    event = result.asset_materializations_for_node(name)[0]
+    return {k: getattr(v, "value", v) for k, v in event.metadata.items()}
+
+
+@pytest.fixture(scope="module")
+def built_lake(
+    small_account: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    lake = tmp_path_factory.mktemp("lake")
+    shutil.copytree(small_account, lake / "landing")
+    ip_ranges = str(samples_dir() / "network" / "ip-ranges.json")
+    results = {name: run(lake, name, window, ip_ranges) for name, window in ORDER}
+    return lake, results
+
+
+def test_flows_explain_the_simulated_bill(built_lake: tuple[Path, dict[str, Any]]) -> None:
+    _, results = built_lake
+    recon = results["cost_reconciliation"]
+    checks = {c.check_name: c for c in recon.get_asset_check_evaluations()}
+    assert checks[RECONCILED_CHECK].passed
+    figures = meta(recon, "cost_reconciliation")
+    assert figures["explained_share"] == pytest.approx(1.0, abs=0.005)
+    assert figures["cur_transfer_usd"] > 50
+
+
+def test_egress_flows_metadata_shows_classes_and_talkers(
+    built_lake: tuple[Path, dict[str, Any]],
+) -> None:
+    lake, results = built_lake
+    figures = meta(results["egress_flows_hourly"], "egress_flows_hourly")
+    assert {"internet", "inter_az", "inter_region", "nat_gateway"} <= set(
+        figures["usd_by_destination_class"]
+    )
+    assert figures["top_talkers"][0]["usd"] >= figures["top_talkers"][-1]["usd"]
+    files = sorted((lake / CURATED_ZONE / "egress_flows_hourly").glob("partition=*/*.parquet"))
+    assert len(files) == 48
+    flows = meta(results["processed_vpc_flow_logs"], "processed_vpc_flow_logs")
+    assert flows["ip_ranges"] == "1787411825"
+
+
+def test_rerun_replaces_partitions_without_duplicates(
+    built_lake: tuple[Path, dict[str, Any]],
+) -> None:
+    lake, _ = built_lake
+    path = lake / CURATED_ZONE / "egress_flows_hourly"
+    before = pl.read_parquet(path / "partition=2026-11-01-1000" / "part-00000.parquet")
+    ip_ranges = str(samples_dir() / "network" / "ip-ranges.json")
+    run(lake, "processed_vpc_flow_logs", ("2026-11-01-10:00", "2026-11-01-10:00"), ip_ranges)
+    run(lake, "egress_flows_hourly", ("2026-11-01-10:00", "2026-11-01-10:00"), ip_ranges)
+    after = pl.read_parquet(path / "partition=2026-11-01-1000" / "part-00000.parquet")
+    assert after.equals(before)
+
+
+def test_processed_tables_are_deduplicated(built_lake: tuple[Path, dict[str, Any]]) -> None:
+    lake, results = built_lake
+    figures = meta(results["processed_cur"], "processed_cur")
+    assert figures["records"] == figures["raw_records"] - figures["duplicates_dropped"]
+    cur = pl.read_parquet(
+        lake / PROCESSED_ZONE / "processed_cur" / "partition=2026-11-01" / "*.parquet"
+    )
+    assert "transfer_class" in cur.columns
+
+
+def test_views_run_on_duckdb(built_lake: tuple[Path, dict[str, Any]]) -> None:
+    lake, _ = built_lake
+    result = run(lake, "egress_sql_views", None, "")
+    assert sorted(meta(result, "egress_sql_views")["views"]) == sorted(VIEW_NAMES)
+    sql = DuckDbSql(lake_root=str(lake))
+    by_class = sql.view("egress_by_destination_class")
+    flows = pl.concat(
+        pl.read_parquet(p)
+        for p in (lake / CURATED_ZONE / "egress_flows_hourly").glob("*/*.parquet")
+    )
+    assert by_class["estimated_usd"].sum() == pytest.approx(flows["estimated_usd"].sum())
+    pairs = sql.view("cross_az_pairs")
+    assert pairs.height > 0 and set(pairs["peer_az"]) <= {"use1-az1", "use1-az2"}
+
+
+def test_missing_ip_ranges_warns_and_still_classifies(small_account: Path, tmp_path: Path) -> None:
+    shutil.copytree(small_account, tmp_path / "landing")
+    hour = ("2026-11-01-03:00", "2026-11-01-03:00")
+    for name, window in [("raw_vpc_flow_logs", hour), ("raw_config_items", ("2026-11-01", "2026-11-01")),
+                         ("processed_config_items", ("2026-11-01", "2026-11-01"))]:  # fmt: skip
+        run(tmp_path, name, window, "")
+    result = run(tmp_path, "processed_vpc_flow_logs", hour, "")
+    figures = meta(result, "processed_vpc_flow_logs")
+    assert figures["ip_ranges"] == "not configured"
+    assert figures["gb_by_class"]["intra_az"] > 0
+    assert "EGRESS_IP_RANGES" in figures["warning"]
