@@ -17,6 +17,7 @@ from __future__ import annotations
 import polars as pl
 
 from egress_platform.network.ip_ranges import IpRanges
+from egress_platform.sources.vpc_flow import COLUMNS as FIELD_TYPES
 from egress_platform.network.topology import NetworkMetadata
 
 DEST_CLASSES = (
@@ -91,27 +92,68 @@ CLASSIFIED_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def data_records(raw: pl.LazyFrame, keep: tuple[str, ...] = ()) -> pl.LazyFrame:
-    """Accepted records that carry bytes, each exactly once (re-delivered files add nothing)."""
+STAGE_KEY = [
+    "account_id", "region", "interface_id", "subnet_id", "az_id", "instance_id", "action",
+    "log_status", "flow_direction", "srcaddr", "dstaddr", "pkt_srcaddr", "pkt_dstaddr",
+    "traffic_path", "pkt_src_aws_service", "pkt_dst_aws_service",
+]  # fmt: skip
+HOUR_EPOCH = "_hour_epoch"
+
+
+def data_records(raw: pl.LazyFrame, keep: tuple[str, ...] = (), dedup: bool = True) -> pl.LazyFrame:
+    """Accepted records that carry bytes, each exactly once (re-delivered files add nothing).
+
+    ``dedup=False`` is for callers that already dropped duplicate objects (the file-level path).
+    """
     present = raw.collect_schema().names()
+    records = raw.select(
+        [c for c in dict.fromkeys([*RECORD_KEY, *STAGE_KEY, *keep]) if c in present]
+    )
+    if dedup:
+        records = records.unique(subset=[c for c in [*RECORD_KEY, *keep] if c in present])
+    return records.filter(accepted_with_bytes())
+
+
+def accepted_with_bytes() -> pl.Expr:
     return (
-        raw.filter(
-            (pl.col("log_status").fill_null("OK") == "OK")
-            & (pl.col("action").fill_null("ACCEPT") == "ACCEPT")
-            & pl.col("bytes").is_not_null()
-            & pl.col("interface_id").is_not_null()
-        )
-        .select([c for c in [*RECORD_KEY, "region", "subnet_id", "az_id", "instance_id",
-                             "pkt_src_aws_service", "pkt_dst_aws_service", *keep] if c in present])
-        .unique(subset=[c for c in [*RECORD_KEY, *keep] if c in present])
-    )  # fmt: skip
+        (pl.col("log_status").fill_null("OK") == "OK")
+        & (pl.col("action").fill_null("ACCEPT") == "ACCEPT")
+        & pl.col("bytes").is_not_null()
+        & pl.col("interface_id").is_not_null()
+    )
 
 
-def flow_facts(
-    raw: pl.LazyFrame, region: str | None = None, keep: tuple[str, ...] = ()
+def partial_facts(
+    raw: pl.LazyFrame, keep: tuple[str, ...] = (), dedup: bool = True
 ) -> pl.LazyFrame:
-    """Steps 1-3: hourly aggregates per ENI, direction and counterparty (and ``keep`` columns)."""
-    records = data_records(raw, keep)
+    """Stage 1, streaming over raw records: sums per hour and distinct record shape.
+
+    Only cheap work happens per record (no regex, no datetimes); the records' action, status and
+    addresses stay in the key so they can be checked and interpreted on the far smaller result.
+    """
+    present = raw.collect_schema().names()
+    records = raw.select(
+        [c for c in dict.fromkeys([*RECORD_KEY, *STAGE_KEY, *keep]) if c in present]
+    )
+    if dedup:
+        records = records.unique(subset=[c for c in [*RECORD_KEY, *keep] if c in present])
+    missing = [pl.lit(None, dtype=FIELD_TYPES[c]).alias(c) for c in STAGE_KEY if c not in present]
+    # Every record lands in some group (NODATA ones too, with 0 bytes) so counts stay whole.
+    return (
+        records.with_columns(*missing, (pl.col("start") - pl.col("start") % 3600).alias(HOUR_EPOCH))
+        .group_by([HOUR_EPOCH, *STAGE_KEY, *keep])
+        .agg(
+            pl.col("bytes").sum().cast(pl.Int64),
+            pl.col("packets").sum().cast(pl.Int64),
+            pl.len().cast(pl.UInt32).alias("flows"),
+        )
+    )
+
+
+def finish_facts(
+    partial: pl.LazyFrame, region: str | None = None, keep: tuple[str, ...] = ()
+) -> pl.LazyFrame:
+    """Stage 2: orient each record shape (direction, counterparty) and aggregate per hour."""
     src = pl.coalesce("pkt_srcaddr", "srcaddr")
     dst = pl.coalesce("pkt_dstaddr", "dstaddr")
     direction = (
@@ -124,9 +166,10 @@ def flow_facts(
         .otherwise(pl.lit("egress"))
     )
     return (
-        records.with_columns(direction.alias("direction"))
+        partial.filter(accepted_with_bytes())
+        .with_columns(direction.alias("direction"))
         .with_columns(
-            pl.from_epoch(pl.col("start") - pl.col("start") % 3600, time_unit="s")
+            pl.from_epoch(pl.col(HOUR_EPOCH), time_unit="s")
             .dt.cast_time_unit("us")
             .dt.replace_time_zone("UTC")
             .alias("hour"),
@@ -141,10 +184,17 @@ def flow_facts(
         .agg(
             pl.col("bytes").sum().cast(pl.Int64),
             pl.col("packets").sum().cast(pl.Int64),
-            pl.len().cast(pl.UInt32).alias("flows"),
+            pl.col("flows").sum().cast(pl.UInt32),
         )
         .select(*[pl.col(c).cast(t) for c, t in FACT_SCHEMA.items()], *keep)
     )
+
+
+def flow_facts(
+    raw: pl.LazyFrame, region: str | None = None, keep: tuple[str, ...] = (), dedup: bool = True
+) -> pl.LazyFrame:
+    """Steps 1-3: hourly aggregates per ENI, direction and counterparty (and ``keep`` columns)."""
+    return finish_facts(partial_facts(raw, keep, dedup), region, keep)
 
 
 def _is_private(address: pl.Expr) -> pl.Expr:

@@ -187,6 +187,12 @@ def parse_bytes(
     decoded = decompress(data)
     if decoded.data.startswith(PARQUET_MAGIC):
         return _parse_parquet(decoded.data, source_file)
+    if decoded.truncated_reason is None:
+        fast = _parse_fast(decoded.data, source_file, log_format)
+        if fast is not None:
+            if decoded.compression == "gzip":
+                fast.variant = "gzip, " + fast.variant
+            return fast
     lines, quarantine = split_lines(decoded.data, source_file, decoded.truncated_reason)
     lines = _unwrap_and_tokenize(lines)
     headers = _find_headers(lines)
@@ -214,6 +220,84 @@ def parse_bytes(
     compression = "gzip, " if decoded.compression == "gzip" else ""
     variant = compression + ("; ".join(dict.fromkeys(variants)) or "no recognisable layout")
     result = ParseResult(records, quarantined, variant, input_records)
+    result.check_accounting()
+    return result
+
+
+def text_layout(head: bytes, log_format: Sequence[str] | None) -> tuple[list[str], int] | None:
+    """The fields of a clean text file and how many header lines to skip, from its first line.
+
+    Only a header line at the top (what S3 delivery writes) or a configured format qualify; the
+    robust parser handles everything else.
+    """
+    first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").split()
+    if first and all(t in FIELDS for t in first):
+        return first, 1
+    if log_format is not None:
+        return list(log_format), 0
+    return None
+
+
+def text_schema(fields: Sequence[str]) -> dict[str, pl.DataType]:
+    return {f.replace("-", "_"): FIELDS[f][0] for f in fields}
+
+
+def valid_record(fields: Sequence[str]) -> pl.Expr:
+    """True where a typed record passes the checks the robust parser applies."""
+    ok = pl.lit(True)
+    for name in fields:
+        column = pl.col(name.replace("-", "_"))
+        if name in _ADDRESS_FIELDS:
+            ok = ok & (column.is_null() | column.str.contains(_FAST_IP_PATTERN))
+        if name in _ENUMS:
+            ok = ok & (column.is_null() | column.is_in(_ENUMS[name]))
+    return ok
+
+
+_FAST_IP_PATTERN = r"^[0-9A-Fa-f:.]{2,39}$"
+
+
+def _parse_fast(
+    data: bytes, source_file: str, log_format: Sequence[str] | None
+) -> ParseResult | None:
+    """Clean single-layout text straight through polars' CSV reader; None means 'use the robust path'.
+
+    Anything unusual (blank or CR lines, JSON-wrapped records, comments, repeated headers, a
+    wrong field count, a value that does not fit its type, an invalid address or enum) makes the
+    fast path step aside, so quarantine behaviour is exactly the robust parser's.
+    """
+    layout = text_layout(data[:4096], log_format)
+    if layout is None or any(m in data for m in (b"\n\n", b"\r", b"{", b"#", b"\t", b"  ")):
+        return None
+    fields, skip = layout
+    if len(set(fields)) != len(fields):
+        return None
+    try:
+        frame = pl.read_csv(
+            data,
+            separator=" ",
+            has_header=False,
+            skip_rows=skip,
+            schema=text_schema(fields),
+            null_values=["-"],
+            quote_char=None,
+            raise_if_empty=False,
+        )
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    if frame.height and not frame.select(valid_record(fields).all()).item():
+        return None
+    missing = [
+        pl.lit(None, dtype=dt).alias(c) for c, dt in COLUMNS.items() if c not in frame.columns
+    ]
+    records = frame.with_columns(
+        *missing,
+        pl.lit(source_file).alias("source_file"),
+        pl.int_range(1 + skip, frame.height + 1 + skip, dtype=pl.Int64).alias("line_no"),
+    ).select([pl.col(c).cast(dt) for c, dt in SCHEMA.items()])
+    label = "header line" if skip else "configured log-format"
+    variant = f"{label}: v{layout_version(fields)}, {len(fields)} fields ({' '.join(fields)})"
+    result = ParseResult(records, empty_quarantine(), variant, frame.height)
     result.check_accounting()
     return result
 
