@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 RUN := $(UV) run --frozen --no-sync
 export DAGSTER_HOME ?= $(CURDIR)/lake/.dagster
 
-.PHONY: setup demo test lint dev
+.PHONY: setup demo test lint dev bench
 
 $(UV):
 	@echo "bootstrapping uv into .tools/ ..."
@@ -32,3 +32,6 @@ lint: setup ## ruff + mypy
 dev: setup ## Dagit on the local lake
 	@mkdir -p $(DAGSTER_HOME)
 	@$(RUN) dagster dev -w workspace.yaml
+
+bench: setup ## throughput benchmark: bench/results/latest.json (generates ~20 GB under bench/data)
+	@$(RUN) python bench/flows_bench.py run

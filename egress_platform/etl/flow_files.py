@@ -81,7 +81,7 @@ def facts_from_files(
     paths: list[Path],
     region: str | None = None,
     log_format: list[str] | None = None,
-    batch_files: int = 8,
+    batch_bytes: int = 256 << 20,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[pl.DataFrame, FileFactsStats]:
     """Hourly flow facts (``FACT_SCHEMA``) of every record in ``paths``."""
@@ -97,7 +97,7 @@ def facts_from_files(
         seen.add(key)
         unique.append(path)
     parts: list[pl.DataFrame] = []
-    batches = [unique[i : i + batch_files] for i in range(0, len(unique), batch_files)]
+    batches = _batches(unique, batch_bytes)
     with ThreadPoolExecutor(max_workers=2) as pool:
         for n, (batch, decoded) in enumerate(_decoded_batches(batches, pool), start=1):
             parts.append(_facts_of_batch(batch, decoded, region, log_format, stats))
@@ -112,6 +112,23 @@ def facts_from_files(
         .select([pl.col(c).cast(t) for c, t in FACT_SCHEMA.items()])
     )
     return facts, stats
+
+
+def _batches(paths: list[Path], batch_bytes: int) -> list[list[Path]]:
+    """Group objects into batches of about ``batch_bytes`` on disk (gzip counts ~8x)."""
+    batches: list[list[Path]] = []
+    current: list[Path] = []
+    size = 0
+    for path in paths:
+        weight = path.stat().st_size * (8 if path.name.endswith(".gz") else 1)
+        if current and size + weight > batch_bytes:
+            batches.append(current)
+            current, size = [], 0
+        current.append(path)
+        size += weight
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _decoded_batches(
@@ -161,10 +178,14 @@ def _facts_of_batch(
                 lazy = pl.scan_csv([str(p) for p in batch], **options)  # type: ignore[arg-type]
                 stats.bytes_read += sum(p.stat().st_size for p in batch)
             else:
-                lazy = pl.concat(
-                    [pl.read_csv(d, **options).lazy() for d in decoded]  # type: ignore[arg-type]
+                # One buffer per batch: the first object's header, then every object's records.
+                bodies = [d.split(b"\n", skip)[-1] if skip else d for d in decoded]
+                text = (heads[0].split(b"\n", 1)[0] + b"\n" if skip else b"") + b"".join(
+                    b if b.endswith(b"\n") or not b else b + b"\n" for b in bodies
                 )
-                stats.bytes_read += sum(len(d) for d in decoded)
+                wanted = [i for i, f in enumerate(fields) if f in NEEDED]
+                lazy = pl.read_csv(text, columns=wanted, **options).lazy()  # type: ignore[arg-type]
+                stats.bytes_read += len(text)
             facts, records, valid = _batch_facts(lazy, fields, region)
             if valid:
                 stats.records += records

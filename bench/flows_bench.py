@@ -1,0 +1,304 @@
+"""``make bench``: flow logs -> classified -> priced -> egress_flows_hourly, at volume.
+
+Generates flow-log objects with the simulator (AWS's S3 layout and header line), replicates its
+hours forward in time until the target record counts are reached (plain text for 20M and 60M
+records, gzip for 20M), then measures, each in its own process so peak RSS is its own:
+
+* ours: ``facts_from_files`` -> ``classify`` -> ``price_facts`` (the product's code path),
+* DuckDB: the same parse and hourly aggregation in one SQL query, 2 threads,
+* the gzip limit: decompressing the same gzip objects to /dev/null on both cores.
+
+Writes ``bench/results/latest.json``. Generated data is cached under ``bench/data/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent
+DATA = ROOT / "data"
+RESULTS = ROOT / "results"
+BASE_DAYS = 2
+BASE_ENIS = 200
+SEED = 5
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+# ---- data generation --------------------------------------------------------------------------
+def base_simulation() -> Path:
+    from egress_platform.simulate import simulate
+
+    out = DATA / f"sim-{BASE_DAYS}d-{BASE_ENIS}enis-seed{SEED}"
+    if not (out / "ground_truth.json").is_file():
+        say(f"simulating {BASE_DAYS} days with {BASE_ENIS} ENIs into {out} ...")
+        simulate(out, date(2026, 11, 1), BASE_DAYS, SEED, enis=BASE_ENIS)
+    return out
+
+
+def flow_objects(sim: Path) -> list[Path]:
+    return sorted(p for p in (sim / "AWSLogs").rglob("*.log.gz") if "vpcflowlogs" in p.as_posix())
+
+
+def replicate(sim: Path, rows: int, kind: str) -> tuple[list[Path], int]:
+    """Plain or gzip objects holding at least ``rows`` records: the base hours shifted in time."""
+    folder = DATA / f"{kind}-{rows // 1_000_000}M"
+    done = folder / "done.json"
+    if done.is_file():
+        info = json.loads(done.read_text())
+        return [folder / f for f in info["files"]], int(info["rows"])
+    folder.mkdir(parents=True, exist_ok=True)
+    base = [(p, gzip.decompress(p.read_bytes())) for p in flow_objects(sim)]
+    header = base[0][1].split(b"\n", 1)[0] + b"\n"
+    frames = [_frame(data) for _, data in base]
+    base_rows = sum(f.height for f in frames)
+    shift = BASE_DAYS * 86_400
+    files: list[str] = []
+    written = 0
+    replica = 0
+    jobs = []
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        while written < rows:
+            for i, frame in enumerate(frames):
+                name = f"r{replica:03d}-{i:04d}.log" + (".gz" if kind == "gzip" else "")
+                body = _shifted(frame, replica * shift)
+                jobs.append(pool.submit(_write, folder / name, header + body, kind == "gzip"))
+                files.append(name)
+            written += base_rows
+            replica += 1
+            say(f"  {kind}: {written:,} / {rows:,} records generated")
+            if len(jobs) > 256:
+                [j.result() for j in jobs]
+                jobs.clear()
+        [j.result() for j in jobs]
+    done.write_text(json.dumps({"rows": written, "files": files}))
+    return [folder / f for f in files], written
+
+
+def _frame(data: bytes) -> pl.DataFrame:
+    return pl.read_csv(data, separator=" ", has_header=True, infer_schema=False, quote_char=None)
+
+
+def _shifted(frame: pl.DataFrame, seconds: int) -> bytes:
+    shifted = frame.with_columns(
+        (pl.col("start").cast(pl.Int64) + seconds).cast(pl.String),
+        (pl.col("end").cast(pl.Int64) + seconds).cast(pl.String),
+    )
+    return shifted.write_csv(separator=" ", include_header=False, quote_style="never").encode()
+
+
+def _write(path: Path, data: bytes, compress: bool) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(gzip.compress(data, compresslevel=6) if compress else data)
+    tmp.replace(path)
+
+
+# ---- measurements (each runs in a child process) ----------------------------------------------
+def measure_ours(files: list[Path], sim: Path) -> dict[str, Any]:
+    from egress_platform.etl.flow_files import facts_from_files
+    from egress_platform.network.classify import classify
+    from egress_platform.network.facts import flow_egress_facts
+    from egress_platform.network.ip_ranges import load_ip_ranges
+    from egress_platform.network.topology import NetworkMetadata
+    from egress_platform.pricing.estimate import price_facts
+    from egress_platform.sources import SOURCES
+    from egress_platform.sources.ingest import ingest_objects
+
+    config_files = sorted(
+        p for p in (sim / "AWSLogs").rglob("*") if "Config" in p.as_posix() and p.is_file()
+    )
+    config = ingest_objects(SOURCES["config"], ((str(p), p.read_bytes()) for p in config_files))
+    network = NetworkMetadata.from_config_items(config.records)
+    ip_path = ROOT.parents[1] / "shared" / "samples" / "network" / "ip-ranges.json"
+    ip_ranges = load_ip_ranges(ip_path) if ip_path.is_file() else None
+    start = time.perf_counter()
+    facts, stats = facts_from_files(files, network.region)
+    classified = classify(facts, network, ip_ranges)
+    priced = price_facts(flow_egress_facts(classified))
+    seconds = time.perf_counter() - start
+    return {
+        "rows": stats.records,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(stats.records / seconds),
+        "files": stats.files,
+        "robust_fallback_files": stats.robust_files,
+        "quarantined": stats.quarantined,
+        "egress_flows_hourly_rows": priced.height,
+        "estimated_usd": round(float(priced["estimated_usd"].sum()), 2),
+    }
+
+
+def measure_duckdb(files: list[Path]) -> dict[str, Any]:
+    import duckdb
+
+    from egress_platform.sources import vpc_flow
+
+    header = files[0].read_bytes()[:4096].split(b"\n", 1)[0].decode().split()
+    types = {"String": "VARCHAR", "Int16": "SMALLINT", "Int32": "INTEGER", "Int64": "BIGINT"}
+    columns = {f.replace("-", "_"): types[str(vpc_flow.FIELDS[f][0])] for f in header}
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    listing = "[" + ", ".join(f"'{p}'" for p in files) + "]"
+    spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
+    query = f"""
+        SELECT start - start % 3600 AS hour, account_id, region, interface_id, subnet_id, az_id,
+               instance_id, action, log_status, flow_direction, srcaddr, dstaddr, pkt_srcaddr,
+               pkt_dstaddr, traffic_path, pkt_src_aws_service, pkt_dst_aws_service,
+               SUM(bytes) AS bytes, SUM(packets) AS packets, COUNT(*) AS flows
+        FROM read_csv({listing}, delim = ' ', header = true, columns = {spec}, nullstr = '-',
+                      quote = '', escape = '', auto_detect = false)
+        GROUP BY ALL
+    """
+    start = time.perf_counter()
+    result = con.execute(f"SELECT COUNT(*), SUM(flows) FROM ({query})").fetchone()
+    seconds = time.perf_counter() - start
+    assert result is not None
+    return {"groups": int(result[0]), "rows": int(result[1]), "seconds": round(seconds, 3)}
+
+
+def measure_gzip_limit(files: list[Path]) -> dict[str, Any]:
+    def drain(path: Path) -> int:
+        with gzip.open(path, "rb") as handle, open(os.devnull, "wb") as sink:
+            while chunk := handle.read(1 << 20):
+                sink.write(chunk)
+        return 0
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(drain, files))
+    return {"seconds": round(time.perf_counter() - start, 3)}
+
+
+def child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter; add its own peak RSS."""
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "measure", kind, json.dumps(args)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    status = proc.wait()
+    if status != 0:
+        raise RuntimeError(f"measurement {kind} failed (exit status {status})")
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def peak_rss_mb() -> float:
+    """This process's own high-water mark (VmHWM resets at exec, unlike a child's ru_maxrss)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def run_measure(kind: str, raw_args: str) -> None:
+    args = json.loads(raw_args)
+    files = [Path(p) for p in json.loads(Path(args["files"]).read_text())]
+    if kind == "ours":
+        result = measure_ours(files, Path(args["sim"]))
+    elif kind == "duckdb":
+        result = measure_duckdb(files)
+    else:
+        result = measure_gzip_limit(files)
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="generate (cached) data and run every measurement")
+    run.add_argument("--rows", type=int, default=20_000_000, help="records in the main set")
+    run.add_argument(
+        "--large-rows", type=int, default=60_000_000, help="records in the large set (0 to skip)"
+    )
+    measure = sub.add_parser("measure", help=argparse.SUPPRESS)
+    measure.add_argument("kind")
+    measure.add_argument("args")
+    ns = parser.parse_args()
+    if ns.command == "measure":
+        run_measure(ns.kind, ns.args)
+        return 0
+    rows = getattr(ns, "rows", 20_000_000)
+    large = getattr(ns, "large_rows", 60_000_000)
+    sim = base_simulation()
+    sets: dict[str, tuple[list[Path], int]] = {
+        "plain": replicate(sim, rows, "plain"),
+        "gzip": replicate(sim, rows, "gzip"),
+    }
+    if large:
+        sets["plain_large"] = replicate(sim, large, "plain")
+    lists = {}
+    for name, (files, _) in sets.items():
+        listing = DATA / f"{name}-files.json"
+        listing.write_text(json.dumps([str(f) for f in files]))
+        lists[name] = str(listing)
+
+    def timed(kind: str, name: str) -> dict[str, Any]:
+        say(f"measuring {kind} on {name} ({sets[name][1]:,} records) ...")
+        result = child(kind, {"files": lists[name], "sim": str(sim)})
+        say(f"  {json.dumps(result)}")
+        return result
+
+    plain = timed("ours", "plain")
+    duck = timed("duckdb", "plain")
+    gz = timed("ours", "gzip")
+    gz_limit = timed("gzip_limit", "gzip")
+    report: dict[str, Any] = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "pipeline": "flow-log objects -> facts_from_files -> classify -> price_facts",
+        "rows": plain["rows"],
+        "seconds": plain["seconds"],
+        "rows_per_s": plain["rows_per_s"],
+        "peak_rss_mb": plain["peak_rss_mb"],
+        "duckdb_seconds": duck["seconds"],
+        "duckdb_peak_rss_mb": duck["peak_rss_mb"],
+        "ratio_to_duckdb": round(plain["seconds"] / duck["seconds"], 3),
+        "gzip": {
+            "rows": gz["rows"],
+            "seconds": gz["seconds"],
+            "rows_per_s": gz["rows_per_s"],
+            "peak_rss_mb": gz["peak_rss_mb"],
+            "gzip_limit_rows_per_s": round(gz["rows"] / gz_limit["seconds"]),
+            "share_of_limit": round(
+                gz["rows"] / gz["seconds"] / (gz["rows"] / gz_limit["seconds"]), 3
+            ),
+        },
+        "targets": {
+            "rows_per_s": 5_000_000,
+            "gzip_share_of_limit": 0.8,
+            "peak_rss_mb": 1536,
+            "ratio_to_duckdb": 1.0,
+        },
+    }
+    if large:
+        big = timed("ours", "plain_large")
+        report["large"] = {k: big[k] for k in ("rows", "seconds", "rows_per_s", "peak_rss_mb")}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    say(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
