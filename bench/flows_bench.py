@@ -31,8 +31,8 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT / "data"
 RESULTS = ROOT / "results"
-BASE_DAYS = 2
-BASE_ENIS = 200
+BASE_DAYS = 1
+BASE_ENIS = 400
 SEED = 5
 
 
@@ -56,50 +56,59 @@ def flow_objects(sim: Path) -> list[Path]:
 
 
 def replicate(sim: Path, rows: int, kind: str) -> tuple[list[Path], int]:
-    """Plain or gzip objects holding at least ``rows`` records: the base hours shifted in time."""
-    folder = DATA / f"{kind}-{rows // 1_000_000}M"
-    done = folder / "done.json"
-    if done.is_file():
-        info = json.loads(done.read_text())
-        return [folder / f for f in info["files"]], int(info["rows"])
+    """Plain or gzip objects holding at least ``rows`` records: busier copies of the base hours.
+
+    Replica ``r`` of an object carries the same hours, interfaces and peers with different
+    ephemeral ports: more connections per hour, as in a busier account. The hourly facts stay
+    the same size however many records there are, which is what makes memory flat testable.
+    Replicas are cached; a larger set reuses the smaller one's objects.
+    """
+    folder = DATA / kind
     folder.mkdir(parents=True, exist_ok=True)
-    base = [(p, gzip.decompress(p.read_bytes())) for p in flow_objects(sim)]
-    header = base[0][1].split(b"\n", 1)[0] + b"\n"
-    frames = [_frame(data) for _, data in base]
+    base = [gzip.decompress(p.read_bytes()) for p in flow_objects(sim)]
+    header = base[0].split(b"\n", 1)[0] + b"\n"
+    frames = [_frame(data) for data in base]
     base_rows = sum(f.height for f in frames)
-    shift = BASE_DAYS * 86_400
-    files: list[str] = []
-    written = 0
-    replica = 0
+    replicas = -(-rows // base_rows)
+    suffix = ".log.gz" if kind == "gzip" else ".log"
+    files: list[Path] = []
     jobs = []
     with ProcessPoolExecutor(max_workers=2) as pool:
-        while written < rows:
+        for replica in range(replicas):
             for i, frame in enumerate(frames):
-                name = f"r{replica:03d}-{i:04d}.log" + (".gz" if kind == "gzip" else "")
-                body = _shifted(frame, replica * shift)
-                jobs.append(pool.submit(_write, folder / name, header + body, kind == "gzip"))
-                files.append(name)
-            written += base_rows
-            replica += 1
-            say(f"  {kind}: {written:,} / {rows:,} records generated")
+                path = folder / f"r{replica:03d}-{i:04d}{suffix}"
+                files.append(path)
+                if not path.is_file():
+                    body = _busier(frame, replica)
+                    jobs.append(pool.submit(_write, path, header + body, kind == "gzip"))
+            if jobs:
+                say(f"  {kind}: {(replica + 1) * base_rows:,} / {rows:,} records generated")
             if len(jobs) > 256:
                 [j.result() for j in jobs]
                 jobs.clear()
         [j.result() for j in jobs]
-    done.write_text(json.dumps({"rows": written, "files": files}))
-    return [folder / f for f in files], written
+    return files, replicas * base_rows
 
 
 def _frame(data: bytes) -> pl.DataFrame:
     return pl.read_csv(data, separator=" ", has_header=True, infer_schema=False, quote_char=None)
 
 
-def _shifted(frame: pl.DataFrame, seconds: int) -> bytes:
-    shifted = frame.with_columns(
-        (pl.col("start").cast(pl.Int64) + seconds).cast(pl.String),
-        (pl.col("end").cast(pl.Int64) + seconds).cast(pl.String),
-    )
-    return shifted.write_csv(separator=" ", include_header=False, quote_style="never").encode()
+def _busier(frame: pl.DataFrame, replica: int) -> bytes:
+    """The same records on other ephemeral ports (replica 0 is the simulator's own output)."""
+
+    def moved(column: str) -> pl.Expr:
+        port = pl.col(column).cast(pl.Int64)
+        return (
+            pl.when(port >= 32768)
+            .then((port - 32768 + replica * 211) % 28232 + 32768)
+            .otherwise(port)
+            .cast(pl.String)
+            .alias(column)
+        )
+
+    busier = frame.with_columns(moved("srcport"), moved("dstport")) if replica else frame
+    return busier.write_csv(separator=" ", include_header=False, quote_style="never").encode()
 
 
 def _write(path: Path, data: bytes, compress: bool) -> None:
@@ -241,12 +250,11 @@ def main() -> int:
     rows = getattr(ns, "rows", 20_000_000)
     large = getattr(ns, "large_rows", 60_000_000)
     sim = base_simulation()
-    sets: dict[str, tuple[list[Path], int]] = {
-        "plain": replicate(sim, rows, "plain"),
-        "gzip": replicate(sim, rows, "gzip"),
-    }
+    sets: dict[str, tuple[list[Path], int]] = {}
     if large:
         sets["plain_large"] = replicate(sim, large, "plain")
+    sets["plain"] = replicate(sim, rows, "plain")
+    sets["gzip"] = replicate(sim, rows, "gzip")
     lists = {}
     for name, (files, _) in sets.items():
         listing = DATA / f"{name}-files.json"

@@ -19,4 +19,24 @@ raw_daily_job = define_asset_job(
     partitions_def=DAILY,
     description="Parse the daily sources (CUR, Config, Cost Explorer).",
 )
-JOBS = [raw_hourly_job, raw_daily_job]
+glue_hourly_job = define_asset_job(
+    "glue_layer_hourly",
+    selection=AssetSelection.assets(
+        "processed_vpc_flow_logs",
+        "processed_s3_access_logs",
+        "processed_cloudfront_logs",
+        "processed_cloudtrail",
+        "egress_flows_hourly",
+    ),
+    partitions_def=HOURLY,
+    description="Classify flows, process the hourly sources and price egress for the hour.",
+)
+glue_daily_job = define_asset_job(
+    "glue_layer_daily",
+    selection=AssetSelection.assets(
+        "processed_cur", "processed_config_items", "processed_cost_explorer", "cost_reconciliation"
+    ),
+    partitions_def=DAILY,
+    description="Process the daily sources and reconcile the day's estimate with the CUR.",
+)
+JOBS = [raw_hourly_job, raw_daily_job, glue_hourly_job, glue_daily_job]

@@ -88,10 +88,8 @@ class AthenaSql(LakeSql):
         client = self._client()
         existing = set()
         for page in client.get_paginator("list_named_queries").paginate(WorkGroup=self.workgroup):
-            ids = page.get("NamedQueryIds", [])
-            if ids:
-                found = client.batch_get_named_query(NamedQueryIds=ids)["NamedQueries"]
-                existing |= {q["Name"] for q in found}
+            for query_id in page.get("NamedQueryIds", []):
+                existing.add(client.get_named_query(NamedQueryId=query_id)["NamedQuery"]["Name"])
         for name in VIEW_NAMES:
             if name not in existing:
                 client.create_named_query(

@@ -81,12 +81,12 @@ def facts_from_files(
     paths: list[Path],
     region: str | None = None,
     log_format: list[str] | None = None,
-    batch_bytes: int = 256 << 20,
+    batch_bytes: int = 128 << 20,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[pl.DataFrame, FileFactsStats]:
     """Hourly flow facts (``FACT_SCHEMA``) of every record in ``paths``."""
     stats = FileFactsStats()
-    seen: set[tuple[int, int]] = set()
+    seen: set[tuple[int, int, int]] = set()
     unique: list[Path] = []
     for path in paths:
         key = fingerprint(path)
@@ -96,31 +96,50 @@ def facts_from_files(
             continue
         seen.add(key)
         unique.append(path)
-    parts: list[pl.DataFrame] = []
+    facts = pl.DataFrame(schema=FACT_SCHEMA)
+    pending: list[pl.DataFrame] = []
     batches = _batches(unique, batch_bytes)
     with ThreadPoolExecutor(max_workers=2) as pool:
         for n, (batch, decoded) in enumerate(_decoded_batches(batches, pool), start=1):
-            parts.append(_facts_of_batch(batch, decoded, region, log_format, stats))
+            pending.append(_facts_of_batch(batch, decoded, region, log_format, stats))
+            # Fold batches into the running facts once they outweigh them: memory follows the
+            # number of distinct facts, not the input, at an amortised cost.
+            if sum(p.height for p in pending) > max(MERGE_ROWS, facts.height):
+                facts, pending = _merge([facts, *pending]), []
             if progress is not None and (n % 25 == 0 or n == len(batches)):
                 progress(f"{n}/{len(batches)} batches, {stats.records:,} records")
-    if not parts:
-        return pl.DataFrame(schema=FACT_SCHEMA), stats
-    facts = (
-        pl.concat(parts)
+    return _merge([facts, *pending]), stats
+
+
+MERGE_ROWS = 2_000_000
+
+
+def _merge(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    return (
+        pl.concat([p.select(list(FACT_SCHEMA)) for p in parts], how="vertical_relaxed")
         .group_by(FACT_KEY)
-        .agg(pl.col("bytes", "packets").sum(), pl.col("flows").sum())
+        .agg(pl.col("bytes", "packets", "flows").sum())
         .select([pl.col(c).cast(t) for c, t in FACT_SCHEMA.items()])
     )
-    return facts, stats
+
+
+def _text_size(path: Path) -> int:
+    """Bytes of text an object holds: gzip records it (mod 2^32) in its last four bytes."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        if handle.read(2) != GZIP_MAGIC or size < 18:
+            return size
+        handle.seek(size - 4)
+        return int.from_bytes(handle.read(4), "little") or size * 8
 
 
 def _batches(paths: list[Path], batch_bytes: int) -> list[list[Path]]:
-    """Group objects into batches of about ``batch_bytes`` on disk (gzip counts ~8x)."""
+    """Group objects into batches of about ``batch_bytes`` of text."""
     batches: list[list[Path]] = []
     current: list[Path] = []
     size = 0
     for path in paths:
-        weight = path.stat().st_size * (8 if path.name.endswith(".gz") else 1)
+        weight = _text_size(path)
         if current and size + weight > batch_bytes:
             batches.append(current)
             current, size = [], 0
@@ -161,15 +180,10 @@ def _facts_of_batch(
     stats: FileFactsStats,
 ) -> pl.DataFrame:
     heads = [d[:4096] for d in decoded] if decoded is not None else [_head(p) for p in batch]
-    layouts = {
-        tuple(layout[0]) if layout else None
-        for layout in (vpc_flow.text_layout(h, log_format) for h in heads)
-    }
-    if len(layouts) == 1 and None not in layouts:
-        fields = list(next(iter(layouts)) or ())
-        layout = vpc_flow.text_layout(heads[0], log_format)
-        assert layout is not None
-        skip = layout[1]
+    layouts = [vpc_flow.text_layout(h, log_format) for h in heads]
+    layout = layouts[0]
+    if layout is not None and all(other == layout for other in layouts):
+        fields, skip = layout
         schema = vpc_flow.text_schema(fields)
         options = dict(separator=" ", has_header=False, skip_rows=skip, schema=schema,
                        null_values=["-"], quote_char=None)  # fmt: skip

@@ -17,8 +17,8 @@ from __future__ import annotations
 import polars as pl
 
 from egress_platform.network.ip_ranges import IpRanges
-from egress_platform.sources.vpc_flow import COLUMNS as FIELD_TYPES
 from egress_platform.network.topology import NetworkMetadata
+from egress_platform.sources.vpc_flow import COLUMNS as FIELD_TYPES
 
 DEST_CLASSES = (
     "internet",
