@@ -76,7 +76,8 @@ def replicate(sim: Path, rows: int, kind: str) -> tuple[list[Path], int]:
     with ProcessPoolExecutor(max_workers=2) as pool:
         for replica in range(replicas):
             for i, frame in enumerate(frames):
-                path = folder / f"r{replica:03d}-{i:04d}{suffix}"
+                # Keys sort by time, as S3 delivery keys do: an hour's objects are neighbours.
+                path = folder / f"{i:04d}-r{replica:03d}{suffix}"
                 files.append(path)
                 if not path.is_file():
                     body = _busier(frame, replica)
@@ -87,7 +88,7 @@ def replicate(sim: Path, rows: int, kind: str) -> tuple[list[Path], int]:
                 [j.result() for j in jobs]
                 jobs.clear()
         [j.result() for j in jobs]
-    return files, replicas * base_rows
+    return sorted(files), replicas * base_rows
 
 
 def _frame(data: bytes) -> pl.DataFrame:

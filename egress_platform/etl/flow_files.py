@@ -20,10 +20,10 @@ from pathlib import Path
 import polars as pl
 
 from egress_platform.network.classify import (
-    FACT_KEY,
     FACT_SCHEMA,
+    HOUR_EPOCH,
+    STAGE_KEY,
     finish_facts,
-    flow_facts,
     partial_facts,
 )
 from egress_platform.sources import vpc_flow
@@ -67,14 +67,11 @@ def _read_bytes(path: Path) -> bytes:
     return gzip.decompress(data) if data.startswith(GZIP_MAGIC) else data
 
 
-def _batch_facts(
-    frame: pl.LazyFrame, fields: list[str], region: str | None
-) -> tuple[pl.DataFrame, int, bool]:
-    """(facts, records, all valid): one streaming pass, checks on the distinct record shapes."""
+def _batch_partial(frame: pl.LazyFrame, fields: list[str]) -> tuple[pl.DataFrame, int, bool]:
+    """(partial sums, records, all valid): one streaming pass, checks on the distinct shapes."""
     partial = partial_facts(frame, dedup=False).collect(engine="streaming")
     valid = partial.select(vpc_flow.valid_record(fields).all()).item()
-    records = int(partial.get_column("flows").sum())
-    return finish_facts(partial.lazy(), region).collect(), records, bool(valid)
+    return partial, int(partial.get_column("flows").sum()), bool(valid)
 
 
 def facts_from_files(
@@ -96,30 +93,37 @@ def facts_from_files(
             continue
         seen.add(key)
         unique.append(path)
-    facts = pl.DataFrame(schema=FACT_SCHEMA)
+    merged: pl.DataFrame | None = None
     pending: list[pl.DataFrame] = []
     batches = _batches(unique, batch_bytes)
     with ThreadPoolExecutor(max_workers=2) as pool:
         for n, (batch, decoded) in enumerate(_decoded_batches(batches, pool), start=1):
-            pending.append(_facts_of_batch(batch, decoded, region, log_format, stats))
-            # Fold batches into the running facts once they outweigh them: memory follows the
-            # number of distinct facts, not the input, at an amortised cost.
-            if sum(p.height for p in pending) > max(MERGE_ROWS, facts.height):
-                facts, pending = _merge([facts, *pending]), []
+            pending.append(_partial_of_batch(batch, decoded, log_format, stats))
+            # Fold batches together once they outweigh what is merged: memory follows the
+            # number of distinct record shapes, not the input, at an amortised cost.
+            merged_rows = merged.height if merged is not None else 0
+            if sum(p.height for p in pending) > max(MERGE_ROWS, merged_rows):
+                merged, pending = _merge([*([merged] if merged is not None else []), *pending]), []
             if progress is not None and (n % 25 == 0 or n == len(batches)):
                 progress(f"{n}/{len(batches)} batches, {stats.records:,} records")
-    return _merge([facts, *pending]), stats
+    parts = [*([merged] if merged is not None else []), *pending]
+    if not parts:
+        return pl.DataFrame(schema=FACT_SCHEMA), stats
+    return finish_facts(_merge(parts).lazy(), region).collect(), stats
 
 
-MERGE_ROWS = 2_000_000
+MERGE_ROWS = 250_000
 
 
 def _merge(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Partial sums of several batches as one (same shapes add up)."""
+    keys = [HOUR_EPOCH, *STAGE_KEY]
     return (
-        pl.concat([p.select(list(FACT_SCHEMA)) for p in parts], how="vertical_relaxed")
-        .group_by(FACT_KEY)
+        pl.concat(
+            [p.select(*keys, "bytes", "packets", "flows") for p in parts], how="vertical_relaxed"
+        )
+        .group_by(keys)
         .agg(pl.col("bytes", "packets", "flows").sum())
-        .select([pl.col(c).cast(t) for c, t in FACT_SCHEMA.items()])
     )
 
 
@@ -172,10 +176,9 @@ def _is_gzip(path: Path) -> bool:
         return handle.read(2) == GZIP_MAGIC
 
 
-def _facts_of_batch(
+def _partial_of_batch(
     batch: list[Path],
     decoded: list[bytes] | None,
-    region: str | None,
     log_format: list[str] | None,
     stats: FileFactsStats,
 ) -> pl.DataFrame:
@@ -192,21 +195,15 @@ def _facts_of_batch(
                 lazy = pl.scan_csv([str(p) for p in batch], **options)  # type: ignore[arg-type]
                 stats.bytes_read += sum(p.stat().st_size for p in batch)
             else:
-                # One buffer per batch: the first object's header, then every object's records.
-                bodies = [d.split(b"\n", skip)[-1] if skip else d for d in decoded]
-                text = (heads[0].split(b"\n", 1)[0] + b"\n" if skip else b"") + b"".join(
-                    b if b.endswith(b"\n") or not b else b + b"\n" for b in bodies
-                )
-                wanted = [i for i, f in enumerate(fields) if f in NEEDED]
-                lazy = pl.read_csv(text, columns=wanted, **options).lazy()  # type: ignore[arg-type]
-                stats.bytes_read += len(text)
-            facts, records, valid = _batch_facts(lazy, fields, region)
+                lazy = pl.scan_csv(decoded, **options)  # type: ignore[arg-type]
+                stats.bytes_read += sum(len(d) for d in decoded)
+            partial, records, valid = _batch_partial(lazy, fields)
             if valid:
                 stats.records += records
-                return facts
+                return partial
         except (pl.exceptions.PolarsError, ValueError):
             pass
-    return _robust_batch(batch, decoded, region, log_format, stats)
+    return _robust_batch(batch, decoded, log_format, stats)
 
 
 def _head(path: Path) -> bytes:
@@ -217,7 +214,6 @@ def _head(path: Path) -> bytes:
 def _robust_batch(
     batch: list[Path],
     decoded: list[bytes] | None,
-    region: str | None,
     log_format: list[str] | None,
     stats: FileFactsStats,
 ) -> pl.DataFrame:
@@ -229,4 +225,4 @@ def _robust_batch(
         stats.quarantined += parsed.quarantined
         stats.robust_files += 1
         frames.append(parsed.records)
-    return flow_facts(pl.concat(frames).lazy(), region, dedup=False).collect()
+    return partial_facts(pl.concat(frames).lazy(), dedup=False).collect()
