@@ -1,0 +1,1 @@
+"""Detection: hourly series per entity and destination class, features, model, anomalies."""

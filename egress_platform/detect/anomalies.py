@@ -1,0 +1,225 @@
+"""``egress_anomalies``: hours whose cost is above the model's bound, grouped into events.
+
+An event opens when an hour costs more than the upper quantile (times a margin) and at least
+``min_extra_usd`` more than expected. While it is open its baseline is frozen: each later hour
+is compared with the same hour of the day before the onset, so a level shift stays one anomaly
+instead of becoming the new normal, and its dollar impact is measured against what it replaced.
+The event closes after ``gap_hours`` hours back at baseline. Ids derive from the series and the
+onset hour, so re-running the same hours gives the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from egress_platform.detect.features import SERIES_KEY
+
+ANOMALY_SCHEMA: dict[str, pl.DataType] = {
+    "anomaly_id": pl.String(),
+    "account_id": pl.String(),
+    "entity": pl.String(),
+    "entity_type": pl.String(),
+    "dest_class": pl.String(),
+    "top_destinations": pl.String(),
+    "onset_hour": pl.Datetime("us", "UTC"),
+    "detected_at": pl.Datetime("us", "UTC"),
+    "last_hour": pl.Datetime("us", "UTC"),
+    "hours": pl.Int64(),
+    "status": pl.String(),
+    "type": pl.String(),
+    "severity": pl.String(),
+    "actual_usd": pl.Float64(),
+    "expected_usd": pl.Float64(),
+    "upper_usd": pl.Float64(),
+    "extra_usd_per_hour": pl.Float64(),
+    "projected_extra_usd_per_day": pl.Float64(),
+    "projected_extra_usd_per_month": pl.Float64(),
+    "suppressed": pl.Boolean(),
+    "suppressed_reason": pl.String(),
+    "baseline_profile": pl.String(),
+}
+PLANNED_CHANGE_TAG = "egress:planned-change"
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    margin: float = 1.15  # actual must exceed the upper bound by this factor
+    min_extra_usd: float = 0.05  # and cost at least this much more than expected, per hour
+    gap_hours: int = 2  # hours back at baseline before an event closes
+    level_shift_hours: int = 24
+
+
+@dataclass
+class OpenEvent:
+    anomaly_id: str
+    key: tuple[str, ...]
+    onset: datetime
+    baseline: list[float]  # the 24 hours before onset, by hour of day
+    new_series: bool
+    top_destinations: str
+    last_hour: datetime
+    hours: int = 0
+    extra_sum: float = 0.0
+    actuals: list[float] = field(default_factory=list)
+    last_actual: float = 0.0
+    last_expected: float = 0.0
+    last_upper: float = 0.0
+    quiet_hours: int = 0
+
+    def to_row(self, config: DetectorConfig, status: str, suppressed: str | None) -> dict[str, Any]:
+        extra = self.extra_sum / max(self.hours, 1)
+        return {
+            "anomaly_id": self.anomaly_id,
+            "account_id": self.key[0],
+            "entity": self.key[1],
+            "entity_type": self.key[2],
+            "dest_class": self.key[3],
+            "top_destinations": self.top_destinations,
+            "onset_hour": self.onset,
+            "detected_at": self.onset + timedelta(hours=1),
+            "last_hour": self.last_hour,
+            "hours": self.hours,
+            "status": status,
+            "type": self._type(config),
+            "severity": severity(extra * 730),
+            "actual_usd": self.last_actual,
+            "expected_usd": self.last_expected,
+            "upper_usd": self.last_upper,
+            "extra_usd_per_hour": extra,
+            "projected_extra_usd_per_day": extra * 24,
+            "projected_extra_usd_per_month": extra * 730,
+            "suppressed": suppressed is not None,
+            "suppressed_reason": suppressed,
+            "baseline_profile": json.dumps([round(v, 6) for v in self.baseline]),
+        }
+
+    def _type(self, config: DetectorConfig) -> str:
+        if self.new_series:
+            return "new_destination"
+        if self.hours >= config.level_shift_hours:
+            return "level_shift"
+        first = self.actuals[:4]
+        if len(first) >= 3 and all(b > a * 1.2 for a, b in zip(first, first[1:], strict=False)):
+            return "ramp"
+        return "spike"
+
+
+def baseline_profile(hours: list[datetime], usd: list[float], fallback: float) -> list[float]:
+    """Cost by hour of day over the 24 hours before onset; the model's expectation fills gaps."""
+    profile: list[float | None] = [None] * 24
+    for hour, value in zip(hours[-24:], usd[-24:], strict=True):
+        profile[hour.hour] = value
+    return [fallback if v is None else v for v in profile]
+
+
+def severity(usd_per_month: float) -> str:
+    if usd_per_month >= 5000:
+        return "critical"
+    if usd_per_month >= 500:
+        return "high"
+    if usd_per_month >= 50:
+        return "medium"
+    return "low"
+
+
+def anomaly_id(key: tuple[str, ...], onset: datetime) -> str:
+    text = "|".join([*key, onset.isoformat()])
+    return "anom-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def detect(
+    scored: pl.DataFrame,
+    judge_from: datetime,
+    config: DetectorConfig = DetectorConfig(),
+    open_events: list[OpenEvent] | None = None,
+    planned_entities: dict[str, str] | None = None,
+) -> tuple[pl.DataFrame, list[OpenEvent]]:
+    """Judge every hour from ``judge_from`` in ``scored`` (features + expected/upper USD).
+
+    Returns one row per event seen in those hours (its latest state) and the events still open
+    at the end, to carry into the next run.
+    """
+    planned = planned_entities or {}
+    carried = {e.key: e for e in (open_events or [])}
+    rows: dict[str, dict[str, Any]] = {}
+    still_open: list[OpenEvent] = []
+    for key_values, group in scored.sort([*SERIES_KEY, "hour"]).group_by(
+        SERIES_KEY, maintain_order=True
+    ):
+        key = tuple(str(v) for v in key_values)
+        hours = group.get_column("hour").to_list()
+        usd = group.get_column("usd").to_list()
+        expected = group.get_column("expected_usd").to_list()
+        upper = group.get_column("upper_usd").to_list()
+        new_share = group.get_column("new_destination_share").to_list()
+        tops = group.get_column("top_destinations").to_list()
+        new_class = group.get_column("new_class").to_list()
+        event = carried.pop(key, None)
+        for i, hour in enumerate(hours):
+            if hour < judge_from:
+                continue
+            actual = usd[i]
+            if event is not None:
+                base = event.baseline[hour.hour]
+                bound = base * config.margin + config.min_extra_usd / 2
+                if actual > bound:
+                    event.hours += 1
+                    event.extra_sum += actual - base
+                    event.actuals.append(actual)
+                    event.last_hour, event.quiet_hours = hour, 0
+                    event.last_actual, event.last_expected, event.last_upper = actual, base, bound
+                else:
+                    event.quiet_hours += 1
+                rows[event.anomaly_id] = event.to_row(config, "open", planned.get(key[1]))
+                if event.quiet_hours > config.gap_hours:
+                    rows[event.anomaly_id]["status"] = "closed"
+                    event = None
+                continue
+            if actual > upper[i] * config.margin and actual - expected[i] >= config.min_extra_usd:
+                event_profile = baseline_profile(hours[:i], usd[:i], expected[i])
+                event = OpenEvent(
+                    anomaly_id(key, hour),
+                    key,
+                    hour,
+                    event_profile,
+                    new_series=bool(new_class[i]) or new_share[i] >= 0.5,
+                    top_destinations=tops[i],
+                    last_hour=hour,
+                    hours=1,
+                    extra_sum=actual - expected[i],
+                    actuals=[actual],
+                    last_actual=actual,
+                    last_expected=expected[i],
+                    last_upper=upper[i],
+                )
+                rows[event.anomaly_id] = event.to_row(config, "open", planned.get(key[1]))
+        if event is not None:
+            still_open.append(event)
+    still_open.extend(carried.values())
+    frame = (
+        pl.DataFrame(list(rows.values()), schema=ANOMALY_SCHEMA)
+        if rows
+        else pl.DataFrame(schema=ANOMALY_SCHEMA)
+    )
+    return frame.sort("onset_hour", "entity"), still_open
+
+
+def planned_change_entities(config_items: pl.DataFrame) -> dict[str, str]:
+    """Entities (ENI, instance, bucket...) tagged ``egress:planned-change``, with the tag value."""
+    if config_items.height == 0 or "tags" not in config_items.columns:
+        return {}
+    found: dict[str, str] = {}
+    for resource_id, tags in config_items.select("resource_id", "tags").iter_rows():
+        try:
+            parsed = json.loads(tags) if tags else {}
+        except json.JSONDecodeError:
+            continue
+        if isinstance(parsed, dict) and PLANNED_CHANGE_TAG in parsed:
+            found[resource_id] = f"tagged {PLANNED_CHANGE_TAG}={parsed[PLANNED_CHANGE_TAG]}"
+    return found

@@ -1,0 +1,119 @@
+"""``egress_features``: per entity x destination class x hour, what the model looks at.
+
+A series is one entity (ENI, NAT gateway, bucket, distribution) sending to one destination
+class. Traffic through a NAT gateway belongs to the NAT gateway: it is what processes (and
+bills) it. Series are dense: an hour with no traffic is a zero, and every series starts at the
+window's first hour, so a brand-new series shows as zeros followed by traffic.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from egress_platform.pricing.price_book import GB
+
+SERIES_KEY = ["account_id", "entity", "entity_type", "dest_class"]
+LAGS = (1, 2, 3, 24, 168)
+FEATURES = [
+    *(f"lag_{k}" for k in LAGS),
+    "roll_mean_24",
+    "roll_std_24",
+    "roll_max_24",
+    "hour_of_day",
+    "day_of_week",
+    "class_code",
+    "entity_type_code",
+    "new_class",
+    "new_destination_share",
+    "share_of_entity",
+    "usd_per_gb",
+    "history_hours",
+]
+CLASS_CODES = {
+    c: i
+    for i, c in enumerate(
+        ["internet", "inter_region", "inter_az", "intra_az", "nat_gateway", "vpc_endpoint",
+         "transit_gateway", "peering", "cloudfront", "aws_service_same_region"]
+    )
+}  # fmt: skip
+ENTITY_TYPE_CODES = {"eni": 0, "nat_gateway": 1, "vpc_endpoint": 2, "bucket": 3, "distribution": 4}
+
+
+def series_frame(flows: pl.DataFrame) -> pl.DataFrame:
+    """Hourly USD and GB per series, dense over the window, with its top destinations."""
+    if flows.height == 0:
+        return pl.DataFrame(
+            schema={"hour": pl.Datetime("us", "UTC"), **dict.fromkeys(SERIES_KEY, pl.String),
+                    "usd": pl.Float64, "gb": pl.Float64, "new_destination_share": pl.Float64,
+                    "top_destinations": pl.String}
+        )  # fmt: skip
+    nat = pl.col("dest_class") == "nat_gateway"
+    keyed = flows.with_columns(
+        pl.when(nat & pl.col("via_nat_gateway_id").is_not_null())
+        .then(pl.col("via_nat_gateway_id"))
+        .otherwise(pl.col("source_id"))
+        .alias("entity"),
+        pl.when(nat & pl.col("via_nat_gateway_id").is_not_null())
+        .then(pl.lit("nat_gateway"))
+        .otherwise(pl.col("source_type"))
+        .alias("entity_type"),
+        pl.coalesce("dest_prefix", "dest_service", "dest_region", pl.lit("-")).alias("dest"),
+        ((pl.col("bytes_out") + pl.col("bytes_in")) / GB).alias("gb"),
+    )
+    first_seen = keyed.group_by([*SERIES_KEY, "dest"]).agg(pl.col("hour").min().alias("first"))
+    by_dest = (
+        keyed.group_by([*SERIES_KEY, "hour", "dest"])
+        .agg(pl.col("estimated_usd").sum(), pl.col("gb").sum())
+        .join(first_seen, on=[*SERIES_KEY, "dest"])
+    )
+    series = by_dest.group_by([*SERIES_KEY, "hour"]).agg(
+        pl.col("estimated_usd").sum().alias("usd"),
+        pl.col("gb").sum(),
+        (pl.col("gb").filter(pl.col("first") == pl.col("hour")).sum() / pl.col("gb").sum())
+        .fill_nan(0.0)
+        .alias("new_destination_share"),
+        pl.col("dest")
+        .sort_by("gb", descending=True)
+        .head(3)
+        .str.join(",")
+        .alias("top_destinations"),
+    )
+    hours = pl.datetime_range(
+        keyed["hour"].min(), keyed["hour"].max(), "1h", time_zone="UTC", eager=True
+    ).alias("hour")
+    grid = series.select(SERIES_KEY).unique().join(pl.DataFrame(hours), how="cross")
+    return (
+        grid.join(series, on=[*SERIES_KEY, "hour"], how="left")
+        .with_columns(
+            pl.col("usd", "gb", "new_destination_share").fill_null(0.0),
+            pl.col("top_destinations").fill_null(""),
+        )
+        .sort([*SERIES_KEY, "hour"])
+    )
+
+
+def build_features(series: pl.DataFrame) -> pl.DataFrame:
+    """Lagged, rolling and calendar features; lags before the window are null (cold start)."""
+    over = SERIES_KEY
+    target = pl.col("usd")
+    shifted = target.shift(1).over(over)
+    entity_total = pl.col("usd").sum().over(["account_id", "entity", "hour"])
+    frame = series.sort([*over, "hour"]).with_columns(
+        *[target.shift(k).over(over).alias(f"lag_{k}") for k in LAGS],
+        shifted.rolling_mean(24, min_samples=1).over(over).alias("roll_mean_24"),
+        shifted.rolling_std(24, min_samples=2).over(over).alias("roll_std_24"),
+        shifted.rolling_max(24, min_samples=1).over(over).alias("roll_max_24"),
+        pl.col("hour").dt.hour().cast(pl.Int32).alias("hour_of_day"),
+        pl.col("hour").dt.weekday().cast(pl.Int32).alias("day_of_week"),
+        pl.col("dest_class")
+        .replace_strict(CLASS_CODES, default=len(CLASS_CODES))
+        .alias("class_code"),
+        pl.col("entity_type")
+        .replace_strict(ENTITY_TYPE_CODES, default=9)
+        .alias("entity_type_code"),
+        (target.cum_sum().over(over) - target == 0).cast(pl.Int8).alias("new_class"),
+        (target / entity_total).fill_nan(0.0).shift(1).over(over).alias("share_of_entity"),
+        (target / pl.col("gb")).fill_nan(0.0).shift(1).over(over).alias("usd_per_gb"),
+        pl.int_range(pl.len()).over(over).alias("history_hours"),
+    )
+    return frame

@@ -1,0 +1,124 @@
+"""``egress_model``: LightGBM quantile forecasts of each series' hourly cost.
+
+Two boosters share the features: the median (what the hour should cost) and a high quantile
+(how much it may cost before it is unusual). Targets are ``log1p(usd * 1000)`` so a $0.01/h
+series and a $10/h one weigh alike. The artifact is the two boosters' text plus metadata as one
+JSON document: the same bytes locally and as a SageMaker model artifact.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from egress_platform.detect.features import FEATURES
+
+SCALE = 1000.0
+UPPER_QUANTILE = 0.98
+MIN_UPPER_RATIO = 1.25
+PARAMS: dict[str, Any] = {
+    "objective": "quantile",
+    "learning_rate": 0.08,
+    "num_leaves": 31,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.9,
+    "bagging_freq": 1,
+    "verbose": -1,
+    "num_threads": 2,
+    "seed": 7,
+    "deterministic": True,
+}
+ROUNDS = 200
+
+
+def to_target(usd: np.ndarray) -> np.ndarray:
+    return np.log1p(np.maximum(usd, 0.0) * SCALE)
+
+
+def from_target(y: np.ndarray) -> np.ndarray:
+    return np.maximum(np.expm1(y), 0.0) / SCALE
+
+
+@dataclass
+class EgressModel:
+    median: Any
+    upper: Any
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, features: pl.DataFrame) -> pl.DataFrame:
+        """Expected and upper-bound USD for each row."""
+        x = features.select(FEATURES).to_numpy().astype(np.float64)
+        expected = from_target(self.median.predict(x))
+        # The upper quantile is fitted on few rows per series; never let it sit on the median.
+        upper = np.maximum(from_target(self.upper.predict(x)), expected * MIN_UPPER_RATIO)
+        return pl.DataFrame({"expected_usd": expected, "upper_usd": upper})
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": "egress-lightgbm-quantile/1",
+                "features": FEATURES,
+                "median": self.median.model_to_string(),
+                "upper": self.upper.model_to_string(),
+                "metadata": self.metadata,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> EgressModel:
+        import lightgbm as lgb
+
+        doc = json.loads(text)
+        if doc.get("features") != FEATURES:
+            raise ValueError("model was trained on other features; retrain egress_model")
+        return cls(
+            lgb.Booster(model_str=doc["median"]),
+            lgb.Booster(model_str=doc["upper"]),
+            doc.get("metadata", {}),
+        )
+
+
+def train(features: pl.DataFrame, rounds: int = ROUNDS) -> EgressModel:
+    """Fit both quantiles on every series-hour with at least a day of history."""
+    import lightgbm as lgb
+
+    rows = features.filter(pl.col("history_hours") >= 24)
+    x = rows.select(FEATURES).to_numpy().astype(np.float64)
+    y = to_target(rows.get_column("usd").to_numpy())
+    boosters = []
+    for alpha in (0.5, UPPER_QUANTILE):
+        data = lgb.Dataset(x, y, feature_name=FEATURES, free_raw_data=True)
+        boosters.append(lgb.train({**PARAMS, "alpha": alpha}, data, num_boost_round=rounds))
+    hours = rows.get_column("hour")
+    metadata = {
+        "rows": rows.height,
+        "series": rows.select("entity", "dest_class").unique().height,
+        "trained_from": str(hours.min()) if rows.height else None,
+        "trained_to": str(hours.max()) if rows.height else None,
+        "upper_quantile": UPPER_QUANTILE,
+        "rounds": rounds,
+        "params": {k: v for k, v in PARAMS.items() if k != "verbose"},
+    }
+    return EgressModel(boosters[0], boosters[1], metadata)
+
+
+def backtest(model: EgressModel, features: pl.DataFrame) -> dict[str, float]:
+    """Held-out figures: median absolute error ($/h) and how often actual exceeds the bound."""
+    if features.height == 0:
+        return {"rows": 0}
+    predicted = model.predict(features)
+    actual = features.get_column("usd").to_numpy()
+    expected = predicted.get_column("expected_usd").to_numpy()
+    upper = predicted.get_column("upper_usd").to_numpy()
+    return {
+        "rows": int(features.height),
+        "median_abs_error_usd": float(np.median(np.abs(actual - expected))),
+        "share_above_upper": float(np.mean(actual > upper)),
+        "total_actual_usd": float(actual.sum()),
+        "total_expected_usd": float(expected.sum()),
+    }
