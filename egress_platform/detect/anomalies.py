@@ -11,6 +11,7 @@ onset hour, so re-running the same hours gives the same ids.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,6 +54,9 @@ class DetectorConfig:
     min_extra_usd: float = 0.05  # and cost at least this much more than expected, per hour
     gap_hours: int = 2  # hours back at baseline before an event closes
     level_shift_hours: int = 24
+
+
+DEFAULT_CONFIG = DetectorConfig()
 
 
 @dataclass
@@ -105,7 +109,7 @@ class OpenEvent:
         if self.hours >= config.level_shift_hours:
             return "level_shift"
         first = self.actuals[:4]
-        if len(first) >= 3 and all(b > a * 1.2 for a, b in zip(first, first[1:], strict=False)):
+        if len(first) >= 3 and all(b > a * 1.2 for a, b in itertools.pairwise(first)):
             return "ramp"
         return "spike"
 
@@ -136,7 +140,7 @@ def anomaly_id(key: tuple[str, ...], onset: datetime) -> str:
 def detect(
     scored: pl.DataFrame,
     judge_from: datetime,
-    config: DetectorConfig = DetectorConfig(),
+    config: DetectorConfig = DEFAULT_CONFIG,
     open_events: list[OpenEvent] | None = None,
     planned_entities: dict[str, str] | None = None,
 ) -> tuple[pl.DataFrame, list[OpenEvent]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,11 @@ from egress_platform.detect.features import FEATURES
 SCALE = 1000.0
 UPPER_QUANTILE = 0.98
 MIN_UPPER_RATIO = 1.25
+CALIBRATION_HOURS = 48
+BAND_QUANTILE = 0.995
+BAND_FACTOR = 1.5
+MIN_BAND = 0.2  # log1p units: about +22 % at least
+MATERIAL_USD = 0.01
 PARAMS: dict[str, Any] = {
     "objective": "quantile",
     "learning_rate": 0.08,
@@ -51,11 +57,27 @@ class EgressModel:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def predict(self, features: pl.DataFrame) -> pl.DataFrame:
-        """Expected and upper-bound USD for each row."""
+        """Expected and upper-bound USD for each row.
+
+        The bound is the larger of the upper-quantile booster and a calibrated band around the
+        median: the residual quantile measured on held-out hours of the same destination class
+        (split conformal), so a series that is noisier than the booster learnt still gets room.
+        """
         x = features.select(FEATURES).to_numpy().astype(np.float64)
-        expected = from_target(self.median.predict(x))
-        # The upper quantile is fitted on few rows per series; never let it sit on the median.
-        upper = np.maximum(from_target(self.upper.predict(x)), expected * MIN_UPPER_RATIO)
+        median = self.median.predict(x)
+        band = (
+            features.select(band_key())
+            .to_series()
+            .replace_strict(
+                self.metadata.get("residual_band", {}),
+                default=self.metadata.get("default_band", 0.5),
+            )
+        )
+        calibrated = from_target(median + band.cast(pl.Float64).to_numpy())
+        expected = from_target(median)
+        upper = np.maximum.reduce(
+            [from_target(self.upper.predict(x)), calibrated, expected * MIN_UPPER_RATIO]
+        )
         return pl.DataFrame({"expected_usd": expected, "upper_usd": upper})
 
     def to_json(self) -> str:
@@ -83,17 +105,44 @@ class EgressModel:
         )
 
 
-def train(features: pl.DataFrame, rounds: int = ROUNDS) -> EgressModel:
-    """Fit both quantiles on every series-hour with at least a day of history."""
+def band_key() -> pl.Expr:
+    return pl.concat_str([pl.col("entity_type"), pl.col("dest_class")], separator="|")
+
+
+def _fit(rows: pl.DataFrame, alpha: float, rounds: int) -> Any:
     import lightgbm as lgb
 
-    rows = features.filter(pl.col("history_hours") >= 24)
     x = rows.select(FEATURES).to_numpy().astype(np.float64)
     y = to_target(rows.get_column("usd").to_numpy())
-    boosters = []
-    for alpha in (0.5, UPPER_QUANTILE):
-        data = lgb.Dataset(x, y, feature_name=FEATURES, free_raw_data=True)
-        boosters.append(lgb.train({**PARAMS, "alpha": alpha}, data, num_boost_round=rounds))
+    data = lgb.Dataset(x, y, feature_name=FEATURES, free_raw_data=True)
+    return lgb.train({**PARAMS, "alpha": alpha}, data, num_boost_round=rounds)
+
+
+def residual_bands(
+    rows: pl.DataFrame, rounds: int, hold_out_hours: int = CALIBRATION_HOURS
+) -> dict[str, float]:
+    """Per entity type and class: the BAND_QUANTILE of (actual - median) on held-out hours."""
+    if rows.height == 0:
+        return {}
+    cut = rows.get_column("hour").max() - timedelta(hours=hold_out_hours)  # type: ignore[operator]
+    fit_rows, held = rows.filter(pl.col("hour") <= cut), rows.filter(pl.col("hour") > cut)
+    if fit_rows.height < 200 or held.height == 0:
+        return {}
+    model = _fit(fit_rows, 0.5, rounds)
+    predicted = model.predict(held.select(FEATURES).to_numpy().astype(np.float64))
+    residual = to_target(held.get_column("usd").to_numpy()) - predicted
+    frame = pl.DataFrame({"band_key": held.select(band_key()).to_series(), "r": residual})
+    # Hours below a cent are all relative noise and could never reach min_extra_usd anyway.
+    material = frame.filter(held.get_column("usd") >= MATERIAL_USD)
+    bands = material.group_by("band_key").agg(pl.col("r").quantile(BAND_QUANTILE))
+    return {c: max(float(r) * BAND_FACTOR, MIN_BAND) for c, r in bands.iter_rows()}
+
+
+def train(features: pl.DataFrame, rounds: int = ROUNDS) -> EgressModel:
+    """Fit both quantiles on every series-hour with at least a day of history, and calibrate."""
+    rows = features.filter(pl.col("history_hours") >= 24)
+    boosters = [_fit(rows, alpha, rounds) for alpha in (0.5, UPPER_QUANTILE)]
+    bands = residual_bands(rows, rounds)
     hours = rows.get_column("hour")
     metadata = {
         "rows": rows.height,
@@ -101,6 +150,8 @@ def train(features: pl.DataFrame, rounds: int = ROUNDS) -> EgressModel:
         "trained_from": str(hours.min()) if rows.height else None,
         "trained_to": str(hours.max()) if rows.height else None,
         "upper_quantile": UPPER_QUANTILE,
+        "residual_band": bands,
+        "default_band": max(bands.values()) if bands else 0.5,
         "rounds": rounds,
         "params": {k: v for k, v in PARAMS.items() if k != "verbose"},
     }

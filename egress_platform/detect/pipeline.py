@@ -12,7 +12,13 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from egress_platform.detect.anomalies import ANOMALY_SCHEMA, DetectorConfig, OpenEvent, detect
+from egress_platform.detect.anomalies import (
+    ANOMALY_SCHEMA,
+    DEFAULT_CONFIG,
+    DetectorConfig,
+    OpenEvent,
+    detect,
+)
 from egress_platform.detect.features import build_features, series_frame
 from egress_platform.detect.model import EgressModel, train
 
@@ -34,7 +40,7 @@ def score(model: EgressModel, features: pl.DataFrame) -> pl.DataFrame:
 def run_detection(
     flows: pl.DataFrame,
     planned: dict[str, str] | None = None,
-    config: DetectorConfig = DetectorConfig(),
+    config: DetectorConfig = DEFAULT_CONFIG,
     warmup_days: int = WARMUP_DAYS,
 ) -> DetectionRun:
     """Train each day on the days before it, then judge that day hour by hour."""
