@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import AssetSelection, define_asset_job
+from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
 
 from assets.raw import DAILY, HOURLY
 
@@ -39,4 +39,28 @@ glue_daily_job = define_asset_job(
     partitions_def=DAILY,
     description="Process the daily sources and reconcile the day's estimate with the CUR.",
 )
-JOBS = [raw_hourly_job, raw_daily_job, glue_hourly_job, glue_daily_job]
+detect_hourly_job = define_asset_job(
+    "detect_hourly",
+    selection=AssetSelection.assets("egress_features", "egress_anomalies"),
+    partitions_def=HOURLY,
+    description="Features for the hour, then judge it with the day's model.",
+)
+retrain_daily_job = define_asset_job(
+    "retrain_daily",
+    selection=AssetSelection.assets("egress_model"),
+    partitions_def=DAILY,
+    description="Retrain the detector on the trailing 14 days.",
+)
+JOBS = [
+    raw_hourly_job,
+    raw_daily_job,
+    glue_hourly_job,
+    glue_daily_job,
+    detect_hourly_job,
+    retrain_daily_job,
+]
+# Each hourly run starts a few minutes after the hour closes, once its logs have landed.
+SCHEDULES = [
+    build_schedule_from_partitioned_job(detect_hourly_job, minute_of_hour=15),
+    build_schedule_from_partitioned_job(retrain_daily_job, hour_of_day=0, minute_of_hour=30),
+]

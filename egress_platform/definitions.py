@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dagster import Definitions
 
+from assets.detect import DETECT_ASSETS
 from assets.egress import EGRESS_ASSETS
 from assets.processed import PROCESSED_ASSETS
 from assets.raw import RAW_ASSETS
-from egress_platform.automation import JOBS
+from egress_platform.automation import JOBS, SCHEDULES
 from resources.profiles import resources_for
 
-ALL_ASSETS = [*RAW_ASSETS, *PROCESSED_ASSETS, *EGRESS_ASSETS]
-defs = Definitions(assets=ALL_ASSETS, jobs=JOBS, resources=resources_for())
+ALL_ASSETS = [*RAW_ASSETS, *PROCESSED_ASSETS, *EGRESS_ASSETS, *DETECT_ASSETS]
+defs = Definitions(assets=ALL_ASSETS, jobs=JOBS, schedules=SCHEDULES, resources=resources_for())

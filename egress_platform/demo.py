@@ -23,6 +23,7 @@ def dagster_instance(lake: Path) -> Any:
     return DagsterInstance.get()
 
 
+WARMUP_DAYS = 3
 SAMPLE_IP_RANGES = Path(__file__).resolve().parents[2] / "shared/samples/network/ip-ranges.json"
 
 
@@ -60,7 +61,7 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
         os.environ["EGRESS_IP_RANGES"] = str(SAMPLE_IP_RANGES)
     lake = lake_dir()
     landing = lake / "landing"
-    say(f"[1/4] simulating {days} days of account activity into {landing} (seed {seed})")
+    say(f"[1/5] simulating {days} days of account activity into {landing} (seed {seed})")
     t0 = time.monotonic()
     sim = simulate(landing, start, days, seed, progress=lambda m: say(f"      {m}"))
     say(
@@ -76,7 +77,7 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
         return hourly if spec_partitioning == "hourly" else daily
 
     say(
-        f"[2/4] ingesting every source into the raw zone through Dagster (instance {instance.root_directory})"
+        f"[2/5] ingesting every source into the raw zone through Dagster (instance {instance.root_directory})"
     )
     rows = []
     for i, spec in enumerate(SOURCES.values(), start=1):
@@ -92,7 +93,7 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
     checks_ok = all(meta["check_passed"] for _, meta, _ in rows)
 
     say(
-        "[3/4] the Glue layer: processed tables, flows classified by destination "
+        "[3/5] the Glue layer: processed tables, flows classified by destination "
         f"(ip-ranges: {os.environ.get('EGRESS_IP_RANGES') or 'not configured'})"
     )
     processed = [s for s in SOURCES.values() if s.name == "config"] + [
@@ -106,7 +107,7 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
         count = meta.get("records", meta.get("facts", 0))
         say(f"      {name}: {count:,} rows in {time.monotonic() - t:.1f}s")
 
-    say("[4/4] pricing egress per hour and reconciling it with the CUR")
+    say("[4/5] pricing egress per hour and reconciling it with the CUR")
     t = time.monotonic()
     flows = materialize_asset("egress_flows_hourly", *hourly, instance)
     say(f"      egress_flows_hourly: {flows['rows']:,} rows in {time.monotonic() - t:.1f}s")
@@ -114,6 +115,21 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
     recon = materialize_asset("cost_reconciliation", *daily, instance)
     checks_ok &= recon["check_passed"]
     say(f"      cost_reconciliation: {recon['days']} days in {time.monotonic() - t:.1f}s")
+
+    anomalies: dict[str, Any] = {}
+    if days > WARMUP_DAYS:
+        say("[5/5] detection: features, a model retrained each day, hourly anomalies")
+        judged = start + timedelta(days=WARMUP_DAYS)
+        t = time.monotonic()
+        materialize_asset("egress_features", *hourly, instance)
+        model = materialize_asset("egress_model", str(judged), str(end), instance)
+        checks_ok &= model["check_passed"]
+        anomalies = materialize_asset("egress_anomalies", f"{judged}-00:00", hourly[1], instance)
+        say(
+            f"      {anomalies['anomalies']} anomalies ({anomalies['suppressed']} suppressed as planned) in {time.monotonic() - t:.1f}s"
+        )
+    else:
+        say(f"[5/5] detection skipped: it needs more than {WARMUP_DAYS} days of history")
 
     say("")
     say(
@@ -140,6 +156,13 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
         f"${recon['estimated_usd']:,.2f} = {recon['explained_share']:.1%} "
         f"({'within' if recon['check_passed'] else 'OUTSIDE'} the 3% tolerance)"
     )
+    if anomalies:
+        say("anomalies found (onset, entity, class, type, extra $/h, projected $/month, severity)")
+        for a in anomalies["anomaly_list"]:
+            say(
+                f"  {a['onset'][:16]}  {a['entity']:<28}{a['class']:<14}{a['type']:<17}"
+                f"{a['extra_usd_per_hour']:>8.3f}{a['extra_usd_per_hour'] * 730:>10,.0f}  {a['severity']}"
+            )
     say(
         f"\nraw zone: {lake / 'raw'}   processed: {lake / 'processed'}   curated: {lake / 'curated'}"
     )

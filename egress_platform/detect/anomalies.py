@@ -44,6 +44,7 @@ ANOMALY_SCHEMA: dict[str, pl.DataType] = {
     "suppressed": pl.Boolean(),
     "suppressed_reason": pl.String(),
     "baseline_profile": pl.String(),
+    "quiet_hours": pl.Int64(),
 }
 PLANNED_CHANGE_TAG = "egress:planned-change"
 
@@ -101,6 +102,7 @@ class OpenEvent:
             "suppressed": suppressed is not None,
             "suppressed_reason": suppressed,
             "baseline_profile": json.dumps([round(v, 6) for v in self.baseline]),
+            "quiet_hours": self.quiet_hours,
         }
 
     def _type(self, config: DetectorConfig) -> str:
@@ -120,6 +122,31 @@ def baseline_profile(hours: list[datetime], usd: list[float], fallback: float) -
     for hour, value in zip(hours[-24:], usd[-24:], strict=True):
         profile[hour.hour] = value
     return [fallback if v is None else v for v in profile]
+
+
+def open_events_from_rows(rows: pl.DataFrame) -> list[OpenEvent]:
+    """Rebuild the events still open from stored anomaly rows (the previous hour's partition)."""
+    events = []
+    for row in rows.filter(pl.col("status") == "open").iter_rows(named=True):
+        events.append(
+            OpenEvent(
+                row["anomaly_id"],
+                (row["account_id"], row["entity"], row["entity_type"], row["dest_class"]),
+                row["onset_hour"],
+                [float(v) for v in json.loads(row["baseline_profile"])],
+                new_series=row["type"] == "new_destination",
+                top_destinations=row["top_destinations"],
+                last_hour=row["last_hour"],
+                hours=int(row["hours"]),
+                extra_sum=float(row["extra_usd_per_hour"]) * int(row["hours"]),
+                actuals=[],
+                last_actual=float(row["actual_usd"]),
+                last_expected=float(row["expected_usd"]),
+                last_upper=float(row["upper_usd"]),
+                quiet_hours=int(row["quiet_hours"] or 0),
+            )
+        )
+    return events
 
 
 def severity(usd_per_month: float) -> str:

@@ -8,6 +8,9 @@ window's first hour, so a brand-new series shows as zeros followed by traffic.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import cast
+
 import polars as pl
 
 from egress_platform.pricing.price_book import GB
@@ -78,10 +81,12 @@ def series_frame(flows: pl.DataFrame) -> pl.DataFrame:
         .str.join(",")
         .alias("top_destinations"),
     )
-    hours = pl.datetime_range(
-        keyed["hour"].min(), keyed["hour"].max(), "1h", time_zone="UTC", eager=True
-    ).alias("hour")
-    grid = series.select(SERIES_KEY).unique().join(pl.DataFrame(hours), how="cross")
+    first = cast(datetime, keyed.get_column("hour").min())
+    last = cast(datetime, keyed.get_column("hour").max())
+    hours = pl.DataFrame(
+        {"hour": pl.datetime_range(first, last, "1h", time_zone="UTC", eager=True)}
+    )
+    grid = series.select(SERIES_KEY).unique().join(hours, how="cross")
     return (
         grid.join(series, on=[*SERIES_KEY, "hour"], how="left")
         .with_columns(

@@ -1,0 +1,231 @@
+"""Detection assets: ``egress_features`` -> ``egress_model`` (daily) -> ``egress_anomalies`` (hourly)."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    BackfillPolicy,
+    MetadataValue,
+    Output,
+    ResourceParam,
+    asset,
+)
+
+from assets.egress import HOUR_FORMAT
+from assets.raw import DAILY, HOURLY
+from egress_platform.detect.anomalies import (
+    ANOMALY_SCHEMA,
+    DEFAULT_CONFIG,
+    detect,
+    open_events_from_rows,
+    planned_change_entities,
+)
+from egress_platform.detect.features import build_features, series_frame
+from egress_platform.detect.model import EgressModel, backtest, train
+from egress_platform.detect.pipeline import TRAINING_DAYS, score
+from egress_platform.pricing.estimate import PRICED_SCHEMA
+from resources.lake import LakeIOManager
+
+FEATURE_LOOKBACK = timedelta(days=8)  # the longest lag is a week
+BACKTEST_CHECK = "backtest_on_held_out_day"
+
+
+def _hour(key: str) -> datetime:
+    return datetime.strptime(key, HOUR_FORMAT).replace(tzinfo=UTC)
+
+
+def _hour_keys(first: datetime, last: datetime) -> list[str]:
+    keys, hour = [], first
+    while hour <= last:
+        keys.append(hour.strftime(HOUR_FORMAT))
+        hour += timedelta(hours=1)
+    return keys
+
+
+def _read(
+    lake: LakeIOManager, asset_name: str, keys: list[str], schema: dict[str, Any]
+) -> pl.DataFrame:
+    lazy = lake.read_partitions(asset_name, keys, missing_ok=True)
+    return lazy.collect() if lazy.collect_schema() else pl.DataFrame(schema=schema)
+
+
+@asset(
+    description=(
+        "Per entity x destination class x hour: cost, lags (1, 2, 3, 24, 168 h), rolling level and "
+        "spread, hour of day, day of week, new class / new destination, share of the entity, $/GB."
+    ),
+    partitions_def=HOURLY,
+    backfill_policy=BackfillPolicy.single_run(),
+    io_manager_key="lake",
+    group_name="detect",
+    owners=["team:egress-platform"],
+    kinds={"parquet", "polars"},
+    deps=["egress_flows_hourly"],
+)
+def egress_features(
+    context: AssetExecutionContext, lake: ResourceParam[LakeIOManager]
+) -> Output[dict[str, pl.DataFrame]]:
+    keys = list(context.partition_keys)
+    first, last = _hour(keys[0]), _hour(keys[-1])
+    window = _hour_keys(first - FEATURE_LOOKBACK, last)
+    flows = _read(lake, "egress_flows_hourly", window, PRICED_SCHEMA)
+    features = build_features(series_frame(flows))
+    wanted = features.filter(pl.col("hour") >= first) if features.height else features
+    by_hour = {
+        h.strftime(HOUR_FORMAT): f for (h,), f in wanted.group_by("hour")
+    } if wanted.height else {}  # fmt: skip
+    empty = features.clear()
+    out = {k: by_hour.get(k, empty) for k in keys}
+    return Output(
+        out,
+        metadata={
+            "partitions": len(out),
+            "rows": sum(f.height for f in out.values()),
+            "series": wanted.select("entity", "dest_class").unique().height if wanted.height else 0,
+            "lookback_hours_read": len(window) - len(keys),
+        },
+    )
+
+
+@asset(
+    description=(
+        "LightGBM quantile models (median and upper bound, plus a calibrated residual band) "
+        "trained on the trailing 14 days of features before the day; retrained daily."
+    ),
+    partitions_def=DAILY,
+    backfill_policy=BackfillPolicy.single_run(),
+    io_manager_key="lake",
+    group_name="detect",
+    owners=["team:egress-platform"],
+    kinds={"lightgbm", "parquet"},
+    deps=["egress_features"],
+    check_specs=[AssetCheckSpec(BACKTEST_CHECK, asset="egress_model")],
+)
+def egress_model(
+    context: AssetExecutionContext, lake: ResourceParam[LakeIOManager]
+) -> Iterator[Output[dict[str, pl.DataFrame]] | AssetCheckResult]:
+    out: dict[str, pl.DataFrame] = {}
+    figures: dict[str, dict[str, float]] = {}
+    for day_key in context.partition_keys:
+        day = datetime.strptime(day_key, "%Y-%m-%d").replace(tzinfo=UTC)
+        history = _read(
+            lake,
+            "egress_features",
+            _hour_keys(day - timedelta(days=TRAINING_DAYS), day - timedelta(hours=1)),
+            {},
+        )
+        if history.height == 0 or history.filter(pl.col("history_hours") >= 24).height < 50:
+            raise ValueError(
+                f"not enough feature history before {day_key} to train; materialize "
+                "egress_features for the days before it (the model needs at least 2 days)"
+            )
+        model = train(history)
+        held_out_start = day - timedelta(days=1)
+        held = history.filter(pl.col("hour") >= held_out_start)
+        earlier = history.filter(pl.col("hour") < held_out_start)
+        if earlier.filter(pl.col("history_hours") >= 24).height >= 50:
+            figures[day_key] = backtest(train(earlier), held)
+        model.metadata |= {"day": day_key, "version": f"egress-model-{day_key}"}
+        out[day_key] = pl.DataFrame(
+            {"version": [f"egress-model-{day_key}"], "model": [model.to_json()]}
+        )
+        context.log.info(f"egress_model {day_key}: trained on {model.metadata['rows']} rows")
+    last = figures[max(figures)] if figures else {}
+    yield Output(
+        out,
+        metadata={
+            "days": len(out),
+            "training_rows": MetadataValue.json({k: len(v) for k, v in out.items()}),
+            "backtest": MetadataValue.json(figures),
+        },
+    )
+    yield AssetCheckResult(
+        check_name=BACKTEST_CHECK,
+        passed=bool(last) and last.get("share_above_upper", 1.0) <= 0.05,
+        metadata={k: float(v) for k, v in last.items()},
+    )
+
+
+def load_model(lake: LakeIOManager, day_key: str) -> EgressModel:
+    frame = _read(lake, "egress_model", [day_key], {})
+    if frame.height == 0:
+        raise ValueError(
+            f"no egress_model for {day_key}: materialize egress_model for that day first"
+        )
+    return EgressModel.from_json(frame.get_column("model")[0])
+
+
+@asset(
+    description=(
+        "One row per anomaly event touched in the hour: entity, destination class and top "
+        "destinations, onset, detection time, actual vs expected vs upper bound, extra $/h and "
+        "projected $/day and $/month, severity, type. Events continue across hours under one id."
+    ),
+    partitions_def=HOURLY,
+    backfill_policy=BackfillPolicy.single_run(),
+    io_manager_key="lake",
+    group_name="detect",
+    owners=["team:egress-platform"],
+    kinds={"parquet", "lightgbm"},
+    deps=["egress_features", "egress_model", "processed_config_items"],
+)
+def egress_anomalies(
+    context: AssetExecutionContext, lake: ResourceParam[LakeIOManager]
+) -> Output[dict[str, pl.DataFrame]]:
+    keys = list(context.partition_keys)
+    first, last = _hour(keys[0]), _hour(keys[-1])
+    features = _read(lake, "egress_features", _hour_keys(first - timedelta(hours=24), last), {})
+    config = _read(lake, "processed_config_items", sorted({k[:10] for k in keys}), {})
+    planned = planned_change_entities(config)
+    previous = _read(
+        lake,
+        "egress_anomalies",
+        [(first - timedelta(hours=1)).strftime(HOUR_FORMAT)],
+        ANOMALY_SCHEMA,
+    )
+    open_events = open_events_from_rows(previous)
+    models: dict[str, EgressModel] = {}
+    out: dict[str, pl.DataFrame] = {}
+    for key in keys:
+        hour = _hour(key)
+        day_key = key[:10]
+        if day_key not in models:
+            models[day_key] = load_model(lake, day_key)
+        window = features.filter(pl.col("hour").is_between(hour - timedelta(hours=24), hour))
+        if window.height == 0:
+            out[key] = pl.DataFrame(schema=ANOMALY_SCHEMA)
+            continue
+        found, open_events = detect(
+            score(models[day_key], window), hour, DEFAULT_CONFIG, open_events, planned
+        )
+        out[key] = found
+    every = pl.concat(list(out.values())) if out else pl.DataFrame(schema=ANOMALY_SCHEMA)
+    latest = every.sort("last_hour").unique("anomaly_id", keep="last") if every.height else every
+    reported = latest.filter(~pl.col("suppressed")) if latest.height else latest
+    table = [
+        {"id": r["anomaly_id"], "entity": r["entity"], "class": r["dest_class"], "type": r["type"],
+         "onset": str(r["onset_hour"]), "hours": r["hours"], "extra_usd_per_hour": round(r["extra_usd_per_hour"], 3),
+         "severity": r["severity"]}
+        for r in reported.sort("onset_hour").iter_rows(named=True)
+    ]  # fmt: skip
+    return Output(
+        out,
+        metadata={
+            "partitions": len(out),
+            "anomalies": reported.height,
+            "suppressed": latest.height - reported.height,
+            "open_at_end": len(open_events),
+            "extra_usd_per_month": round(float(reported["projected_extra_usd_per_month"].sum()), 2)
+            if reported.height
+            else 0.0,
+            "anomaly_list": MetadataValue.json(table[:50]),
+        },
+    )
+
+
+DETECT_ASSETS = [egress_features, egress_model, egress_anomalies]
