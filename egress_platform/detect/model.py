@@ -22,8 +22,7 @@ SCALE = 1000.0
 UPPER_QUANTILE = 0.98
 MIN_UPPER_RATIO = 1.25
 CALIBRATION_HOURS = 48
-BAND_QUANTILE = 0.995
-BAND_FACTOR = 1.5
+BAND_SIGMAS = 5.0
 MIN_BAND = 0.2  # log1p units: about +22 % at least
 MATERIAL_USD = 0.01
 PARAMS: dict[str, Any] = {
@@ -121,7 +120,7 @@ def _fit(rows: pl.DataFrame, alpha: float, rounds: int) -> Any:
 def residual_bands(
     rows: pl.DataFrame, rounds: int, hold_out_hours: int = CALIBRATION_HOURS
 ) -> dict[str, float]:
-    """Per entity type and class: the BAND_QUANTILE of (actual - median) on held-out hours."""
+    """Per entity type and class: how far above the median held-out hours go (robust, in sigmas)."""
     if rows.height == 0:
         return {}
     cut = rows.get_column("hour").max() - timedelta(hours=hold_out_hours)  # type: ignore[operator]
@@ -134,8 +133,12 @@ def residual_bands(
     frame = pl.DataFrame({"band_key": held.select(band_key()).to_series(), "r": residual})
     # Hours below a cent are all relative noise and could never reach min_extra_usd anyway.
     material = frame.filter(held.get_column("usd") >= MATERIAL_USD)
-    bands = material.group_by("band_key").agg(pl.col("r").quantile(BAND_QUANTILE))
-    return {c: max(float(r) * BAND_FACTOR, MIN_BAND) for c, r in bands.iter_rows()}
+    # A robust spread (MAD): incidents inside the calibration hours must not widen the band.
+    spread = (pl.col("r") - pl.col("r").median()).abs().median() * 1.4826
+    bands = material.group_by("band_key").agg(
+        (pl.col("r").median() + spread * BAND_SIGMAS).alias("b")
+    )
+    return {c: max(float(b), MIN_BAND) for c, b in bands.iter_rows()}
 
 
 def train(features: pl.DataFrame, rounds: int = ROUNDS) -> EgressModel:

@@ -1,0 +1,180 @@
+"""Detection: feature golden frame, model round trip, and the anomaly contract."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from egress_platform.detect.anomalies import (
+    ANOMALY_SCHEMA,
+    detect,
+    open_events_from_rows,
+    planned_change_entities,
+)
+from egress_platform.detect.evaluate import score_against_truth
+from egress_platform.detect.features import FEATURES, build_features, series_frame
+from egress_platform.detect.model import EgressModel, train
+from egress_platform.detect.pipeline import run_detection, score
+from egress_platform.network.facts import FACTS_SCHEMA
+from egress_platform.pricing.estimate import price_facts
+from egress_platform.pricing.price_book import GB
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def flows_for(series: dict[tuple[str, str], list[float]], hours: int) -> pl.DataFrame:
+    """Priced flow rows: (entity, class) -> GB per hour (internet at $0.09/GB after 100 GB)."""
+    rows = []
+    for (entity, cls), values in series.items():
+        for h in range(hours):
+            gb = values[h]
+            if gb <= 0:
+                continue
+            row: dict[str, object] = dict.fromkeys(FACTS_SCHEMA)
+            row.update(hour=T0 + timedelta(hours=h), account_id="111122223333", region="us-east-1",
+                       product_code="AmazonEC2", source_type="eni", source_id=entity, dest_class=cls,
+                       dest_prefix="81.2.69.0/24", bytes_out=int(gb * GB), bytes_in=0, packets=0, flows=1)  # fmt: skip
+            rows.append(row)
+    facts = pl.DataFrame(rows, schema=FACTS_SCHEMA)
+    return price_facts(facts, prior_internet_gb={("111122223333", "2026-11"): 1000.0})
+
+
+def diurnal(base: float, hours: int, seed: int) -> list[float]:
+    rng = np.random.default_rng(seed)
+    h = np.arange(hours)
+    return list(
+        base * (1 + 0.4 * np.sin((h % 24 - 9) / 24 * 2 * np.pi)) * rng.lognormal(0, 0.05, hours)
+    )
+
+
+def test_features_golden_for_a_short_series() -> None:
+    flows = flows_for({("eni-a", "internet"): [0, 1, 2, 0, 4]}, 5)
+    features = build_features(series_frame(flows))
+    got = features.select("hour", "usd", "lag_1", "lag_2", "new_class", "history_hours")
+    usd = [0.09, 0.18, 0.0, 0.36]
+    expected = pl.DataFrame(
+        {
+            "hour": [T0 + timedelta(hours=h) for h in range(1, 5)],
+            "usd": usd,
+            "lag_1": [None, 0.09, 0.18, 0.0],
+            "lag_2": [None, None, 0.09, 0.18],
+            "new_class": [1, 0, 0, 0],
+            "history_hours": [0, 1, 2, 3],
+        },
+        schema=got.schema,
+    )
+    assert_frame_equal(got, expected, abs_tol=1e-9)  # the grid starts at the first traffic
+
+
+def test_nat_traffic_belongs_to_the_nat_gateway() -> None:
+    flows = flows_for({("eni-a", "nat_gateway"): [1.0]}, 1).with_columns(
+        pl.lit("nat-1").alias("via_nat_gateway_id")
+    )
+    series = series_frame(flows)
+    assert series.select("entity", "entity_type").rows() == [("nat-1", "nat_gateway")]
+
+
+@pytest.fixture(scope="module")
+def history() -> pl.DataFrame:
+    hours = 24 * 8
+    incident = [0.0] * hours
+    for h in range(24 * 6 + 5, 24 * 6 + 17):
+        incident[h] = 40.0  # 12 hours of exfiltration from an ENI with no internet history
+    spike = diurnal(3.0, hours, 2)
+    for h in range(24 * 7 + 10, 24 * 7 + 13):
+        spike[h] *= 4
+    return flows_for(
+        {
+            ("eni-web", "internet"): diurnal(3.0, hours, 1),
+            ("eni-app", "internet"): spike,
+            ("eni-db", "internet"): incident,
+            ("eni-migration", "internet"): [0.0] * 100 + [25.0] * 6 + [0.0] * (hours - 106),
+        },
+        hours,
+    )
+
+
+def test_model_round_trips_and_bounds_the_normal_hours(history: pl.DataFrame) -> None:
+    features = build_features(series_frame(history))
+    model = train(features.filter(pl.col("hour") < T0 + timedelta(days=6)))
+    again = EgressModel.from_json(model.to_json())
+    recent = features.filter(
+        pl.col("hour") >= T0 + timedelta(days=5), pl.col("entity") == "eni-web"
+    )
+    assert_frame_equal(model.predict(recent), again.predict(recent))
+    predicted = model.predict(recent)
+    assert (predicted["upper_usd"] >= predicted["expected_usd"]).all()
+    assert (recent["usd"] <= predicted["upper_usd"] * 1.15).mean() > 0.95  # type: ignore[operator]
+    assert model.metadata["rows"] > 0 and set(FEATURES) <= set(features.columns)
+
+
+def test_events_are_found_typed_suppressed_and_stable(history: pl.DataFrame) -> None:
+    planned = {"eni-migration": "tagged egress:planned-change=dc-migration"}
+    first = run_detection(history, planned, warmup_days=3).anomalies
+    again = run_detection(history, planned, warmup_days=3).anomalies
+    assert_frame_equal(first, again)  # deterministic ids and figures
+    by_entity = {r["entity"]: r for r in first.iter_rows(named=True)}
+    exfil = by_entity["eni-db"]
+    assert exfil["type"] == "new_destination"  # cold start: no history, still judged
+    assert exfil["onset_hour"] == T0 + timedelta(days=6, hours=5)
+    assert exfil["hours"] == 12 and exfil["status"] == "closed"  # one event, not twelve
+    assert exfil["extra_usd_per_hour"] == pytest.approx(40 * 0.09, rel=0.01)
+    assert exfil["projected_extra_usd_per_month"] == pytest.approx(
+        exfil["extra_usd_per_hour"] * 730
+    )
+    spike = by_entity["eni-app"]
+    assert spike["type"] == "spike" and spike["hours"] == 3
+    assert by_entity["eni-migration"]["suppressed"]
+    assert "eni-web" not in by_entity
+
+
+def test_open_events_carry_across_hourly_runs(history: pl.DataFrame) -> None:
+    """Judging hour by hour (as the hourly asset does) gives the same event as one pass."""
+    features = build_features(series_frame(history))
+    model = train(features.filter(pl.col("hour") < T0 + timedelta(days=6)))
+    start = T0 + timedelta(days=6)
+    rows = pl.DataFrame(schema=ANOMALY_SCHEMA)
+    ids = set()
+    for h in range(24):
+        hour = start + timedelta(hours=h)
+        window = features.filter(pl.col("hour").is_between(hour - timedelta(hours=24), hour))
+        found, _ = detect(score(model, window), hour, open_events=open_events_from_rows(rows))
+        ids |= set(found.filter(pl.col("entity") == "eni-db")["anomaly_id"])
+        rows = found
+    assert len(ids) == 1
+
+
+def test_planned_change_tags_come_from_config() -> None:
+    items = pl.DataFrame(
+        {
+            "resource_id": ["eni-1", "eni-2"],
+            "tags": [json.dumps({"egress:planned-change": "dc"}), "{}"],
+        }
+    )
+    assert planned_change_entities(items) == {"eni-1": "tagged egress:planned-change=dc"}
+
+
+def test_scoring_counts_both_sides_of_a_cross_az_incident() -> None:
+    onset = T0 + timedelta(days=5)
+    row = dict.fromkeys(ANOMALY_SCHEMA)
+    row.update(anomaly_id="a", entity="eni-sender", dest_class="inter_az", onset_hour=onset,
+               detected_at=onset + timedelta(hours=1), last_hour=onset + timedelta(hours=10), hours=11,
+               extra_usd_per_hour=0.11, suppressed=False, top_destinations="10.0.0.5", type="new_destination")  # fmt: skip
+    other = dict(row, anomaly_id="b", entity="eni-db", top_destinations="10.0.1.7")
+    noise = dict(row, anomaly_id="c", entity="eni-web", onset_hour=onset + timedelta(days=2),
+                 last_hour=onset + timedelta(days=2))  # fmt: skip
+    truth = {
+        "incidents": [{"id": "i", "kind": "cross_az", "entity": "eni-sender", "start": onset.isoformat(),
+                       "end": (onset + timedelta(hours=11)).isoformat(), "extra_usd_per_hour": 0.22}],
+        "benign_changes": [],
+        "resources": {"enis": {"eni-sender": {"ip": "10.0.1.7", "instance": "i-1"}}},
+    }  # fmt: skip
+    result = score_against_truth(pl.DataFrame([row, other, noise], schema=ANOMALY_SCHEMA), truth)
+    assert (result.recall, result.precision) == (1.0, pytest.approx(2 / 3))
+    assert result.delays_h == [1.0]
+    assert result.impact_errors == [pytest.approx(0.0)]
