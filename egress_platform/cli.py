@@ -139,6 +139,27 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("EGRESS_IP_RANGES", ""),
         help="AWS ip-ranges.json path or URL (default $EGRESS_IP_RANGES)",
     )
+    sc = sub.add_parser(
+        "score",
+        help="score any timestamp,value series with the detector core",
+        description="Read a CSV with columns timestamp,value and write timestamp,value,anomaly_score "
+        "(0..1) using the same features, LightGBM model and residual band as the egress detector.",
+    )
+    sc.add_argument("file", type=Path, help="CSV with columns timestamp,value")
+    sc.add_argument("--out", type=Path, help="output CSV (default: standard output)")
+    nab = sub.add_parser(
+        "nab-eval",
+        help="NAB score of the detector on a NAB-layout folder, beside the published detectors",
+        description="Score every series under DIR/data/<corpus>/, compute the NAB score (standard, "
+        "reward_low_FP_rate, reward_low_FN_rate) from DIR/labels/combined_windows.json with one "
+        "threshold per profile, and print it beside the published detectors' scores on the same "
+        "files (DIR/results/<detector>/*_scores.csv).",
+    )
+    nab.add_argument("dir", type=Path, help="NAB folder, e.g. ../shared/samples/nab")
+    nab.add_argument(
+        "--corpus", default="realAWSCloudwatch", help="data subfolder (default realAWSCloudwatch)"
+    )
+    nab.add_argument("--out", type=Path, default=Path("nab_scores.json"), help="JSON report path")
     return parser
 
 
@@ -163,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "parse": cmd_parse,
             "demo": cmd_demo,
             "evaluate": cmd_evaluate,
+            "score": cmd_score,
+            "nab-eval": cmd_nab_eval,
         }[args.command]
         return handler(args)
     except (CliError, SourceError) as exc:
@@ -293,5 +316,77 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report = evaluate(args.seeds, args.days, ip_ranges, _say)
     _say(table(report))
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    _say(f"report written to {args.out}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import sys
+
+    from egress_platform.detect.series_score import read_series, score_series
+
+    if not args.file.is_file():
+        raise SourceError(f"{args.file} does not exist")
+    try:
+        series = read_series(str(args.file))
+    except ValueError as exc:
+        raise SourceError(str(exc)) from None
+    scored = score_series(series)
+    if args.out:
+        scored.write_csv(args.out)
+        _say(f"{scored.height:,} points scored into {args.out}")
+    else:
+        sys.stdout.write(scored.write_csv())
+    return 0
+
+
+def cmd_nab_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from egress_platform.detect import nab
+    from egress_platform.detect.series_score import read_series, score_series
+
+    data = args.dir / "data" / args.corpus
+    labels = args.dir / "labels" / "combined_windows.json"
+    if not data.is_dir() or not labels.is_file():
+        raise SourceError(
+            f"{args.dir} is not a NAB folder (needs data/{args.corpus}/ and labels/combined_windows.json)"
+        )
+    windows = nab.load_windows(labels)
+    items = []
+    for path in sorted(data.glob("*.csv")):
+        name = f"{args.corpus}/{path.name}"
+        series = read_series(str(path))
+        scored = score_series(series)
+        stamps = series.get_column("timestamp").to_list()
+        items.append(
+            nab.LabelledFile(
+                name,
+                scored.get_column("anomaly_score").to_numpy(),
+                nab.window_indices(stamps, windows.get(name, [])),
+            )
+        )
+        _say(f"  scored {name} ({series.height:,} points, {len(items[-1].windows)} windows)")
+    ours = {}
+    for profile, weights in nab.PROFILES.items():
+        threshold, value = nab.best_threshold(items, weights)
+        ours[profile] = {"threshold": threshold, "score": round(value, 2)}
+    table = {"egress (this detector)": {p: v["score"] for p, v in ours.items()}}
+    results = args.dir / "results"
+    if results.is_dir():
+        raw = nab.published_raw_scores(results, [i.name for i in items])
+        for detector, by_profile in raw.items():
+            table[detector] = {
+                p: round(nab.normalised(v, items, nab.PROFILES[p]), 2)
+                for p, v in by_profile.items()
+            }
+    _say(f"{'detector':<26}{'standard':>10}{'low FP':>10}{'low FN':>10}")
+    for detector, row in sorted(table.items(), key=lambda kv: -kv[1].get("standard", -1e9)):
+        _say(
+            f"{detector:<26}" + "".join(f"{row.get(p, float('nan')):>10.1f}" for p in nab.PROFILES)
+        )
+    args.out.write_text(
+        json.dumps({"files": len(items), "ours": ours, "table": table}, indent=2) + "\n"
+    )
     _say(f"report written to {args.out}")
     return 0
