@@ -2,8 +2,8 @@
 
 The series is treated like one entity's hourly cost: the same features (lags count steps, not
 hours), the same LightGBM median model, retrained on everything before each block of points, and
-the same robust residual band. The anomaly score in [0, 1] grows with how many bands the value
-sits away from the model's expectation, in either direction: z / (z + ``SCORE_HALF``).
+the same robust residual spread. The surprise z (how many spreads the value sits from the model's
+expectation, either direction) becomes a score in [0, 1] by :func:`likelihood`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ PROBATION_SHARE = 0.15
 BLOCKS = 6
 SCORE_HALF = 8.0  # z at which the score is 0.5
 MIN_SPREAD = 0.05
+SHORT_WINDOW = 6
+LONG_WINDOW = 288 * 2
+MIN_STD = 0.1
+EXCURSION = 0.99
+DAMPING = 0.5
+REFRACTORY = 144  # points after an alert whose scores are damped: one change, one alert
 
 
 def read_series(path: str) -> pl.DataFrame:
@@ -53,6 +59,7 @@ def score_series(series: pl.DataFrame) -> pl.DataFrame:
     scores = np.zeros(n)
     start = max(int(n * PROBATION_SHARE), 50)
     edges = np.linspace(start, n, BLOCKS + 1).astype(int)
+    raw = np.zeros(n)
     spread = 0.0
     for lo, hi in itertools.pairwise(int(e) for e in edges):
         model = _fit(features.slice(0, lo), 0.5, rounds=100)
@@ -64,7 +71,37 @@ def score_series(series: pl.DataFrame) -> pl.DataFrame:
         # A flat series has no spread; a 5 % move (0.05 in log units) is the least that counts.
         spread = max(spread, MIN_SPREAD)
         z = np.abs(residual) / spread
-        scores[lo:hi] = z / (z + SCORE_HALF)
+        raw[lo:hi] = z
         # Later blocks are judged against the spread seen so far (out of sample, robust).
         spread = max(spread, float(np.median(np.abs(residual - np.median(residual)))) * 1.4826)
+    scores[start:] = likelihood(raw[start:])
     return series.with_columns(pl.Series("anomaly_score", np.round(scores, 6)))
+
+
+def likelihood(z: np.ndarray, short: int = SHORT_WINDOW, long: int = LONG_WINDOW) -> np.ndarray:
+    """How unusual the recent surprise is against this series' usual surprise (0..1).
+
+    A series that is always a little surprising (spiky, discrete) raises its own bar; a calm
+    series that suddenly misbehaves scores high at once. Only the first point of an excursion
+    keeps the full score, later points of the same excursion are damped, so one change gives
+    one alert.
+    """
+    from math import erfc, sqrt
+
+    series = pl.Series(np.log1p(z))
+    recent = series.rolling_mean(short, min_samples=1).to_numpy()
+    history = series.shift(short)
+    mean = history.rolling_mean(long, min_samples=short).fill_null(strategy="forward").to_numpy()
+    std = history.rolling_std(long, min_samples=short).fill_null(strategy="forward").to_numpy()
+    mean = np.nan_to_num(mean, nan=float(np.nanmedian(series.to_numpy())))
+    std = np.maximum(np.nan_to_num(std, nan=1.0), MIN_STD)
+    tail = np.array([0.5 * erfc(x / sqrt(2)) for x in (recent - mean) / std])
+    score = 1.0 - tail
+    damped = score.copy()
+    quiet_until = -1
+    for i in range(len(score)):
+        if i <= quiet_until:
+            damped[i] = score[i] * DAMPING
+        elif score[i] >= EXCURSION:
+            quiet_until = i + REFRACTORY
+    return np.clip(damped, 0.0, 1.0)
