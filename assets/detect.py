@@ -2,7 +2,6 @@
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import polars as pl
 from dagster import (
@@ -47,13 +46,6 @@ def _hour_keys(first: datetime, last: datetime) -> list[str]:
     return keys
 
 
-def _read(
-    lake: LakeIOManager, asset_name: str, keys: list[str], schema: dict[str, Any]
-) -> pl.DataFrame:
-    lazy = lake.read_partitions(asset_name, keys, missing_ok=True)
-    return lazy.collect() if lazy.collect_schema() else pl.DataFrame(schema=schema)
-
-
 @asset(
     description=(
         "Per entity x destination class x hour: cost, lags (1, 2, 3, 24, 168 h), rolling level and "
@@ -73,7 +65,7 @@ def egress_features(
     keys = list(context.partition_keys)
     first, last = _hour(keys[0]), _hour(keys[-1])
     window = _hour_keys(first - FEATURE_LOOKBACK, last)
-    flows = _read(lake, "egress_flows_hourly", window, PRICED_SCHEMA)
+    flows = lake.read_frame("egress_flows_hourly", window, PRICED_SCHEMA)
     features = build_features(series_frame(flows))
     wanted = features.filter(pl.col("hour") >= first) if features.height else features
     by_hour = {
@@ -113,8 +105,7 @@ def egress_model(
     figures: dict[str, dict[str, float]] = {}
     for day_key in context.partition_keys:
         day = datetime.strptime(day_key, "%Y-%m-%d").replace(tzinfo=UTC)
-        history = _read(
-            lake,
+        history = lake.read_frame(
             "egress_features",
             _hour_keys(day - timedelta(days=TRAINING_DAYS), day - timedelta(hours=1)),
             {},
@@ -152,7 +143,7 @@ def egress_model(
 
 
 def load_model(lake: LakeIOManager, day_key: str) -> EgressModel:
-    frame = _read(lake, "egress_model", [day_key], {})
+    frame = lake.read_frame("egress_model", [day_key], {})
     if frame.height == 0:
         raise ValueError(
             f"no egress_model for {day_key}: materialize egress_model for that day first"
@@ -179,11 +170,10 @@ def egress_anomalies(
 ) -> Output[dict[str, pl.DataFrame]]:
     keys = list(context.partition_keys)
     first, last = _hour(keys[0]), _hour(keys[-1])
-    features = _read(lake, "egress_features", _hour_keys(first - timedelta(hours=24), last), {})
-    config = _read(lake, "processed_config_items", sorted({k[:10] for k in keys}), {})
+    features = lake.read_frame("egress_features", _hour_keys(first - timedelta(hours=24), last), {})
+    config = lake.read_frame("processed_config_items", sorted({k[:10] for k in keys}), {})
     planned = planned_change_entities(config)
-    previous = _read(
-        lake,
+    previous = lake.read_frame(
         "egress_anomalies",
         [(first - timedelta(hours=1)).strftime(HOUR_FORMAT)],
         ANOMALY_SCHEMA,

@@ -42,11 +42,6 @@ RECONCILED_CHECK = "flows_explain_the_bill_within_3pct"
 HOUR_FORMAT = "%Y-%m-%d-%H:%M"
 
 
-def _frame(lake: LakeIOManager, asset_name: str, key: str, schema: dict[str, Any]) -> pl.DataFrame:
-    lazy = lake.read_partitions(asset_name, [key], missing_ok=True)
-    return lazy.collect() if lazy.collect_schema() else pl.DataFrame(schema=schema)
-
-
 def earlier_hours_of_month(first_key: str) -> list[str]:
     first = datetime.strptime(first_key, HOUR_FORMAT)
     hour = first.replace(day=1, hour=0)
@@ -88,11 +83,11 @@ def egress_flows_hourly(
     ip_ranges = aws_ip_ranges.load(context.log)
     parts = []
     for key in keys:
-        flows = _frame(lake, "processed_vpc_flow_logs", key, {})
+        flows = lake.read_frame("processed_vpc_flow_logs", [key], {})
         inputs = EgressInputs(
             flows,
-            _frame(lake, "processed_s3_access_logs", key, SOURCES["s3_access"].schema),
-            _frame(lake, "processed_cloudfront_logs", key, SOURCES["cloudfront"].schema),
+            lake.read_frame("processed_s3_access_logs", [key], SOURCES["s3_access"].schema),
+            lake.read_frame("processed_cloudfront_logs", [key], SOURCES["cloudfront"].schema),
             network,
             ip_ranges,
             account_of(config_items, flows),
@@ -155,7 +150,7 @@ def cost_reconciliation(
 ) -> Iterator[Output[dict[str, pl.DataFrame]] | AssetCheckResult]:
     out: dict[str, pl.DataFrame] = {}
     for day in context.partition_keys:
-        cur = _frame(lake, "processed_cur", day, {**SOURCES["cur"].schema})
+        cur = lake.read_frame("processed_cur", [day], {**SOURCES["cur"].schema})
         flows = lake.read_partitions("egress_flows_hourly", hours_of_day(day), missing_ok=True)
         priced = flows.collect() if flows.collect_schema() else pl.DataFrame(schema=PRICED_SCHEMA)
         priced = priced.filter(pl.col("hour").dt.strftime("%Y-%m-%d") == day)

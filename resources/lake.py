@@ -121,6 +121,13 @@ class LakeIOManager(ConfigurableIOManager):
             frames.append(pl.read_parquet(io.BytesIO(store.read(path))))
         return pl.concat(frames, how="vertical_relaxed").lazy() if frames else pl.LazyFrame()
 
+    def read_frame(
+        self, asset: str, keys: list[str], schema: dict[str, pl.DataType] | None = None
+    ) -> pl.DataFrame:
+        """The materialized partitions among ``keys`` as one frame (empty with ``schema`` if none)."""
+        lazy = self.read_partitions(asset, keys, missing_ok=True)
+        return lazy.collect() if lazy.collect_schema() else pl.DataFrame(schema=schema or {})
+
     def read_partition(self, zone: str, asset: str, partition: str) -> pl.DataFrame:
         return pl.read_parquet(
             io.BytesIO(self.store().read(partition_path(zone, asset, partition)))

@@ -58,7 +58,9 @@ def test_score_command_writes_scores_in_unit_interval(tmp_path: Path) -> None:
     scored = pl.read_csv(out)
     assert scored.columns == ["timestamp", "value", "anomaly_score"]
     assert scored["anomaly_score"].min() >= 0 and scored["anomaly_score"].max() < 1  # type: ignore[operator]
-    assert 300 <= (scored["anomaly_score"].arg_max() or 0) <= 305  # the spike, within a short window
+    assert (
+        300 <= (scored["anomaly_score"].arg_max() or 0) <= 305
+    )  # the spike, within a short window
 
 
 def test_score_rejects_a_file_without_the_columns(tmp_path: Path) -> None:
