@@ -25,10 +25,11 @@ from egress_platform.detect.anomalies import (
     planned_change_entities,
 )
 from egress_platform.detect.features import build_features, series_frame
-from egress_platform.detect.model import EgressModel, backtest, train
-from egress_platform.detect.pipeline import TRAINING_DAYS, score
+from egress_platform.detect.model import EgressModel, backtest
+from egress_platform.detect.pipeline import TRAINING_DAYS
 from egress_platform.pricing.estimate import PRICED_SCHEMA
 from resources.lake import LakeIOManager
+from resources.ml import Scorer, Trainer
 
 FEATURE_LOOKBACK = timedelta(days=8)  # the longest lag is a week
 BACKTEST_CHECK = "backtest_on_held_out_day"
@@ -99,7 +100,7 @@ def egress_features(
     check_specs=[AssetCheckSpec(BACKTEST_CHECK, asset="egress_model")],
 )
 def egress_model(
-    context: AssetExecutionContext, lake: ResourceParam[LakeIOManager]
+    context: AssetExecutionContext, lake: ResourceParam[LakeIOManager], trainer: Trainer
 ) -> Iterator[Output[dict[str, pl.DataFrame]] | AssetCheckResult]:
     out: dict[str, pl.DataFrame] = {}
     figures: dict[str, dict[str, float]] = {}
@@ -115,12 +116,12 @@ def egress_model(
                 f"not enough feature history before {day_key} to train; materialize "
                 "egress_features for the days before it (the model needs at least 2 days)"
             )
-        model = train(history)
+        model = trainer.train(history, f"egress-{day_key}")
         held_out_start = day - timedelta(days=1)
         held = history.filter(pl.col("hour") >= held_out_start)
         earlier = history.filter(pl.col("hour") < held_out_start)
         if earlier.filter(pl.col("history_hours") >= 24).height >= 50:
-            figures[day_key] = backtest(train(earlier), held)
+            figures[day_key] = backtest(trainer.train(earlier, f"backtest-{day_key}"), held)
         model.metadata |= {"day": day_key, "version": f"egress-model-{day_key}"}
         out[day_key] = pl.DataFrame(
             {"version": [f"egress-model-{day_key}"], "model": [model.to_json()]}
@@ -166,7 +167,7 @@ def load_model(lake: LakeIOManager, day_key: str) -> EgressModel:
     deps=["egress_features", "egress_model", "processed_config_items"],
 )
 def egress_anomalies(
-    context: AssetExecutionContext, lake: ResourceParam[LakeIOManager]
+    context: AssetExecutionContext, lake: ResourceParam[LakeIOManager], scorer: Scorer
 ) -> Output[dict[str, pl.DataFrame]]:
     keys = list(context.partition_keys)
     first, last = _hour(keys[0]), _hour(keys[-1])
@@ -190,9 +191,8 @@ def egress_anomalies(
         if window.height == 0:
             out[key] = pl.DataFrame(schema=ANOMALY_SCHEMA)
             continue
-        found, open_events = detect(
-            score(models[day_key], window), hour, DEFAULT_CONFIG, open_events, planned
-        )
+        scored = pl.concat([window, scorer.predict(models[day_key], window)], how="horizontal")
+        found, open_events = detect(scored, hour, DEFAULT_CONFIG, open_events, planned)
         out[key] = found
     every = pl.concat(list(out.values())) if out else pl.DataFrame(schema=ANOMALY_SCHEMA)
     latest = every.sort("last_hour").unique("anomaly_id", keep="last") if every.height else every

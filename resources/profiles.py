@@ -8,6 +8,13 @@ from typing import Any
 
 from resources.etl import GlueEtl, PolarsEtl
 from resources.lake import LocalLakeIOManager, LocalLandingZone, S3LakeIOManager, S3LandingZone
+from resources.ml import (
+    DEFAULT_IMAGE,
+    LocalScorer,
+    LocalTrainer,
+    SageMakerScorer,
+    SageMakerTrainer,
+)
 from resources.network import ip_ranges_from_env
 from resources.sql import AthenaSql, DuckDbSql
 
@@ -27,6 +34,8 @@ def resources_for(profile: str | None = None) -> dict[str, Any]:
             "lake": LocalLakeIOManager(root=str(root)),
             "etl": PolarsEtl(),
             "sql": DuckDbSql(lake_root=str(root)),
+            "trainer": LocalTrainer(),
+            "scorer": LocalScorer(),
             "aws_ip_ranges": ip_ranges_from_env(),
         }
     if profile == "aws":
@@ -49,6 +58,16 @@ def resources_for(profile: str | None = None) -> dict[str, Any]:
                 region_name=os.environ.get("AWS_REGION", "us-east-1"),
             ),
             "aws_ip_ranges": ip_ranges_from_env(),
+            "trainer": SageMakerTrainer(
+                role_arn=os.environ.get("EGRESS_SAGEMAKER_ROLE_ARN", ""),
+                bucket=lake_bucket,
+                image_uri=os.environ.get("EGRESS_SAGEMAKER_IMAGE", DEFAULT_IMAGE),
+                region_name=os.environ.get("AWS_REGION", "us-east-1"),
+            ),
+            "scorer": SageMakerScorer(
+                endpoint_name=os.environ.get("EGRESS_SAGEMAKER_ENDPOINT", "egress-detector"),
+                region_name=os.environ.get("AWS_REGION", "us-east-1"),
+            ),
             "sql": AthenaSql(
                 database=os.environ.get("EGRESS_GLUE_DATABASE", "egress_lake"),
                 workgroup=os.environ.get("EGRESS_ATHENA_WORKGROUP", "egress"),

@@ -15,6 +15,7 @@ from egress_platform.definitions import ALL_ASSETS
 from egress_platform.sql import VIEW_NAMES
 from resources.etl import PolarsEtl
 from resources.lake import CURATED_ZONE, PROCESSED_ZONE, LocalLakeIOManager, LocalLandingZone
+from resources.ml import LocalScorer, LocalTrainer
 from resources.network import AwsIpRanges
 from resources.sql import DuckDbSql
 from tests.conftest import samples_dir
@@ -37,6 +38,8 @@ def resources(lake: Path, ip_ranges: str) -> dict[str, Any]:
         "etl": PolarsEtl(),
         "sql": DuckDbSql(lake_root=str(lake)),
         "aws_ip_ranges": AwsIpRanges(source=ip_ranges, cache_dir=str(lake / "cache")),
+        "trainer": LocalTrainer(),
+        "scorer": LocalScorer(),
     }
 
 

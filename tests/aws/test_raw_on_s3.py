@@ -30,7 +30,9 @@ def test_aws_profile_ingests_landing_bucket_into_s3_lake(
 
     resources = resources_for("aws")
     # The same keys as the local profile, other implementations.
-    assert set(resources) == {"landing", "lake", "etl", "sql", "aws_ip_ranges"}
+    assert set(resources) == {
+        "landing", "lake", "etl", "sql", "aws_ip_ranges", "trainer", "scorer",
+    }  # fmt: skip
     assert set(resources) == set(resources_for("local"))
     assets = [a for a in RAW_ASSETS if a.key.path[-1] in ("raw_vpc_flow_logs", "raw_cur")]
     for first, last, name in (
