@@ -8,13 +8,13 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
-    BackfillPolicy,
     MetadataValue,
     Output,
     ResourceParam,
     asset,
 )
 
+from assets.common import lake_asset
 from assets.egress import HOUR_FORMAT
 from assets.raw import DAILY, HOURLY
 from egress_platform.detect.anomalies import (
@@ -52,12 +52,7 @@ def _hour_keys(first: datetime, last: datetime) -> list[str]:
         "Per entity x destination class x hour: cost, lags (1, 2, 3, 24, 168 h), rolling level and "
         "spread, hour of day, day of week, new class / new destination, share of the entity, $/GB."
     ),
-    partitions_def=HOURLY,
-    backfill_policy=BackfillPolicy.single_run(),
-    io_manager_key="lake",
-    group_name="detect",
-    owners=["team:egress-platform"],
-    kinds={"parquet", "polars"},
+    **lake_asset("detect", HOURLY, {"parquet", "polars"}),
     deps=["egress_flows_hourly"],
 )
 def egress_features(
@@ -90,12 +85,7 @@ def egress_features(
         "LightGBM quantile models (median and upper bound, plus a calibrated residual band) "
         "trained on the trailing 14 days of features before the day; retrained daily."
     ),
-    partitions_def=DAILY,
-    backfill_policy=BackfillPolicy.single_run(),
-    io_manager_key="lake",
-    group_name="detect",
-    owners=["team:egress-platform"],
-    kinds={"lightgbm", "parquet"},
+    **lake_asset("detect", DAILY, {"lightgbm", "parquet"}),
     deps=["egress_features"],
     check_specs=[AssetCheckSpec(BACKTEST_CHECK, asset="egress_model")],
 )
@@ -158,12 +148,7 @@ def load_model(lake: LakeIOManager, day_key: str) -> EgressModel:
         "destinations, onset, detection time, actual vs expected vs upper bound, extra $/h and "
         "projected $/day and $/month, severity, type. Events continue across hours under one id."
     ),
-    partitions_def=HOURLY,
-    backfill_policy=BackfillPolicy.single_run(),
-    io_manager_key="lake",
-    group_name="detect",
-    owners=["team:egress-platform"],
-    kinds={"parquet", "lightgbm"},
+    **lake_asset("detect", HOURLY, {"parquet", "lightgbm"}),
     deps=["egress_features", "egress_model", "processed_config_items"],
 )
 def egress_anomalies(

@@ -9,7 +9,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
-    BackfillPolicy,
     MaterializeResult,
     MetadataValue,
     Output,
@@ -17,6 +16,7 @@ from dagster import (
     asset,
 )
 
+from assets.common import lake_asset
 from assets.processed import day_keys
 from assets.raw import DAILY, HOURLY
 from egress_platform.etl.egress_flows import (
@@ -58,12 +58,7 @@ def earlier_hours_of_month(first_key: str) -> list[str]:
         "classified destination: bytes, packets, flows and the estimated USD from the price book "
         "(internet tiers accumulate over the calendar month)."
     ),
-    partitions_def=HOURLY,
-    backfill_policy=BackfillPolicy.single_run(),
-    io_manager_key="lake",
-    group_name="egress",
-    owners=["team:egress-platform"],
-    kinds={"parquet", "polars"},
+    **lake_asset("egress", HOURLY, {"parquet", "polars"}),
     deps=[
         "processed_vpc_flow_logs",
         "processed_s3_access_logs",
@@ -130,12 +125,7 @@ def hours_of_day(day: str) -> list[str]:
         "Per day, account, product and transfer class: the CUR's data-transfer cost vs the "
         "flow-estimated cost, and the share of the bill's transfer dollars the flows explain."
     ),
-    partitions_def=DAILY,
-    backfill_policy=BackfillPolicy.single_run(),
-    io_manager_key="lake",
-    group_name="egress",
-    owners=["team:egress-platform"],
-    kinds={"parquet", "polars"},
+    **lake_asset("egress", DAILY, {"parquet", "polars"}),
     deps=["processed_cur", "egress_flows_hourly"],
     check_specs=[
         AssetCheckSpec(

@@ -13,13 +13,13 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
-    BackfillPolicy,
     MetadataValue,
     Output,
     ResourceParam,
     asset,
 )
 
+from assets.common import lake_asset
 from assets.raw import partitions_for
 from egress_platform.etl.processed import processed_records
 from egress_platform.glue.flows_job import PARTITION
@@ -44,12 +44,7 @@ def build_processed_asset(spec: SourceSpec) -> AssetsDefinition:
     @asset(
         name=name,
         description=f"{spec.description}: typed and deduplicated (the Glue output).",
-        partitions_def=partitions_for(spec),
-        backfill_policy=BackfillPolicy.single_run(),
-        io_manager_key="lake",
-        group_name="processed",
-        owners=["team:egress-platform"],
-        kinds={"parquet", "polars"},
+        **lake_asset("processed", partitions_for(spec), {"parquet", "polars"}),
         deps=[raw_name],
         check_specs=[AssetCheckSpec(NO_DUPLICATES, asset=name)],
         tags={"source": spec.name},
@@ -97,12 +92,7 @@ PROCESSED_RECORD_ASSETS = [build_processed_asset(s) for s in PROCESSED_SOURCES]
         "inter-AZ, NAT gateway, endpoint, ...) and aggregated per hour, ENI and counterparty. "
         "Runs as the PySpark Glue job in the aws profile."
     ),
-    partitions_def=partitions_for(SOURCES["vpc_flow"]),
-    backfill_policy=BackfillPolicy.single_run(),
-    io_manager_key="lake",
-    group_name="processed",
-    owners=["team:egress-platform"],
-    kinds={"parquet", "spark", "polars"},
+    **lake_asset("processed", partitions_for(SOURCES["vpc_flow"]), {"parquet", "spark", "polars"}),
     deps=["raw_vpc_flow_logs", "processed_config_items"],
     tags={"source": "vpc_flow"},
 )

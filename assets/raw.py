@@ -16,7 +16,6 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
-    BackfillPolicy,
     DailyPartitionsDefinition,
     HourlyPartitionsDefinition,
     MetadataValue,
@@ -25,6 +24,7 @@ from dagster import (
     asset,
 )
 
+from assets.common import lake_asset
 from egress_platform.sources import SOURCES, SourceSpec
 from egress_platform.sources.ingest import IngestBatch, cur_rows_for_day, ingest_objects
 from egress_platform.sources.landing import LAYOUTS, partition_key, read_cur_manifest
@@ -116,12 +116,7 @@ def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
     @asset(
         name=spec.asset_name,
         description=f"{spec.description}, parsed from the landing zone; bad records quarantined.",
-        partitions_def=partitions_for(spec),
-        backfill_policy=BackfillPolicy.single_run(),
-        io_manager_key="lake",
-        group_name="raw",
-        owners=["team:egress-platform"],
-        kinds={"parquet", "polars"},
+        **lake_asset("raw", partitions_for(spec), {"parquet", "polars"}),
         check_specs=[
             AssetCheckSpec(
                 BALANCE_CHECK,
