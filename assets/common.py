@@ -1,5 +1,6 @@
 """What every lake-backed asset shares: partitioned Parquet through the ``lake`` IO manager."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dagster import BackfillPolicy, PartitionsDefinition
@@ -17,3 +18,19 @@ def lake_asset(group: str, partitions: PartitionsDefinition, kinds: set[str]) ->
         "owners": OWNERS,
         "kinds": kinds,
     }
+
+
+HOUR_FORMAT = "%Y-%m-%d-%H:%M"  # Dagster's hourly partition keys
+
+
+def hour_of(key: str) -> datetime:
+    return datetime.strptime(key, HOUR_FORMAT).replace(tzinfo=UTC)
+
+
+def hour_keys(first: datetime, last: datetime) -> list[str]:
+    """Hourly partition keys from ``first`` to ``last`` inclusive."""
+    keys, hour = [], first
+    while hour <= last:
+        keys.append(hour.strftime(HOUR_FORMAT))
+        hour += timedelta(hours=1)
+    return keys

@@ -14,8 +14,7 @@ from dagster import (
     asset,
 )
 
-from assets.common import lake_asset
-from assets.egress import HOUR_FORMAT
+from assets.common import HOUR_FORMAT, hour_keys, hour_of, lake_asset
 from assets.raw import DAILY, HOURLY
 from egress_platform.detect.anomalies import (
     ANOMALY_SCHEMA,
@@ -35,18 +34,6 @@ FEATURE_LOOKBACK = timedelta(days=8)  # the longest lag is a week
 BACKTEST_CHECK = "backtest_on_held_out_day"
 
 
-def _hour(key: str) -> datetime:
-    return datetime.strptime(key, HOUR_FORMAT).replace(tzinfo=UTC)
-
-
-def _hour_keys(first: datetime, last: datetime) -> list[str]:
-    keys, hour = [], first
-    while hour <= last:
-        keys.append(hour.strftime(HOUR_FORMAT))
-        hour += timedelta(hours=1)
-    return keys
-
-
 @asset(
     description=(
         "Per entity x destination class x hour: cost, lags (1, 2, 3, 24, 168 h), rolling level and "
@@ -59,8 +46,8 @@ def egress_features(
     context: AssetExecutionContext, lake: ResourceParam[LakeIOManager]
 ) -> Output[dict[str, pl.DataFrame]]:
     keys = list(context.partition_keys)
-    first, last = _hour(keys[0]), _hour(keys[-1])
-    window = _hour_keys(first - FEATURE_LOOKBACK, last)
+    first, last = hour_of(keys[0]), hour_of(keys[-1])
+    window = hour_keys(first - FEATURE_LOOKBACK, last)
     flows = lake.read_frame("egress_flows_hourly", window, PRICED_SCHEMA)
     features = build_features(series_frame(flows))
     wanted = features.filter(pl.col("hour") >= first) if features.height else features
@@ -98,7 +85,7 @@ def egress_model(
         day = datetime.strptime(day_key, "%Y-%m-%d").replace(tzinfo=UTC)
         history = lake.read_frame(
             "egress_features",
-            _hour_keys(day - timedelta(days=TRAINING_DAYS), day - timedelta(hours=1)),
+            hour_keys(day - timedelta(days=TRAINING_DAYS), day - timedelta(hours=1)),
             {},
         )
         if history.height == 0 or history.filter(pl.col("history_hours") >= 24).height < 50:
@@ -155,8 +142,8 @@ def egress_anomalies(
     context: AssetExecutionContext, lake: ResourceParam[LakeIOManager], scorer: Scorer
 ) -> Output[dict[str, pl.DataFrame]]:
     keys = list(context.partition_keys)
-    first, last = _hour(keys[0]), _hour(keys[-1])
-    features = lake.read_frame("egress_features", _hour_keys(first - timedelta(hours=24), last), {})
+    first, last = hour_of(keys[0]), hour_of(keys[-1])
+    features = lake.read_frame("egress_features", hour_keys(first - timedelta(hours=24), last), {})
     config = lake.read_frame("processed_config_items", sorted({k[:10] for k in keys}), {})
     planned = planned_change_entities(config)
     previous = lake.read_frame(
@@ -168,7 +155,7 @@ def egress_anomalies(
     models: dict[str, EgressModel] = {}
     out: dict[str, pl.DataFrame] = {}
     for key in keys:
-        hour = _hour(key)
+        hour = hour_of(key)
         day_key = key[:10]
         if day_key not in models:
             models[day_key] = load_model(lake, day_key)

@@ -1,7 +1,7 @@
 """``egress_flows_hourly`` and ``cost_reconciliation``: priced egress and how much of the bill it explains."""
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -16,7 +16,7 @@ from dagster import (
     asset,
 )
 
-from assets.common import lake_asset
+from assets.common import hour_keys, hour_of, lake_asset
 from assets.processed import day_keys
 from assets.raw import DAILY, HOURLY
 from egress_platform.etl.egress_flows import (
@@ -39,17 +39,11 @@ from resources.sql import LakeSql
 PARTITION = "partition"
 RECONCILIATION_TOLERANCE = 0.03
 RECONCILED_CHECK = "flows_explain_the_bill_within_3pct"
-HOUR_FORMAT = "%Y-%m-%d-%H:%M"
 
 
 def earlier_hours_of_month(first_key: str) -> list[str]:
-    first = datetime.strptime(first_key, HOUR_FORMAT)
-    hour = first.replace(day=1, hour=0)
-    keys = []
-    while hour < first:
-        keys.append(hour.strftime(HOUR_FORMAT))
-        hour += timedelta(hours=1)
-    return keys
+    first = hour_of(first_key)
+    return hour_keys(first.replace(day=1, hour=0), first - timedelta(hours=1))
 
 
 @asset(
@@ -116,8 +110,9 @@ def egress_flows_hourly(
 
 
 def hours_of_day(day: str) -> list[str]:
-    start = datetime.strptime(day, "%Y-%m-%d")
-    return [(start + timedelta(hours=h)).strftime(HOUR_FORMAT) for h in range(25)]
+    """The day's 24 hourly keys and the next day's first (late deliveries land there)."""
+    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+    return hour_keys(start, start + timedelta(hours=24))
 
 
 @asset(

@@ -100,8 +100,10 @@ STAGE_KEY = [
 HOUR_EPOCH = "_hour_epoch"
 
 
-def data_records(raw: pl.LazyFrame, keep: tuple[str, ...] = (), dedup: bool = True) -> pl.LazyFrame:
-    """Accepted records that carry bytes, each exactly once (re-delivered files add nothing).
+def unique_records(
+    raw: pl.LazyFrame, keep: tuple[str, ...] = (), dedup: bool = True
+) -> pl.LazyFrame:
+    """The columns the facts need, each record once (re-delivered files add nothing).
 
     ``dedup=False`` is for callers that already dropped duplicate objects (the file-level path).
     """
@@ -111,7 +113,12 @@ def data_records(raw: pl.LazyFrame, keep: tuple[str, ...] = (), dedup: bool = Tr
     )
     if dedup:
         records = records.unique(subset=[c for c in [*RECORD_KEY, *keep] if c in present])
-    return records.filter(accepted_with_bytes())
+    return records
+
+
+def data_records(raw: pl.LazyFrame, keep: tuple[str, ...] = (), dedup: bool = True) -> pl.LazyFrame:
+    """Accepted records that carry bytes, each exactly once."""
+    return unique_records(raw, keep, dedup).filter(accepted_with_bytes())
 
 
 def accepted_with_bytes() -> pl.Expr:
@@ -131,12 +138,8 @@ def partial_facts(
     Only cheap work happens per record (no regex, no datetimes); the records' action, status and
     addresses stay in the key so they can be checked and interpreted on the far smaller result.
     """
-    present = raw.collect_schema().names()
-    records = raw.select(
-        [c for c in dict.fromkeys([*RECORD_KEY, *STAGE_KEY, *keep]) if c in present]
-    )
-    if dedup:
-        records = records.unique(subset=[c for c in [*RECORD_KEY, *keep] if c in present])
+    records = unique_records(raw, keep, dedup)
+    present = records.collect_schema().names()
     missing = [pl.lit(None, dtype=FIELD_TYPES[c]).alias(c) for c in STAGE_KEY if c not in present]
     # Every record lands in some group (NODATA ones too, with 0 bytes) so counts stay whole.
     return (
