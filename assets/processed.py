@@ -55,13 +55,9 @@ def build_processed_asset(spec: SourceSpec) -> AssetsDefinition:
         out: dict[str, pl.DataFrame] = {}
         raw_rows = 0
         for key in context.partition_keys:
-            raw = lake.read_partitions(raw_name, [key], missing_ok=True)
-            raw_rows += int(raw.select(pl.len()).collect().item()) if raw.collect_schema() else 0
-            out[key] = (
-                processed_records(raw, spec.name).collect()
-                if raw.collect_schema()
-                else pl.DataFrame(schema=spec.schema)
-            )
+            raw = lake.read_frame(raw_name, [key], spec.schema)
+            raw_rows += raw.height
+            out[key] = processed_records(raw.lazy(), spec.name).collect()
         rows = sum(f.height for f in out.values())
         yield Output(
             out,
