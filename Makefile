@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 RUN := $(UV) run --frozen --no-sync
 export DAGSTER_HOME ?= $(CURDIR)/lake/.dagster
 
-.PHONY: setup demo test lint dev bench
+.PHONY: setup demo test lint dev bench synth
 
 $(UV):
 	@echo "bootstrapping uv into .tools/ ..."
@@ -35,3 +35,7 @@ dev: setup ## Dagit on the local lake
 
 bench: setup ## throughput benchmark: bench/results/latest.json (generates ~20 GB under bench/data)
 	@$(RUN) python bench/flows_bench.py run
+
+synth: setup ## synthesize the CDK app (cdk-nag AwsSolutions checks included) into cdk.out/
+	@$(RUN) python -m infra_cdk.app
+	@echo "templates written to cdk.out/"

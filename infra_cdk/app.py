@@ -1,0 +1,41 @@
+"""The CDK app: ``cdk synth`` (or ``make synth``) writes cdk.out/ for the stacks below.
+
+Account and region come from the environment (CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION) or the
+``account`` / ``region`` context; nothing is hard-coded.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from infra_cdk.stacks.catalog_etl import CatalogEtlStack
+from infra_cdk.stacks.data_lake import DataLakeStack
+from infra_cdk.stacks.ml import MlStack
+
+
+def build_app(outdir: str | None = None) -> cdk.App:
+    app = cdk.App(outdir=outdir) if outdir else cdk.App()
+    env = cdk.Environment(
+        account=app.node.try_get_context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT"),
+        region=app.node.try_get_context("region")
+        or os.environ.get("CDK_DEFAULT_REGION", "us-east-1"),
+    )
+    lake = DataLakeStack(app, "EgressDataLake", env=env)
+    CatalogEtlStack(
+        app, "EgressCatalogEtl", raw_bucket=lake.raw_name, lake_bucket=lake.lake_name,
+        athena_bucket=lake.athena_name, key=lake.key, env=env,
+    )  # fmt: skip
+    MlStack(app, "EgressMl", lake_bucket=lake.lake_name, key=lake.key, env=env)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app
+
+
+if __name__ == "__main__":
+    build_app(str(Path(__file__).resolve().parents[1] / "cdk.out")).synth()

@@ -1,0 +1,116 @@
+"""The CDK app: one synth (cdk-nag AwsSolutions must pass), then assertions per stack."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="CDK synthesis needs Node")
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from aws_cdk.assertions import Template
+
+    from infra_cdk.app import build_app
+
+    app = build_app(str(tmp_path_factory.mktemp("cdk.out")))
+    assembly = app.synth()  # raises if any cdk-nag finding is not acknowledged
+    return {s.stack_name: Template.from_json(s.template) for s in assembly.stacks}
+
+
+def statements(template: Any) -> list[dict[str, Any]]:
+    found = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_every_stack_synthesizes(templates: dict[str, Any]) -> None:
+    assert set(templates) == {"EgressDataLake", "EgressCatalogEtl", "EgressMl"}
+
+
+def test_lake_buckets_are_encrypted_private_tls_only_and_logged(templates: dict[str, Any]) -> None:
+    lake = templates["EgressDataLake"]
+    buckets = lake.find_resources("AWS::S3::Bucket")
+    assert len(buckets) == 4  # raw, lake, athena results, access logs
+    for logical_id, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+        }  # fmt: skip
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert props["LifecycleConfiguration"]["Rules"]
+        if "AccessLogs" not in logical_id:
+            rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+            assert "LoggingConfiguration" in props
+    policies = lake.find_resources("AWS::S3::BucketPolicy")
+    assert len(policies) == 4
+    for policy in policies.values():
+        denies = [
+            s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"
+        ]
+        assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+    lake.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_no_wildcard_actions_and_star_resources_only_where_aws_requires(
+    templates: dict[str, Any],
+) -> None:
+    for name, template in templates.items():
+        for statement in statements(template):
+            actions = as_list(statement["Action"])
+            assert not any(a == "*" or a.endswith("*") for a in actions), (name, actions)
+            if "*" in as_list(statement["Resource"]):
+                # The one case: ecr:GetAuthorizationToken has no resource-level permissions.
+                assert actions == ["ecr:GetAuthorizationToken"], (name, statement)
+
+
+def test_glue_job_runs_the_repository_script_with_the_package(templates: dict[str, Any]) -> None:
+    etl = templates["EgressCatalogEtl"]
+    job = next(iter(etl.find_resources("AWS::Glue::Job").values()))["Properties"]
+    assert job["Name"] == "egress-processed-vpc-flows"
+    assert job["Command"]["Name"] == "glueetl"
+    assert "--extra-py-files" in job["DefaultArguments"]
+    assert job["SecurityConfiguration"] == "egress-glue"
+    etl.has_resource_properties("AWS::Glue::Database", {"DatabaseInput": {"Name": "egress_lake"}})
+    etl.resource_count_is("AWS::Glue::Crawler", 1)
+
+
+def test_athena_workgroup_is_enforced_and_named_queries_are_the_sql_views(
+    templates: dict[str, Any],
+) -> None:
+    from egress_platform.sql import VIEW_NAMES, view_sql
+
+    etl = templates["EgressCatalogEtl"]
+    group = next(iter(etl.find_resources("AWS::Athena::WorkGroup").values()))["Properties"]
+    config = group["WorkGroupConfiguration"]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert config["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_KMS"
+    queries = {q["Properties"]["Name"]: q["Properties"]["QueryString"]
+               for q in etl.find_resources("AWS::Athena::NamedQuery").values()}  # fmt: skip
+    assert queries == {name: view_sql(name) for name in VIEW_NAMES}
+
+
+def test_sagemaker_role_is_scoped_to_the_model_prefix(templates: dict[str, Any]) -> None:
+    ml = templates["EgressMl"]
+    role = next(iter(ml.find_resources("AWS::IAM::Role").values()))["Properties"]
+    principal = role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    assert principal == {"Service": "sagemaker.amazonaws.com"}
+    text = json.dumps(statements(ml))
+    assert "/sagemaker/*" in text and "/lake/*" not in text
+
+
+def test_make_synth_target_writes_cdk_out() -> None:
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    assert "synth:" in makefile and "python -m infra_cdk.app" in makefile
