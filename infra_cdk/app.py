@@ -1,4 +1,4 @@
-"""The CDK app: ``cdk synth`` (or ``make synth``) writes cdk.out/ for the stacks below.
+"""The CDK app: ``make synth`` (``python -m infra_cdk.app``) writes cdk.out/ for the stacks below.
 
 Account and region come from the environment (CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION) or the
 ``account`` / ``region`` context; nothing is hard-coded.
@@ -7,10 +7,7 @@ Account and region come from the environment (CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
@@ -18,6 +15,7 @@ from cdk_nag import AwsSolutionsChecks
 from infra_cdk.stacks.catalog_etl import CatalogEtlStack
 from infra_cdk.stacks.data_lake import DataLakeStack
 from infra_cdk.stacks.ml import MlStack
+from infra_cdk.stacks.observability import ObservabilityStack
 
 
 def build_app(outdir: str | None = None) -> cdk.App:
@@ -33,6 +31,7 @@ def build_app(outdir: str | None = None) -> cdk.App:
         athena_bucket=lake.athena_name, key=lake.key, env=env,
     )  # fmt: skip
     MlStack(app, "EgressMl", lake_bucket=lake.lake_name, key=lake.key, env=env)
+    ObservabilityStack(app, "EgressObservability", key=lake.key, env=env)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
 

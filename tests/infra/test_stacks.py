@@ -35,7 +35,12 @@ def as_list(value: Any) -> list[Any]:
 
 
 def test_every_stack_synthesizes(templates: dict[str, Any]) -> None:
-    assert set(templates) == {"EgressDataLake", "EgressCatalogEtl", "EgressMl"}
+    assert set(templates) == {
+        "EgressDataLake",
+        "EgressCatalogEtl",
+        "EgressMl",
+        "EgressObservability",
+    }
 
 
 def test_lake_buckets_are_encrypted_private_tls_only_and_logged(templates: dict[str, Any]) -> None:
@@ -114,3 +119,23 @@ def test_sagemaker_role_is_scoped_to_the_model_prefix(templates: dict[str, Any])
 def test_make_synth_target_writes_cdk_out() -> None:
     makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
     assert "synth:" in makefile and "python -m infra_cdk.app" in makefile
+
+
+def test_failures_alert_through_an_encrypted_topic_with_a_dead_letter_queue(
+    templates: dict[str, Any],
+) -> None:
+    obs = templates["EgressObservability"]
+    topic = next(iter(obs.find_resources("AWS::SNS::Topic").values()))["Properties"]
+    assert "KmsMasterKeyId" in topic
+    policy = next(iter(obs.find_resources("AWS::SNS::TopicPolicy").values()))["Properties"]
+    assert any(s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+               for s in policy["PolicyDocument"]["Statement"])  # fmt: skip
+    rules = obs.find_resources("AWS::Events::Rule")
+    sources = sorted(r["Properties"]["EventPattern"]["source"][0] for r in rules.values())
+    assert sources == ["aws.glue", "aws.sagemaker"]
+    for rule in rules.values():
+        (target,) = rule["Properties"]["Targets"]
+        assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] == 4
+    queue = next(iter(obs.find_resources("AWS::SQS::Queue").values()))["Properties"]
+    assert "KmsMasterKeyId" in queue
+    obs.resource_count_is("AWS::CloudWatch::Dashboard", 1)
