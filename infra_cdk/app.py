@@ -14,12 +14,13 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra_cdk.stacks.catalog_etl import CatalogEtlStack
 from infra_cdk.stacks.data_lake import DataLakeStack
+from infra_cdk.stacks.ingestion import IngestionStack
 from infra_cdk.stacks.ml import MlStack
 from infra_cdk.stacks.observability import ObservabilityStack
 
 
-def build_app(outdir: str | None = None) -> cdk.App:
-    app = cdk.App(outdir=outdir) if outdir else cdk.App()
+def build_app(outdir: str | None = None, context: dict[str, object] | None = None) -> cdk.App:
+    app = cdk.App(outdir=outdir, context=context) if outdir else cdk.App(context=context)
     env = cdk.Environment(
         account=app.node.try_get_context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT"),
         region=app.node.try_get_context("region")
@@ -29,6 +30,11 @@ def build_app(outdir: str | None = None) -> cdk.App:
     CatalogEtlStack(
         app, "EgressCatalogEtl", raw_bucket=lake.raw_name, lake_bucket=lake.lake_name,
         athena_bucket=lake.athena_name, key=lake.key, env=env,
+    )  # fmt: skip
+    vpc_ids = app.node.try_get_context("vpc_ids") or []
+    IngestionStack(
+        app, "EgressIngestion", raw=lake.raw, raw_name=lake.raw_name, key=lake.key,
+        vpc_ids=list(vpc_ids), env=env,
     )  # fmt: skip
     MlStack(app, "EgressMl", lake_bucket=lake.lake_name, key=lake.key, env=env)
     ObservabilityStack(app, "EgressObservability", key=lake.key, env=env)

@@ -24,25 +24,10 @@ from egress_platform.simulate.account import (
     stable_id,
     stable_uuid,
 )
+from egress_platform.sources.vpc_flow import RECOMMENDED_FORMAT
 
-# The custom format the simulated flow logs use (and the CDK flow log will define): v2 default + v5.
-from egress_platform.sources.vpc_flow import V2_DEFAULT
-
-SIM_FLOW_FIELDS = [
-    *V2_DEFAULT,
-    "vpc-id",
-    "subnet-id",
-    "instance-id",
-    "az-id",
-    "type",
-    "pkt-srcaddr",
-    "pkt-dstaddr",
-    "pkt-src-aws-service",
-    "pkt-dst-aws-service",
-    "flow-direction",
-    "traffic-path",
-    "region",
-]
+# The simulated flow logs use the product's recommended custom format (the CDK flow logs too).
+SIM_FLOW_FIELDS = RECOMMENDED_FORMAT
 
 
 def write_bytes(path: Path, data: bytes) -> int:

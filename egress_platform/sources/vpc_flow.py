@@ -145,6 +145,24 @@ TGW_DEFAULT = [
     "pkt-dst-aws-service",
 ]
 
+# The custom format the product asks for (the CDK flow logs use it, the simulator writes it):
+# v5 fields for direction, path and the real peer behind a NAT, and the ENI's subnet and AZ.
+RECOMMENDED_FORMAT = [
+    *V2_DEFAULT,
+    "vpc-id",
+    "subnet-id",
+    "instance-id",
+    "az-id",
+    "type",
+    "pkt-srcaddr",
+    "pkt-dstaddr",
+    "pkt-src-aws-service",
+    "pkt-dst-aws-service",
+    "flow-direction",
+    "traffic-path",
+    "region",
+]
+
 # Headerless layouts recognised by field count (AWS's documented defaults / "all fields" orders).
 HEADERLESS_LAYOUTS: dict[int, tuple[str, list[str]]] = {
     len(V2_DEFAULT): ("v2 default", V2_DEFAULT),

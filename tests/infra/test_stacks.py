@@ -18,7 +18,7 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     from infra_cdk.app import build_app
 
-    app = build_app(str(tmp_path_factory.mktemp("cdk.out")))
+    app = build_app(str(tmp_path_factory.mktemp("cdk.out")), context={"vpc_ids": ["vpc-0abc123"]})
     assembly = app.synth()  # raises if any cdk-nag finding is not acknowledged
     return {s.stack_name: Template.from_json(s.template) for s in assembly.stacks}
 
@@ -38,6 +38,7 @@ def test_every_stack_synthesizes(templates: dict[str, Any]) -> None:
     assert set(templates) == {
         "EgressDataLake",
         "EgressCatalogEtl",
+        "EgressIngestion",
         "EgressMl",
         "EgressObservability",
     }
@@ -139,3 +140,28 @@ def test_failures_alert_through_an_encrypted_topic_with_a_dead_letter_queue(
     queue = next(iter(obs.find_resources("AWS::SQS::Queue").values()))["Properties"]
     assert "KmsMasterKeyId" in queue
     obs.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+
+
+def test_sources_deliver_to_their_own_prefixes_in_the_recommended_format(
+    templates: dict[str, Any],
+) -> None:
+    from egress_platform.sources.vpc_flow import RECOMMENDED_FORMAT, parse_log_format
+
+    ingestion = templates["EgressIngestion"]
+    flow_log = next(iter(ingestion.find_resources("AWS::EC2::FlowLog").values()))["Properties"]
+    assert flow_log["ResourceId"] == "vpc-0abc123"
+    assert parse_log_format(flow_log["LogFormat"]) == RECOMMENDED_FORMAT  # what the parser reads
+    assert flow_log["DestinationOptions"]["PerHourPartition"] is True
+    ingestion.has_resource_properties(
+        "AWS::CloudTrail::Trail", {"IsMultiRegionTrail": True, "EnableLogFileValidation": True}
+    )
+    ingestion.has_resource_properties(
+        "AWS::CUR::ReportDefinition", {"TimeUnit": "HOURLY", "S3Prefix": "cur"}
+    )
+    ingestion.resource_count_is("AWS::Config::ConfigurationRecorder", 1)
+    lake = templates["EgressDataLake"]
+    policy = json.dumps(lake.find_resources("AWS::S3::BucketPolicy"))
+    for service in ("delivery.logs.amazonaws.com", "cloudtrail.amazonaws.com",
+                    "config.amazonaws.com", "billingreports.amazonaws.com"):  # fmt: skip
+        assert service in policy
+    assert "aws:SourceAccount" in policy
