@@ -14,16 +14,20 @@ from aws_cdk import aws_config as config
 from aws_cdk import aws_cur as cur
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from egress_platform.sources.vpc_flow import RECOMMENDED_FORMAT
+from infra_cdk.constructs.access import grant_key, grant_prefix
 from infra_cdk.constructs.nag import acknowledge
 
 FLOW_LOG_FORMAT = " ".join("${" + field + "}" for field in RECOMMENDED_FORMAT)
 CUR_PREFIX = "cur"
 CUR_REPORT = "egress-cur"
+FIREHOSE_PREFIX = "firehose/"
 
 
 class IngestionStack(Stack):
@@ -146,3 +150,78 @@ class IngestionStack(Stack):
             refresh_closed_reports=True,
             report_versioning="OVERWRITE_REPORT",
         )
+        self.delivery_stream = self._firehose(raw_name, key)
+
+    def _firehose(self, raw_name: str, key: kms.IKey) -> firehose.CfnDeliveryStream:
+        """Records pushed by other producers (e.g. log subscriptions), partitioned by source and hour."""
+        role = iam.Role(
+            self, "FirehoseRole", assumed_by=iam.ServicePrincipal("firehose.amazonaws.com")
+        )
+        grant_prefix(role, raw_name, FIREHOSE_PREFIX, write=True,
+                     why="Firehose writes its partitioned objects and error output there.")  # fmt: skip
+        grant_key(role, key)
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+                         "kms:GenerateDataKey", "kms:DescribeKey"],
+                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )  # fmt: skip
+        log_group = logs.LogGroup(
+            self, "FirehoseLogs", retention=logs.RetentionDays.ONE_MONTH, encryption_key=key
+        )
+        log_stream = log_group.add_stream("S3Delivery")
+        log_group.grant_write(role)
+        stream = firehose.CfnDeliveryStream(
+            self,
+            "DeliveryStream",
+            delivery_stream_name="egress-raw",
+            delivery_stream_type="DirectPut",
+            delivery_stream_encryption_configuration_input=firehose.CfnDeliveryStream.DeliveryStreamEncryptionConfigurationInputProperty(
+                key_type="CUSTOMER_MANAGED_CMK", key_arn=key.key_arn
+            ),
+            extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
+                bucket_arn=f"arn:{self.partition}:s3:::{raw_name}",
+                role_arn=role.role_arn,
+                prefix=FIREHOSE_PREFIX + "source=!{partitionKeyFromQuery:source}/!{timestamp:yyyy/MM/dd/HH}/",
+                error_output_prefix=FIREHOSE_PREFIX + "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/",
+                buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
+                    interval_in_seconds=300, size_in_m_bs=64
+                ),
+                compression_format="GZIP",
+                encryption_configuration=firehose.CfnDeliveryStream.EncryptionConfigurationProperty(
+                    kms_encryption_config=firehose.CfnDeliveryStream.KMSEncryptionConfigProperty(
+                        awskms_key_arn=key.key_arn
+                    )
+                ),
+                dynamic_partitioning_configuration=firehose.CfnDeliveryStream.DynamicPartitioningConfigurationProperty(
+                    enabled=True
+                ),
+                processing_configuration=firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
+                    enabled=True,
+                    processors=[
+                        firehose.CfnDeliveryStream.ProcessorProperty(
+                            type="MetadataExtraction",
+                            parameters=[
+                                firehose.CfnDeliveryStream.ProcessorParameterProperty(
+                                    parameter_name="MetadataExtractionQuery",
+                                    parameter_value="{source: .source}",
+                                ),
+                                firehose.CfnDeliveryStream.ProcessorParameterProperty(
+                                    parameter_name="JsonParsingEngine", parameter_value="JQ-1.6"
+                                ),
+                            ],
+                        )
+                    ],
+                ),
+                cloud_watch_logging_options=firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
+                    enabled=True,
+                    log_group_name=log_group.log_group_name,
+                    log_stream_name=log_stream.log_stream_name,
+                ),
+            ),
+        )  # fmt: skip
+        stream.node.add_dependency(role)
+        return stream

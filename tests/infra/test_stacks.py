@@ -165,3 +165,19 @@ def test_sources_deliver_to_their_own_prefixes_in_the_recommended_format(
                     "config.amazonaws.com", "billingreports.amazonaws.com"):  # fmt: skip
         assert service in policy
     assert "aws:SourceAccount" in policy
+
+
+def test_firehose_partitions_by_source_and_hour_with_the_lake_key(
+    templates: dict[str, Any],
+) -> None:
+    ingestion = templates["EgressIngestion"]
+    stream = next(iter(ingestion.find_resources("AWS::KinesisFirehose::DeliveryStream").values()))
+    props = stream["Properties"]
+    assert props["DeliveryStreamEncryptionConfigurationInput"]["KeyType"] == "CUSTOMER_MANAGED_CMK"
+    s3_config = props["ExtendedS3DestinationConfiguration"]
+    assert s3_config["DynamicPartitioningConfiguration"] == {"Enabled": True}
+    assert "!{partitionKeyFromQuery:source}" in s3_config["Prefix"]
+    assert "!{timestamp:yyyy/MM/dd/HH}" in s3_config["Prefix"]
+    assert (
+        s3_config["Prefix"].startswith("firehose/") and "errors/" in s3_config["ErrorOutputPrefix"]
+    )
