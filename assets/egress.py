@@ -66,8 +66,7 @@ def egress_flows_hourly(
     aws_ip_ranges: AwsIpRanges,
 ) -> Output[dict[str, pl.DataFrame]]:
     keys = list(context.partition_keys)
-    config = lake.read_partitions("processed_config_items", day_keys(keys), missing_ok=True)
-    config_items = config.collect() if config.collect_schema() else pl.DataFrame()
+    config_items = lake.read_frame("processed_config_items", day_keys(keys))
     network = NetworkMetadata.from_config_items(config_items)
     ip_ranges = aws_ip_ranges.load(context.log)
     parts = []
@@ -85,10 +84,8 @@ def egress_flows_hourly(
     facts = (
         pl.concat(parts) if parts else pl.DataFrame(schema={**FACTS_SCHEMA, PARTITION: pl.String})
     )
-    before = lake.read_partitions(
-        "egress_flows_hourly", earlier_hours_of_month(keys[0]), missing_ok=True
-    )
-    prior = internet_gb_by_month(before.collect()) if before.collect_schema() else {}
+    before = lake.read_frame("egress_flows_hourly", earlier_hours_of_month(keys[0]), PRICED_SCHEMA)
+    prior = internet_gb_by_month(before)
     priced = sort_flows(price_facts(facts, prior_internet_gb=prior))
     split = {k: f.drop(PARTITION) for (k,), f in priced.group_by(PARTITION)}
     empty = pl.DataFrame(schema=PRICED_SCHEMA)
@@ -136,8 +133,7 @@ def cost_reconciliation(
     out: dict[str, pl.DataFrame] = {}
     for day in context.partition_keys:
         cur = lake.read_frame("processed_cur", [day], {**SOURCES["cur"].schema})
-        flows = lake.read_partitions("egress_flows_hourly", hours_of_day(day), missing_ok=True)
-        priced = flows.collect() if flows.collect_schema() else pl.DataFrame(schema=PRICED_SCHEMA)
+        priced = lake.read_frame("egress_flows_hourly", hours_of_day(day), PRICED_SCHEMA)
         priced = priced.filter(pl.col("hour").dt.strftime("%Y-%m-%d") == day)
         out[day] = (
             reconcile(cur, priced) if cur.height or priced.height

@@ -51,9 +51,7 @@ class PolarsEtl(FlowEtl):
         ip_ranges: IpRanges | None,
         ip_ranges_source: str,
     ) -> pl.DataFrame:
-        network = NetworkMetadata.from_config_items(
-            lake.read_partitions(CONFIG, config_days, missing_ok=True).collect()
-        )
+        network = NetworkMetadata.from_config_items(lake.read_frame(CONFIG, config_days))
         if network.empty:
             context.log.warning(
                 "no Config network metadata for these days: in-VPC destinations cannot be "
