@@ -64,3 +64,13 @@ SCHEDULES = [
     build_schedule_from_partitioned_job(detect_hourly_job, minute_of_hour=15),
     build_schedule_from_partitioned_job(retrain_daily_job, hour_of_day=0, minute_of_hour=30),
 ]
+
+respond_job = define_asset_job(
+    "respond_to_anomaly",
+    selection=AssetSelection.assets(
+        "rca_reports", "remediation_actions", "remediation_audit_log", "egress_alerts"
+    ),
+    partitions_def=HOURLY,
+    description="Root cause, planned (or approved) remediation and alerts for an hour's anomalies.",
+)
+JOBS.append(respond_job)

@@ -16,6 +16,17 @@ from resources.ml import (
     SageMakerTrainer,
 )
 from resources.network import ip_ranges_from_env
+from resources.respond import (
+    AwsExecutor,
+    BedrockLlm,
+    LocalExecutor,
+    LocalNotifier,
+    LocalWorkflow,
+    SnsNotifier,
+    StepFunctionsWorkflow,
+    TemplateLlm,
+    notifier_path,
+)
 from resources.sql import AthenaSql, DuckDbSql
 
 PROFILES = ("local", "aws")
@@ -37,8 +48,13 @@ def resources_for(profile: str | None = None) -> dict[str, Any]:
             "trainer": LocalTrainer(),
             "scorer": LocalScorer(),
             "aws_ip_ranges": ip_ranges_from_env(),
+            "llm": TemplateLlm(),
+            "executor": LocalExecutor(),
+            "notifier": LocalNotifier(path=notifier_path(str(root))),
+            "workflow": LocalWorkflow(),
         }
     if profile == "aws":
+        region = os.environ.get("AWS_REGION", "us-east-1")
         bucket = os.environ.get("EGRESS_RAW_BUCKET")
         lake_bucket = os.environ.get("EGRESS_LAKE_BUCKET", bucket or "")
         if not bucket:
@@ -73,6 +89,19 @@ def resources_for(profile: str | None = None) -> dict[str, Any]:
                 workgroup=os.environ.get("EGRESS_ATHENA_WORKGROUP", "egress"),
                 output_location=os.environ.get("EGRESS_ATHENA_OUTPUT", ""),
                 region_name=os.environ.get("AWS_REGION", "us-east-1"),
+            ),
+            "llm": BedrockLlm(
+                model_id=os.environ.get(
+                    "EGRESS_BEDROCK_MODEL_ID", "anthropic.claude-3-5-haiku-20241022-v1:0"
+                ),
+                region_name=region,
+            ),
+            "executor": AwsExecutor(region_name=region),
+            "notifier": SnsNotifier(
+                topic_arn=os.environ.get("EGRESS_ALERT_TOPIC_ARN", ""), region_name=region
+            ),
+            "workflow": StepFunctionsWorkflow(
+                state_machine_arn=os.environ.get("EGRESS_STATE_MACHINE_ARN", ""), region_name=region
             ),
         }
     raise ValueError(f"unknown EGRESS_PROFILE {profile!r}; use one of {PROFILES}")

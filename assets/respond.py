@@ -1,0 +1,266 @@
+"""Respond assets: ``rca_reports`` -> ``remediation_actions`` -> ``egress_alerts``, plus the audit log.
+
+Each hourly partition handles the anomalies first reported in that hour. The steps are the
+Step Functions workflow's (GatherEvidence, RootCause, ChooseActions/approval, Remediate, Notify),
+run in-process over the lake; in the aws profile the same resources call Bedrock, boto3 and SNS.
+"""
+
+import json
+import os
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import cast
+
+import polars as pl
+from dagster import (
+    AssetExecutionContext,
+    Config,
+    MetadataValue,
+    Output,
+    ResourceParam,
+    asset,
+)
+from pydantic import Field
+
+from assets.common import HOUR_FORMAT, OWNERS, hour_keys, hour_of, lake_asset
+from assets.raw import HOURLY
+from egress_platform.detect.anomalies import ANOMALY_SCHEMA
+from egress_platform.pricing.estimate import PRICED_SCHEMA
+from egress_platform.rca.evidence import LOOKBACK, Sources, latest_resources
+from egress_platform.rca.report import REPORT_SCHEMA, build_reports
+from egress_platform.remediate.run import ACTION_SCHEMA, Ledger, Policy, remediate
+from egress_platform.respond.alerts import ALERT_SCHEMA, alert_messages, deliver
+from resources.lake import LakeIOManager
+from resources.respond import Executor, Llm, Notifier
+
+EVIDENCE_AFTER = timedelta(hours=3)
+
+
+def _days(first: datetime, last: datetime) -> list[str]:
+    start, end = first.date(), last.date()
+    return [str(start + timedelta(days=i)) for i in range((end - start).days + 1)]
+
+
+def anomalies_in(lake: LakeIOManager, key: str) -> pl.DataFrame:
+    """The reported (not suppressed) anomaly rows of one hourly partition."""
+    rows = lake.read_frame("egress_anomalies", [key], ANOMALY_SCHEMA)
+    return rows.filter(~pl.col("suppressed")) if rows.height else rows
+
+
+def first_reported(lake: LakeIOManager, key: str) -> pl.DataFrame:
+    """The partition's anomalies that were not in the hour before: reported for the first time."""
+    rows = anomalies_in(lake, key)
+    before = anomalies_in(lake, (hour_of(key) - timedelta(hours=1)).strftime(HOUR_FORMAT))
+    known = before["anomaly_id"].to_list() if before.height else []
+    return rows.filter(~pl.col("anomaly_id").is_in(known)) if rows.height else rows
+
+
+@asset(
+    description=(
+        "One root-cause report per anomaly: Config changes and CloudTrail calls on the resources "
+        "involved before onset, CUR deltas, top flows; ranked hypotheses with confidence and "
+        "evidence ids; the recommended catalog actions; a narrative (template or Bedrock)."
+    ),
+    **lake_asset("respond", HOURLY, {"parquet", "bedrock"}),
+    deps=[
+        "egress_anomalies",
+        "processed_config_items",
+        "processed_cloudtrail",
+        "processed_cur",
+        "egress_flows_hourly",
+    ],
+)
+def rca_reports(
+    context: AssetExecutionContext, lake: ResourceParam[LakeIOManager], llm: Llm
+) -> Output[dict[str, pl.DataFrame]]:
+    keys = list(context.partition_keys)
+    new = {k: first_reported(lake, k) for k in keys}
+    out = {k: pl.DataFrame(schema=REPORT_SCHEMA) for k in keys}
+    todo = pl.concat(list(new.values())) if any(f.height for f in new.values()) else None
+    if todo is not None:
+        first = cast(datetime, todo["onset_hour"].min()) - LOOKBACK
+        last = cast(datetime, todo["onset_hour"].max()) + EVIDENCE_AFTER
+        days = _days(first - timedelta(days=1), last + timedelta(days=1))
+        sources = Sources(
+            lake.read_frame("processed_config_items", days, {}),
+            lake.read_frame("processed_cloudtrail", hour_keys(first, last), {}),
+            lake.read_frame("processed_cur", days, {}),
+            lake.read_frame("egress_flows_hourly", hour_keys(first, last), PRICED_SCHEMA),
+        )
+        for key, frame in new.items():
+            out[key] = build_reports(frame, sources, llm.narrate)
+    every = pl.concat(list(out.values()))
+    return Output(
+        out,
+        metadata={
+            "reports": every.height,
+            "by_top_cause": MetadataValue.json(dict(Counter(every["top_rule"].to_list()))),
+            "narrative_sources": MetadataValue.json(
+                dict(Counter(every["narrative_source"].to_list()))
+            ),
+            "reports_list": MetadataValue.json(
+                [
+                    {
+                        "anomaly_id": r["anomaly_id"],
+                        "entity": r["entity"],
+                        "cause": r["top_cause"],
+                        "resource": r["top_resource"],
+                        "event": r["top_event_name"],
+                        "confidence": r["top_confidence"],
+                    }
+                    for r in every.iter_rows(named=True)
+                ][:50]
+            ),
+        },
+    )
+
+
+class RemediationConfig(Config):
+    mode: str = Field(
+        default_factory=lambda: os.environ.get("EGRESS_REMEDIATION_MODE", "dry-run"),
+        description="dry-run (plan only), approve (apply approved actions) or auto",
+    )
+    auto_max_risk: str = Field(default="low", description="auto mode applies up to this risk")
+    approve: list[str] = Field(
+        default_factory=list, description="action ids to approve in this run (approve/auto)"
+    )
+    approved_by: str = Field(default="dagit", description="who approves, for the audit log")
+
+
+@asset(
+    description=(
+        "The catalog actions planned for each anomaly's top hypothesis, gated by policy (dry-run "
+        "by default, approval, auto up to a risk level; protected resources never touched) and "
+        "applied when allowed. Every plan, approval, apply and result goes to the audit log."
+    ),
+    **lake_asset("respond", HOURLY, {"parquet"}),
+    deps=["rca_reports", "processed_config_items"],
+)
+def remediation_actions(
+    context: AssetExecutionContext,
+    config: RemediationConfig,
+    lake: ResourceParam[LakeIOManager],
+    executor: Executor,
+) -> Output[dict[str, pl.DataFrame]]:
+    keys = list(context.partition_keys)
+    policy = Policy(config.mode, config.auto_max_risk)
+    store = lake.store()
+    ledger = Ledger(store)
+    for action_id in config.approve:
+        ledger.approve(action_id, config.approved_by)
+    by_key = {k: lake.read_frame("rca_reports", [k], REPORT_SCHEMA) for k in keys}
+    out = {k: pl.DataFrame(schema=ACTION_SCHEMA) for k in keys}
+    onsets = [f["onset_hour"] for f in by_key.values() if f.height]
+    if onsets:
+        every_onset = pl.concat(onsets)
+        last = cast(datetime, every_onset.max()) + timedelta(hours=1)
+        days = _days(cast(datetime, every_onset.min()) - timedelta(days=2), last)
+        config_items = lake.read_frame("processed_config_items", days, {})
+        account = executor.account(store, latest_resources(config_items, last))
+        for key, reports in by_key.items():
+            rows = [
+                row
+                for report in reports.iter_rows(named=True)
+                for row in remediate(report["anomaly_id"], json.loads(report["recommended_actions"]),
+                                     account, policy, ledger)
+            ]  # fmt: skip
+            if rows:
+                out[key] = pl.DataFrame(rows, schema=ACTION_SCHEMA)
+        executor.commit(store, account)
+    every = pl.concat(list(out.values()))
+    return Output(
+        out,
+        metadata={
+            "mode": policy.mode,
+            "actions": every.height,
+            "by_status": MetadataValue.json(dict(Counter(every["status"].to_list()))),
+            "estimated_monthly_savings_usd": round(
+                float(every["estimated_monthly_savings_usd"].sum()), 2
+            ),
+            "action_list": MetadataValue.json(
+                [
+                    {
+                        "action_id": r["action_id"],
+                        "action": r["action"],
+                        "resource": r["resource"],
+                        "status": r["status"],
+                    }
+                    for r in every.iter_rows(named=True)
+                ][:50]
+            ),
+        },
+    )
+
+
+@asset(
+    description="Every remediation plan, approval, apply and result, oldest first (append-only).",
+    io_manager_key="lake",
+    group_name="respond",
+    owners=OWNERS,
+    kinds={"parquet"},
+    deps=["remediation_actions"],
+)
+def remediation_audit_log(lake: ResourceParam[LakeIOManager]) -> Output[pl.DataFrame]:
+    entries = Ledger(lake.store()).entries()
+    frame = (
+        pl.DataFrame(
+            [{**{k: e.get(k) for k in ("at", "seq", "action_id", "anomaly_id", "action", "step",
+                                        "outcome", "detail", "mode", "actor")},
+              "params": json.dumps(e.get("params", {}), sort_keys=True),
+              "changes": json.dumps(e.get("changes", []))} for e in entries],
+            infer_schema_length=None,
+        ).sort("at", "action_id", "seq")
+        if entries
+        else pl.DataFrame(schema={"at": pl.String(), "action_id": pl.String()})
+    )  # fmt: skip
+    steps = Counter(f"{e['step']}:{e['outcome']}" for e in entries)
+    return Output(frame, metadata={"entries": len(entries), "by_step": MetadataValue.json(steps)})
+
+
+@asset(
+    description=(
+        "One alert per anomaly state change (opened, remediated, resolved), deduplicated by "
+        "anomaly and state, sent through an outbox that keeps failed deliveries for the next run."
+    ),
+    **lake_asset("respond", HOURLY, {"parquet", "sns"}),
+    deps=["egress_anomalies", "rca_reports", "remediation_actions"],
+)
+def egress_alerts(
+    context: AssetExecutionContext, lake: ResourceParam[LakeIOManager], notifier: Notifier
+) -> Output[dict[str, pl.DataFrame]]:
+    keys = list(context.partition_keys)
+    out = {k: pl.DataFrame(schema=ALERT_SCHEMA) for k in keys}
+    by_key = {k: anomalies_in(lake, k) for k in keys}
+    onsets = [cast(datetime, f["onset_hour"].min()) for f in by_key.values() if f.height]
+    if onsets:
+        window = hour_keys(min(onsets), hour_of(keys[-1]))
+        reports = lake.read_frame("rca_reports", window, REPORT_SCHEMA)
+        by_id = {r["anomaly_id"]: r for r in reports.iter_rows(named=True)}
+        actions = lake.read_frame("remediation_actions", window, ACTION_SCHEMA)
+        store = lake.store()
+        for key, rows in by_key.items():
+            messages = []
+            for row in rows.iter_rows(named=True):
+                mine = actions.filter(pl.col("anomaly_id") == row["anomaly_id"]).to_dicts()
+                report = by_id.get(row["anomaly_id"])
+                lineage = {
+                    "egress_anomalies": key,
+                    "rca_reports": report["onset_hour"].strftime(HOUR_FORMAT) if report else "",
+                    "run_id": context.run.run_id,
+                }
+                messages.extend(alert_messages(row, report, mine, lineage))
+            delivered = deliver(messages, store, notifier.publish)
+            if delivered:
+                out[key] = pl.DataFrame(delivered, schema=ALERT_SCHEMA)
+    every = pl.concat(list(out.values()))
+    return Output(
+        out,
+        metadata={
+            "sent": int(every["delivered"].sum()) if every.height else 0,
+            "kept_in_outbox": int((~every["delivered"]).sum()) if every.height else 0,
+            "by_state": MetadataValue.json(dict(Counter(every["state"].to_list()))),
+        },
+    )
+
+
+RESPOND_ASSETS = [rca_reports, remediation_actions, remediation_audit_log, egress_alerts]

@@ -1,0 +1,81 @@
+"""Sensors: one response per new anomaly, and a pipeline-health alert when a run fails."""
+
+import json
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DefaultSensorStatus,
+    ResourceParam,
+    RunFailureSensorContext,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    run_failure_sensor,
+    sensor,
+)
+
+from assets.respond import first_reported
+from egress_platform.automation import respond_job
+from resources.lake import LakeIOManager
+from resources.respond import Notifier, Workflow
+
+ANOMALIES = AssetKey("egress_anomalies")
+
+
+@sensor(
+    job=respond_job,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "For each anomaly first reported by a new egress_anomalies materialization: start its "
+        "response workflow (a Step Functions execution named after the anomaly on AWS) and a run "
+        "of the respond assets, with the anomaly id as run key so it starts only once."
+    ),
+)
+def anomaly_response_sensor(
+    context: SensorEvaluationContext,
+    lake: ResourceParam[LakeIOManager],
+    workflow: ResourceParam[Workflow],
+) -> SensorResult:
+    after = int(context.cursor) if context.cursor else None
+    found = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=ANOMALIES, after_storage_id=after), limit=500, ascending=True
+    )
+    requests = []
+    cursor = context.cursor
+    for record in found.records:
+        cursor = str(record.storage_id)
+        key = record.partition_key
+        if key is None:
+            continue
+        for row in first_reported(lake, key).iter_rows(named=True):
+            payload = {"anomaly_id": row["anomaly_id"], "partition": key,
+                       "entity": row["entity"], "dest_class": row["dest_class"]}  # fmt: skip
+            started = workflow.start(row["anomaly_id"], payload)
+            requests.append(
+                RunRequest(
+                    run_key=row["anomaly_id"],
+                    partition_key=key,
+                    tags={"egress/anomaly_id": row["anomaly_id"], "egress/workflow": started},
+                )
+            )
+    return SensorResult(run_requests=requests, cursor=cursor)
+
+
+@run_failure_sensor(
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Sends a pipeline-health alert through the notifier when any run fails.",
+)
+def pipeline_health_sensor(context: RunFailureSensorContext, notifier: Notifier) -> None:
+    run = context.dagster_run
+    body = {"kind": "pipeline_health", "run_id": run.run_id, "job": run.job_name,
+            "error": (context.failure_event.message or "")[:500]}  # fmt: skip
+    notifier.publish(
+        f"[egress high] run failed: {run.job_name}"[:100],
+        json.dumps(body),
+        {"severity": "high", "state": "run_failed", "anomaly_id": run.run_id},
+    )
+
+
+SENSORS = [anomaly_response_sensor, pipeline_health_sensor]
