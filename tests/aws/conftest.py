@@ -26,6 +26,8 @@ def moto_endpoint() -> Iterator[str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "EGRESS_RAW_BUCKET": "acme-egress-landing",
         "EGRESS_LAKE_BUCKET": "acme-egress-lake",
+        # Step Functions inside moto calls Lambda and friends back on this port.
+        "MOTO_PORT": str(port),
     }.items():
         patch.setenv(key, value)
     yield endpoint
