@@ -17,6 +17,7 @@ from resources.etl import PolarsEtl
 from resources.lake import CURATED_ZONE, PROCESSED_ZONE, LocalLakeIOManager, LocalLandingZone
 from resources.ml import LocalScorer, LocalTrainer
 from resources.network import AwsIpRanges
+from resources.respond import LocalExecutor, LocalNotifier, LocalWorkflow, TemplateLlm
 from resources.sql import DuckDbSql
 from tests.conftest import samples_dir
 
@@ -40,6 +41,10 @@ def resources(lake: Path, ip_ranges: str) -> dict[str, Any]:
         "aws_ip_ranges": AwsIpRanges(source=ip_ranges, cache_dir=str(lake / "cache")),
         "trainer": LocalTrainer(),
         "scorer": LocalScorer(),
+        "llm": TemplateLlm(),
+        "executor": LocalExecutor(),
+        "notifier": LocalNotifier(path=str(lake / "reports" / "alerts.jsonl"), echo=False),
+        "workflow": LocalWorkflow(),
     }
 
 

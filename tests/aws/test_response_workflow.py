@@ -74,7 +74,9 @@ def _finish(sfn: Any, arn: str, until: tuple[str, ...] = ("SUCCEEDED", "FAILED")
 
 def _entered(sfn: Any, arn: str) -> list[str]:
     events = sfn.get_execution_history(executionArn=arn)["events"]
-    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+    ]
 
 
 def test_asl_runs_the_steps_in_order_and_the_sensor_start_is_idempotent(sfn: Any) -> None:
@@ -124,7 +126,9 @@ def _waiting_for_approval(sfn: Any, moto_endpoint: str, name: str) -> tuple[str,
 
 def test_approval_waits_on_a_task_token(sfn: Any, moto_endpoint: str) -> None:
     run, payload = _waiting_for_approval(sfn, moto_endpoint, "approve")
-    sfn.send_task_success(taskToken=payload["task_token"], output=json.dumps({"approved_by": "bob"}))
+    sfn.send_task_success(
+        taskToken=payload["task_token"], output=json.dumps({"approved_by": "bob"})
+    )
     done = _finish(sfn, run)
     assert done["status"] == "SUCCEEDED"
     assert _entered(sfn, run)[-3:] == ["WaitForApproval", "Remediate", "Notify"]

@@ -68,7 +68,9 @@ def test_every_action_declares_schema_permissions_and_preconditions() -> None:
 
 def test_revoke_removes_exactly_the_matched_permission(tmp_path: Path) -> None:
     account = fake()
-    [row] = remediate("a1", [OPEN_22], account, Policy("auto", "medium"), Ledger(LocalStore(tmp_path)))
+    [row] = remediate(
+        "a1", [OPEN_22], account, Policy("auto", "medium"), Ledger(LocalStore(tmp_path))
+    )
     assert row["status"] == "applied"
     assert account.security_groups[SG]["ingress"] == [
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
@@ -140,7 +142,9 @@ def test_protected_resources_are_never_changed(tmp_path: Path) -> None:
          "recommended"),
     ],
 )  # fmt: skip
-def test_bad_or_recommendation_only_requests(tmp_path: Path, rec: dict[str, Any], status: str) -> None:
+def test_bad_or_recommendation_only_requests(
+    tmp_path: Path, rec: dict[str, Any], status: str
+) -> None:
     account = fake()
     [row] = remediate("a1", [rec], account, Policy("auto", "high"), Ledger(LocalStore(tmp_path)))
     assert row["status"] == status
