@@ -181,6 +181,7 @@ def remediation_actions(
                 [
                     {
                         "action_id": r["action_id"],
+                        "anomaly_id": r["anomaly_id"],
                         "action": r["action"],
                         "resource": r["resource"],
                         "status": r["status"],

@@ -160,6 +160,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--corpus", default="realAWSCloudwatch", help="data subfolder (default realAWSCloudwatch)"
     )
     nab.add_argument("--out", type=Path, default=Path("nab_scores.json"), help="JSON report path")
+    approve = sub.add_parser(
+        "approve",
+        help="approve a planned remediation action and apply it",
+        description="Record the approval of ACTION_ID (from remediation_actions, the demo's output "
+        "or an alert) in the audit log, then re-materialize remediation_actions for its hour in "
+        "approve mode so it is applied (unless its resource is protected or already fixed), and "
+        "send the alerts. On AWS it also releases the Step Functions execution waiting for it.",
+    )
+    approve.add_argument("action_id", help="the action id, e.g. act-1f2e3d4c5b6a7988")
+    approve.add_argument(
+        "--by", default=os.environ.get("USER", "cli"), help="who approves (default $USER)"
+    )
     return parser
 
 
@@ -186,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "evaluate": cmd_evaluate,
             "score": cmd_score,
             "nab-eval": cmd_nab_eval,
+            "approve": cmd_approve,
         }[args.command]
         return handler(args)
     except (CliError, SourceError) as exc:
@@ -299,10 +312,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.start, args.days, args.seed, _say)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
@@ -390,3 +399,13 @@ def cmd_nab_eval(args: argparse.Namespace) -> int:
     )
     _say(f"report written to {args.out}")
     return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from egress_platform.operate import approve_action
+
+    return approve_action(args.action_id, args.by, _say)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

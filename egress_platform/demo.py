@@ -20,6 +20,7 @@ def dagster_instance(lake: Path) -> Any:
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(lake / ".dagster")))
     home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()  # defaults: everything stored under DAGSTER_HOME
     return DagsterInstance.get()
 
 
@@ -41,7 +42,9 @@ def materialize_asset(asset_name: str, first: str, last: str, instance: Any) -> 
         tags={
             "dagster/asset_partition_range_start": first,
             "dagster/asset_partition_range_end": last,
-        },
+        }
+        if first
+        else {},
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
     if not result.success:
@@ -53,6 +56,22 @@ def materialize_asset(asset_name: str, first: str, last: str, instance: Any) -> 
     return meta
 
 
+def say_response(response: dict[str, Any], say: Say) -> None:
+    """Each anomaly's top root cause and its planned remediations."""
+    actions: dict[str, list[dict[str, Any]]] = {}
+    for action in response["remediation_actions"]["action_list"]:
+        actions.setdefault(action["anomaly_id"], []).append(action)
+    say("root causes and remediation (dry run: `egress approve <action-id>` applies one)")
+    for report in response["rca_reports"]["reports_list"]:
+        event = f"{report['event']} on " if report["event"] else ""
+        say(
+            f"  {report['entity']:<28} {report['cause']} ({report['confidence']:.0%}): "
+            f"{event}{report['resource']}"
+        )
+        for action in actions.get(report["anomaly_id"], []):
+            say(f"      {action['status']:<18}{action['action']:<36}{action['action_id']}")
+
+
 def run_demo(start: date, days: int, seed: int, say: Say) -> int:
     from egress_platform.simulate import simulate
     from resources.profiles import lake_dir
@@ -61,7 +80,7 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
         os.environ["EGRESS_IP_RANGES"] = str(SAMPLE_IP_RANGES)
     lake = lake_dir()
     landing = lake / "landing"
-    say(f"[1/5] simulating {days} days of account activity into {landing} (seed {seed})")
+    say(f"[1/6] simulating {days} days of account activity into {landing} (seed {seed})")
     t0 = time.monotonic()
     sim = simulate(landing, start, days, seed, progress=lambda m: say(f"      {m}"))
     say(
@@ -77,7 +96,7 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
         return hourly if spec_partitioning == "hourly" else daily
 
     say(
-        f"[2/5] ingesting every source into the raw zone through Dagster (instance {instance.root_directory})"
+        f"[2/6] ingesting every source into the raw zone through Dagster (instance {instance.root_directory})"
     )
     rows = []
     for i, spec in enumerate(SOURCES.values(), start=1):
@@ -93,7 +112,7 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
     checks_ok = all(meta["check_passed"] for _, meta, _ in rows)
 
     say(
-        "[3/5] the Glue layer: processed tables, flows classified by destination "
+        "[3/6] the Glue layer: processed tables, flows classified by destination "
         f"(ip-ranges: {os.environ.get('EGRESS_IP_RANGES') or 'not configured'})"
     )
     processed = [s for s in SOURCES.values() if s.name == "config"] + [
@@ -107,7 +126,7 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
         count = meta.get("records", meta.get("facts", 0))
         say(f"      {name}: {count:,} rows in {time.monotonic() - t:.1f}s")
 
-    say("[4/5] pricing egress per hour and reconciling it with the CUR")
+    say("[4/6] pricing egress per hour and reconciling it with the CUR")
     t = time.monotonic()
     flows = materialize_asset("egress_flows_hourly", *hourly, instance)
     say(f"      egress_flows_hourly: {flows['rows']:,} rows in {time.monotonic() - t:.1f}s")
@@ -118,7 +137,7 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
 
     anomalies: dict[str, Any] = {}
     if days > WARMUP_DAYS:
-        say("[5/5] detection: features, a model retrained each day, hourly anomalies")
+        say("[5/6] detection: features, a model retrained each day, hourly anomalies")
         judged = start + timedelta(days=WARMUP_DAYS)
         t = time.monotonic()
         materialize_asset("egress_features", *hourly, instance)
@@ -129,7 +148,22 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
             f"      {anomalies['anomalies']} anomalies ({anomalies['suppressed']} suppressed as planned) in {time.monotonic() - t:.1f}s"
         )
     else:
-        say(f"[5/5] detection skipped: it needs more than {WARMUP_DAYS} days of history")
+        say(f"[5/6] detection skipped: it needs more than {WARMUP_DAYS} days of history")
+
+    response: dict[str, Any] = {}
+    if anomalies:
+        say("[6/6] respond: root cause per anomaly, remediation plans (dry run), audit log, alerts")
+        judged_hours = (f"{start + timedelta(days=WARMUP_DAYS)}-00:00", hourly[1])
+        t = time.monotonic()
+        for name in ("rca_reports", "remediation_actions", "egress_alerts"):
+            response[name] = materialize_asset(name, *judged_hours, instance)
+        response["audit"] = materialize_asset("remediation_audit_log", "", "", instance)
+        say(
+            f"      {response['rca_reports']['reports']} reports, "
+            f"{response['remediation_actions']['actions']} planned actions "
+            f"({response['remediation_actions']['mode']}), "
+            f"{response['egress_alerts']['sent']} alerts in {time.monotonic() - t:.1f}s"
+        )
 
     say("")
     say(
@@ -163,6 +197,8 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
                 f"  {a['onset'][:16]}  {a['entity']:<28}{a['class']:<14}{a['type']:<17}"
                 f"{a['extra_usd_per_hour']:>8.3f}{a['extra_usd_per_hour'] * 730:>10,.0f}  {a['severity']}"
             )
+    if response:
+        say_response(response, say)
     say(
         f"\nraw zone: {lake / 'raw'}   processed: {lake / 'processed'}   curated: {lake / 'curated'}"
     )

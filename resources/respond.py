@@ -16,13 +16,7 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
-from egress_platform.rca.narrative import (
-    SYSTEM_PROMPT,
-    NarrativeError,
-    llm_input,
-    parse_llm_answer,
-    template_narrative,
-)
+from egress_platform.rca.narrative import converse_narrative, template_narrative
 from egress_platform.remediate.accounts import AccountApi, FakeAccount
 from egress_platform.remediate.run import Store
 
@@ -69,28 +63,9 @@ class BedrockLlm(Llm):
         evidence: list[dict[str, Any]],
         client: Any = None,
     ) -> tuple[dict[str, str], str]:
-        try:
-            answer = (client or self.client()).converse(
-                modelId=self.model_id,
-                system=[{"text": SYSTEM_PROMPT}],
-                messages=[
-                    {
-                        "role": "user",
-                        "content": [{"text": llm_input(anomaly, hypotheses, evidence)}],
-                    }
-                ],
-                inferenceConfig={"maxTokens": 800, "temperature": 0.0},
-            )
-            blocks = answer["output"]["message"]["content"]
-            text = "".join(b.get("text", "") for b in blocks)
-            return parse_llm_answer(text), "bedrock"
-        except (NarrativeError, KeyError, IndexError) as error:
-            reason = f"unusable answer: {error}"
-        except Exception as error:  # botocore errors after its retries
-            reason = f"{type(error).__name__}: {error}"
-        narrative = template_narrative(anomaly, hypotheses)
-        narrative["confidence_note"] = f"Bedrock failed ({reason[:200]}); template narrative."
-        return narrative, "template-fallback"
+        return converse_narrative(
+            client or self.client(), self.model_id, anomaly, hypotheses, evidence
+        )
 
 
 class Executor(ConfigurableResource):
@@ -173,10 +148,17 @@ class SnsNotifier(Notifier):
         return str(answer["MessageId"])
 
 
+APPROVAL_TOKENS = "remediation/approval_tokens/"
+
+
 class Workflow(ConfigurableResource):
     def start(self, anomaly_id: str, payload: dict[str, Any]) -> str:
         """Start the response for one anomaly; starting it again does nothing new."""
         return "in-process"
+
+    def approve(self, action_id: str, store: Store) -> bool:
+        """Release a workflow waiting for this approval (True when one was waiting)."""
+        return False
 
 
 class LocalWorkflow(Workflow):
@@ -201,6 +183,18 @@ class StepFunctionsWorkflow(Workflow):
         except sfn.exceptions.ExecutionAlreadyExists:
             arn = self.state_machine_arn.replace(":stateMachine:", ":execution:")
             return f"{arn}:{anomaly_id}"
+
+    def approve(self, action_id: str, store: Store) -> bool:
+        """Send the task token the WaitForApproval step left for this action."""
+        import boto3
+
+        key = f"{APPROVAL_TOKENS}{action_id}.json"
+        if not store.exists(key):
+            return False
+        token = json.loads(store.read(key))["task_token"]
+        sfn = boto3.client("stepfunctions", region_name=self.region_name)
+        sfn.send_task_success(taskToken=token, output=json.dumps({"approved": [action_id]}))
+        return True
 
 
 def notifier_path(lake_root: str) -> str:

@@ -126,3 +126,41 @@ def score_against_truth(anomalies: pl.DataFrame, truth: dict[str, Any]) -> Score
             if _overlaps(r, start, end) and _about(r, names) and r["anomaly_id"] not in matched_ids
         )
     return result
+
+
+def rca_accuracy(
+    reports: pl.DataFrame, anomalies: pl.DataFrame, truth: dict[str, Any]
+) -> dict[str, Any]:
+    """Share of detected incidents whose first anomaly's top hypothesis names the causing
+    resource and the CloudTrail event that caused it."""
+    by_id = {r["anomaly_id"]: r for r in reports.iter_rows(named=True)}
+    reported = [r for r in anomalies.iter_rows(named=True) if not r["suppressed"]]
+    resources = truth.get("resources", {})
+    judged, correct, misses = 0, 0, []
+    for incident in truth["incidents"]:
+        start, end = _ts(incident["start"]), _ts(incident["end"])
+        names = aliases(incident["entity"], resources)
+        hits = [r for r in reported if _overlaps(r, start, end) and _about(r, names)]
+        if not hits:
+            continue
+        judged += 1
+        report = by_id.get(min(hits, key=lambda r: r["detected_at"])["anomaly_id"])
+        right = report is not None and (report["top_resource"], report["top_event_id"]) == (
+            incident["causing_resource"],
+            incident["cloudtrail_event_id"],
+        )
+        correct += right
+        if not right:
+            misses.append(
+                {
+                    "incident": incident["id"],
+                    "kind": incident["kind"],
+                    "top": report["top_rule"] if report else None,
+                }
+            )
+    return {
+        "rca_judged": judged,
+        "rca_correct": correct,
+        "rca_accuracy": round(correct / judged, 3) if judged else None,
+        "rca_misses": misses,
+    }

@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from egress_platform.detect.anomalies import planned_change_entities
-from egress_platform.detect.evaluate import score_against_truth
+from egress_platform.detect.evaluate import rca_accuracy, score_against_truth
 from egress_platform.detect.pipeline import run_detection
-from egress_platform.etl.local_run import egress_flows_from_landing
+from egress_platform.etl.local_run import egress_flows_from_landing, landed
 from egress_platform.network.ip_ranges import IpRanges
+from egress_platform.rca.evidence import Sources
+from egress_platform.rca.report import build_reports
 from egress_platform.simulate import simulate
 
 COLUMNS = ("seed", "incidents", "detected", "recall", "events", "precision", "benign_alerts",
-           "median_delay_h", "median_impact_error")  # fmt: skip
+           "median_delay_h", "median_impact_error", "rca_accuracy")  # fmt: skip
 
 
 def evaluate_seed(
@@ -29,8 +31,10 @@ def evaluate_seed(
     run = run_detection(flows, planned_change_entities(config))
     truth = json.loads((landing / "ground_truth.json").read_text())
     score = score_against_truth(run.anomalies, truth)
-    say(f"  seed {seed}: {score.summary()}")
-    return {"seed": seed, **score.summary(), "per_incident": score.per_incident,
+    sources = Sources(config, landed(landing, "cloudtrail"), landed(landing, "cur"), flows)
+    rca = rca_accuracy(build_reports(run.anomalies, sources), run.anomalies, truth)
+    say(f"  seed {seed}: {score.summary()} rca {rca['rca_correct']}/{rca['rca_judged']}")
+    return {"seed": seed, **score.summary(), **rca, "per_incident": score.per_incident,
             "anomalies": run.anomalies.drop("baseline_profile").to_dicts()}  # fmt: skip
 
 
@@ -57,7 +61,12 @@ def evaluate(
         "benign_alerts": sum(r["benign_alerts"] for r in results),
         "median_delay_h": _median(delays),
         "median_impact_error": _median(errors),
+        "rca_judged": sum(r["rca_judged"] for r in results),
+        "rca_correct": sum(r["rca_correct"] for r in results),
     }
+    overall["rca_accuracy"] = (
+        round(overall["rca_correct"] / overall["rca_judged"], 3) if overall["rca_judged"] else None
+    )
     return {"days": days, "seeds": results, "overall": overall}
 
 

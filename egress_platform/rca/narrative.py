@@ -93,3 +93,31 @@ def parse_llm_answer(text: str) -> dict[str, str]:
     if not out["summary"] or not out["explanation"]:
         raise NarrativeError("summary and explanation are required")
     return out
+
+
+def converse_narrative(
+    client: Any,
+    model_id: str,
+    anomaly: dict[str, Any],
+    hypotheses: list[dict[str, Any]],
+    evidence: list[dict[str, Any]],
+) -> tuple[dict[str, str], str]:
+    """Bedrock Converse for the narrative; the template (and the reason) when it fails."""
+    try:
+        answer = client.converse(
+            modelId=model_id,
+            system=[{"text": SYSTEM_PROMPT}],
+            messages=[
+                {"role": "user", "content": [{"text": llm_input(anomaly, hypotheses, evidence)}]}
+            ],
+            inferenceConfig={"maxTokens": 800, "temperature": 0.0},
+        )
+        blocks = answer["output"]["message"]["content"]
+        return parse_llm_answer("".join(b.get("text", "") for b in blocks)), "bedrock"
+    except (NarrativeError, KeyError, IndexError) as error:
+        reason = f"unusable answer: {error}"
+    except Exception as error:  # botocore errors, after its own retries
+        reason = f"{type(error).__name__}: {error}"
+    narrative = template_narrative(anomaly, hypotheses)
+    narrative["confidence_note"] = f"Bedrock failed ({reason[:200]}); template narrative."
+    return narrative, "template-fallback"

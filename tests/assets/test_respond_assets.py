@@ -142,3 +142,29 @@ def test_reports_actions_audit_and_alerts(responded: dict[str, Any]) -> None:
     body = next(x["body"] for x in lines if x["body"]["entity"] in found)
     assert body["top_hypothesis"]["cloudtrail_event_id"] and body["lineage"]["egress_anomalies"]
     assert meta(run(lake, instance, "egress_alerts", window), "egress_alerts")["sent"] == 0
+
+
+def test_egress_approve_applies_one_planned_action(responded: dict[str, Any]) -> None:
+    from egress_platform.cli import CliError
+    from egress_platform.operate import approve_action, find_action
+
+    lake, instance = responded["lake"], responded["instance"]
+    window = (responded["keys"][0], responded["keys"][-1])
+    run(lake, instance, "rca_reports", window)
+    run(lake, instance, "remediation_actions", window)
+    store = LocalLakeIOManager(root=str(lake)).store()
+    bucket = next(i for i in truth(lake / "landing")["incidents"] if i["kind"] == "public_bucket")
+    from egress_platform.remediate.run import action_id
+
+    block = action_id(
+        f"anom-{bucket['id']}", "s3-block-public-access", {"bucket": bucket["entity"]}
+    )
+    said: list[str] = []
+    env = resources(lake, str(samples_dir() / "network" / "ip-ranges.json"))
+    assert approve_action(block, "carol", said.append, env, instance) == 0
+    assert said[-1].startswith(f"{block}: applied")
+    assert find_action(store, block)[1]["status"] == "applied"
+    fake = json.loads((lake / "remediation" / "fake_account.json").read_text())
+    assert fake["buckets"][bucket["entity"]]["public_access_block"]["BlockPublicPolicy"] is True
+    with pytest.raises(CliError, match="no action 'act-0000'"):
+        approve_action("act-0000", "carol", said.append, env, instance)

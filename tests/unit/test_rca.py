@@ -234,3 +234,44 @@ def test_bedrock_request_carries_the_facts_as_data() -> None:
         json.loads(user[len("<data>\n") : -len("\n</data>")])["evidence"][0]["actor"] == INJECTION
     )
     assert seen["inferenceConfig"]["temperature"] == 0.0
+
+
+def test_workflow_steps_chained_as_the_asl_orders_them(
+    account: tuple[Path, Sources], tmp_path: Path
+) -> None:
+    """The Lambda steps, fed the state document the ASL builds, match the assets' results."""
+    from egress_platform.rca.report import template_narrator
+    from egress_platform.respond import steps
+    from infra_cdk.constructs.response_workflow.handlers import _document
+
+    landing, sources = account
+    anomalies = incident_anomalies(landing)
+    clean = {r["anomaly_id"]: r for r in build_reports(anomalies, sources).iter_rows(named=True)}
+    fake = FakeAccount.from_resources(
+        latest_resources(sources.config_items, anomalies["onset_hour"].max())
+    )
+    ledger = Ledger(LocalStore(tmp_path))
+    published: list[str] = []
+    for row in anomalies.iter_rows(named=True):
+        anomaly = json.loads(json.dumps(row, default=str))  # as the execution input carries it
+        state: dict[str, Any] = {"anomaly": anomaly}
+        for name, run in (
+            ("evidence", lambda d: steps.gather_evidence_step(d, sources)),
+            ("root_cause", lambda d: steps.root_cause_step(d, template_narrator)),
+            ("choice", lambda d: steps.choose_actions_step(d, fake, Policy("approve"), ledger)),
+            ("remediation", lambda d: steps.remediate_step(d, fake, Policy("approve"), ledger)),
+            ("alerts", lambda d: steps.notify_step(
+                d, LocalStore(tmp_path / "alerts"), lambda s, b, a: published.append(a["state"]) or "m")),
+        ):  # fmt: skip
+            state[name] = {"value": run(_document({"step": name, "state": state}))}
+        cause = state["root_cause"]["value"]["hypotheses"][0]
+        assert (cause["resource_id"], cause["cloudtrail_event_id"]) == (
+            clean[row["anomaly_id"]]["top_resource"],
+            clean[row["anomaly_id"]]["top_event_id"],
+        )
+        changes = [p for p in state["choice"]["value"]["plans"] if p["kind"] == "change"]
+        assert state["choice"]["value"]["needs_approval"] == bool(changes)
+        assert all(a["status"] in ("awaiting_approval", "recommended")
+                   for a in state["remediation"]["value"]["actions"])  # fmt: skip
+    assert published == ["opened"] * len(anomalies)
+    assert fake.calls == []
