@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 RUN := $(UV) run --frozen --no-sync
 export DAGSTER_HOME ?= $(CURDIR)/lake/.dagster
 
-.PHONY: setup demo test lint dev bench synth
+.PHONY: setup demo test lint dev bench synth lambda-layer
 
 $(UV):
 	@echo "bootstrapping uv into .tools/ ..."
@@ -39,3 +39,11 @@ bench: setup ## throughput benchmark: bench/results/latest.json (generates ~20 G
 synth: setup ## synthesize the CDK app (cdk-nag AwsSolutions checks included) into cdk.out/
 	@$(RUN) python -m infra_cdk.app
 	@echo "templates written to cdk.out/"
+
+lambda-layer: setup ## the response Lambdas' packages (polars, jsonschema; Linux wheels) as build/lambda-layer.zip
+	@rm -rf build/lambda-layer && mkdir -p build/lambda-layer/python
+	@$(UV) export --frozen --no-dev --no-hashes --no-emit-project | grep -E '^(polars|polars-runtime-[0-9]+|jsonschema|jsonschema-specifications|referencing|rpds-py|attrs)==' > build/lambda-layer/requirements.txt
+	@$(UV) pip install --quiet --python-platform x86_64-manylinux2014 --python-version 3.14 \
+		--target build/lambda-layer/python -r build/lambda-layer/requirements.txt
+	@cd build/lambda-layer && $(PYTHON) -m zipfile -c ../lambda-layer.zip python
+	@echo "publish: aws lambda publish-layer-version --layer-name egress-deps --zip-file fileb://build/lambda-layer.zip"

@@ -17,6 +17,7 @@ from infra_cdk.stacks.data_lake import DataLakeStack
 from infra_cdk.stacks.ingestion import IngestionStack
 from infra_cdk.stacks.ml import MlStack
 from infra_cdk.stacks.observability import ObservabilityStack
+from infra_cdk.stacks.response import ResponseStack
 
 
 def build_app(outdir: str | None = None, context: dict[str, object] | None = None) -> cdk.App:
@@ -37,7 +38,11 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
         vpc_ids=list(vpc_ids), env=env,
     )  # fmt: skip
     MlStack(app, "EgressMl", lake_bucket=lake.lake_name, key=lake.key, env=env)
-    ObservabilityStack(app, "EgressObservability", key=lake.key, env=env)
+    observability = ObservabilityStack(app, "EgressObservability", key=lake.key, env=env)
+    ResponseStack(
+        app, "EgressResponse", lake_bucket=lake.lake_name, key=lake.key,
+        alerts=observability.alerts, env=env,
+    )  # fmt: skip
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
 

@@ -29,6 +29,8 @@ CUR_PREFIX = "cur"
 CUR_REPORT = "egress-cur"
 FIREHOSE_PREFIX = "firehose/"
 
+FIREHOSE_STREAM = "egress-raw"
+
 
 class IngestionStack(Stack):
     def __init__(
@@ -177,7 +179,7 @@ class IngestionStack(Stack):
         stream = firehose.CfnDeliveryStream(
             self,
             "DeliveryStream",
-            delivery_stream_name="egress-raw",
+            delivery_stream_name=FIREHOSE_STREAM,
             delivery_stream_type="DirectPut",
             delivery_stream_encryption_configuration_input=firehose.CfnDeliveryStream.DeliveryStreamEncryptionConfigurationInputProperty(
                 key_type="CUSTOMER_MANAGED_CMK", key_arn=key.key_arn

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -19,6 +20,7 @@ from constructs import Construct
 
 from infra_cdk.constructs.nag import acknowledge
 from infra_cdk.stacks.catalog_etl import FLOWS_JOB
+from infra_cdk.stacks.ingestion import FIREHOSE_STREAM
 
 
 class ObservabilityStack(Stack):
@@ -68,6 +70,21 @@ class ObservabilityStack(Stack):
             ),
             targets=[target],
         )
+        self._alarm(
+            "FirehoseDeliveryFailing",
+            "Firehose egress-raw is not delivering to the raw bucket",
+            cw.Metric(namespace="AWS/Firehose", metric_name="DeliveryToS3.Success",
+                      dimensions_map={"DeliveryStreamName": FIREHOSE_STREAM},
+                      statistic="Average", period=Duration.minutes(15)),
+            threshold=1, below=True,
+        )  # fmt: skip
+        self._alarm(
+            "AlertDeadLetterDepth",
+            "Alert deliveries from EventBridge rules gave up and sit in the dead-letter queue",
+            dead_letters.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"),
+            threshold=1,
+        )  # fmt: skip
         dashboard = cw.Dashboard(self, "Dashboard", dashboard_name="egress-cost-optimizer")
         dashboard.add_widgets(
             cw.TextWidget(markdown="# Egress Cost Optimizer\nGlue layer and query health.", width=24, height=2),
@@ -84,3 +101,17 @@ class ObservabilityStack(Stack):
                                 period=Duration.hours(1))],
             ),
         )  # fmt: skip
+
+    def _alarm(
+        self, cid: str, why: str, metric: cw.IMetric, *, threshold: float, below: bool = False
+    ) -> cw.Alarm:
+        alarm = cw.Alarm(
+            self, cid, alarm_description=why, metric=metric, threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD if below
+            else cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            # A stream with no records reports no data: only a measured failure alarms.
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )  # fmt: skip
+        alarm.add_alarm_action(cw_actions.SnsAction(self.alerts))
+        return alarm

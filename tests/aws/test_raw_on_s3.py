@@ -32,6 +32,7 @@ def test_aws_profile_ingests_landing_bucket_into_s3_lake(
     # The same keys as the local profile, other implementations.
     assert set(resources) == {
         "landing", "lake", "etl", "sql", "aws_ip_ranges", "trainer", "scorer",
+        "llm", "executor", "notifier", "workflow",
     }  # fmt: skip
     assert set(resources) == set(resources_for("local"))
     assets = [a for a in RAW_ASSETS if a.key.path[-1] in ("raw_vpc_flow_logs", "raw_cur")]

@@ -34,6 +34,17 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+UNSCOPED_ACTIONS = {
+    "ecr:GetAuthorizationToken",
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    "ec2:DescribeSecurityGroups",
+}  # fmt: skip
+
+
 def test_every_stack_synthesizes(templates: dict[str, Any]) -> None:
     assert set(templates) == {
         "EgressDataLake",
@@ -41,6 +52,7 @@ def test_every_stack_synthesizes(templates: dict[str, Any]) -> None:
         "EgressIngestion",
         "EgressMl",
         "EgressObservability",
+        "EgressResponse",
     }
 
 
@@ -78,8 +90,9 @@ def test_no_wildcard_actions_and_star_resources_only_where_aws_requires(
             actions = as_list(statement["Action"])
             assert not any(a == "*" or a.endswith("*") for a in actions), (name, actions)
             if "*" in as_list(statement["Resource"]):
-                # The one case: ecr:GetAuthorizationToken has no resource-level permissions.
-                assert actions == ["ecr:GetAuthorizationToken"], (name, statement)
+                # Only APIs without resource-level permissions: ECR login, X-Ray traces, log
+                # delivery set-up for Step Functions, and describing security groups.
+                assert set(actions) <= UNSCOPED_ACTIONS, (name, statement)
 
 
 def test_glue_job_runs_the_repository_script_with_the_package(templates: dict[str, Any]) -> None:
@@ -181,3 +194,86 @@ def test_firehose_partitions_by_source_and_hour_with_the_lake_key(
     assert (
         s3_config["Prefix"].startswith("firehose/") and "errors/" in s3_config["ErrorOutputPrefix"]
     )
+
+
+def _role_statements(template: Any, role_fragment: str) -> list[dict[str, Any]]:
+    found = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        roles = json.dumps(policy["Properties"]["Roles"])
+        if role_fragment in roles:
+            found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+def test_remediation_role_holds_exactly_the_catalogs_permissions(templates: dict[str, Any]) -> None:
+    from egress_platform.remediate.catalog import executable_permissions
+
+    response = templates["EgressResponse"]
+    granted = _role_statements(response, "RemediationRole")
+    catalog = [s for s in granted if s.get("Sid", "").startswith("RemediationCatalog")]
+    assert sorted(a for s in catalog for a in as_list(s["Action"])) == executable_permissions()
+    others = {a for s in granted if s not in catalog for a in as_list(s["Action"])}
+    assert not {a for a in others if a.startswith("ec2:")}
+    assert {a for a in others if a.startswith("s3:")} <= {
+        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "s3:GetBucketLocation"
+    }  # fmt: skip
+
+
+def test_rca_may_invoke_only_the_configured_bedrock_model(templates: dict[str, Any]) -> None:
+    from infra_cdk.stacks.response import DEFAULT_MODEL
+
+    granted = _role_statements(templates["EgressResponse"], "RcaRole")
+    bedrock = [s for s in granted if any(a.startswith("bedrock:") for a in as_list(s["Action"]))]
+    assert [as_list(s["Action"]) for s in bedrock] == [["bedrock:InvokeModel"]]
+    assert f"foundation-model/{DEFAULT_MODEL}" in json.dumps(bedrock[0]["Resource"])
+
+
+def test_state_machine_is_the_tested_asl_file(templates: dict[str, Any]) -> None:
+    from infra_cdk.constructs.response_workflow import ASL_PATH, FUNCTION_KEYS
+
+    response = templates["EgressResponse"]
+    machine = next(iter(response.find_resources("AWS::StepFunctions::StateMachine").values()))
+    props = machine["Properties"]
+    assert json.loads(props["DefinitionString"]) == json.loads(ASL_PATH.read_text())
+    assert set(props["DefinitionSubstitutions"]) == set(FUNCTION_KEYS)
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_detector_runs_hourly_with_retries_and_a_dead_letter_queue(
+    templates: dict[str, Any],
+) -> None:
+    response = templates["EgressResponse"]
+    schedule = next(iter(response.find_resources("AWS::Scheduler::Schedule").values()))[
+        "Properties"
+    ]
+    assert schedule["ScheduleExpression"] == "cron(15 * * * ? *)"
+    target = schedule["Target"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    assert "DeadLetterConfig" in target
+    functions = response.find_resources("AWS::Lambda::Function")
+    assert {f["Properties"]["FunctionName"] for f in functions.values()} == {
+        "egress-rca", "egress-remediation", "egress-notify", "egress-detector"
+    }  # fmt: skip
+    for function in functions.values():
+        assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
+    for group in response.find_resources("AWS::Logs::LogGroup").values():
+        assert group["Properties"]["RetentionInDays"] == 30
+        assert "KmsKeyId" in group["Properties"]
+
+
+def test_alarms_cover_lambdas_executions_firehose_and_dead_letters(
+    templates: dict[str, Any],
+) -> None:
+    alarms = [
+        a["Properties"]
+        for name in ("EgressResponse", "EgressObservability")
+        for a in templates[name].find_resources("AWS::CloudWatch::Alarm").values()
+    ]
+    metrics = sorted(f"{a.get('Namespace')}:{a.get('MetricName')}" for a in alarms)
+    assert metrics.count("AWS/Lambda:Errors") == 4
+    for wanted in ("AWS/States:ExecutionsFailed", "AWS/Firehose:DeliveryToS3.Success"):
+        assert wanted in metrics
+    assert metrics.count("AWS/SQS:ApproximateNumberOfMessagesVisible") == 2
+    for alarm in alarms:
+        assert alarm["AlarmActions"], alarm

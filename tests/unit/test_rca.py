@@ -252,6 +252,11 @@ def test_workflow_steps_chained_as_the_asl_orders_them(
     )
     ledger = Ledger(LocalStore(tmp_path))
     published: list[str] = []
+
+    def publish(subject: str, body: str, attributes: dict[str, str]) -> str:
+        published.append(attributes["state"])
+        return "m"
+
     for row in anomalies.iter_rows(named=True):
         anomaly = json.loads(json.dumps(row, default=str))  # as the execution input carries it
         state: dict[str, Any] = {"anomaly": anomaly}
@@ -260,8 +265,7 @@ def test_workflow_steps_chained_as_the_asl_orders_them(
             ("root_cause", lambda d: steps.root_cause_step(d, template_narrator)),
             ("choice", lambda d: steps.choose_actions_step(d, fake, Policy("approve"), ledger)),
             ("remediation", lambda d: steps.remediate_step(d, fake, Policy("approve"), ledger)),
-            ("alerts", lambda d: steps.notify_step(
-                d, LocalStore(tmp_path / "alerts"), lambda s, b, a: published.append(a["state"]) or "m")),
+            ("alerts", lambda d: steps.notify_step(d, LocalStore(tmp_path / "alerts"), publish)),
         ):  # fmt: skip
             state[name] = {"value": run(_document({"step": name, "state": state}))}
         cause = state["root_cause"]["value"]["hypotheses"][0]

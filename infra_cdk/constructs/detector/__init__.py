@@ -1,0 +1,1 @@
+"""The hourly detector Lambda (``handler.py``), invoked by an EventBridge Scheduler schedule."""
