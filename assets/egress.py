@@ -16,7 +16,7 @@ from dagster import (
     asset,
 )
 
-from assets.common import hour_keys, hour_of, lake_asset
+from assets.common import CODE_VERSION, OWNERS, hour_keys, hour_of, lake_asset
 from assets.processed import day_keys
 from assets.raw import DAILY, HOURLY
 from egress_platform.etl.egress_flows import (
@@ -176,7 +176,8 @@ def cost_reconciliation(
         "AWS services, cross-AZ pairs): DuckDB locally, Athena views + named queries on AWS."
     ),
     group_name="egress",
-    owners=["team:egress-platform"],
+    owners=OWNERS,
+    code_version=CODE_VERSION,
     kinds={"sql", "duckdb", "athena"},
     deps=["egress_flows_hourly", "cost_reconciliation"],
 )

@@ -4,6 +4,7 @@ One asset per source, hourly or daily partitioned by delivery time. A backfill r
 over the whole range, reading the landing listing once.
 """
 
+import hashlib
 import os
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     DailyPartitionsDefinition,
+    DataVersion,
     HourlyPartitionsDefinition,
     MetadataValue,
     Output,
@@ -112,6 +114,16 @@ def batch_metadata(batches: dict[str, IngestBatch]) -> dict[str, Any]:
     }
 
 
+def landed_version(batches: dict[str, IngestBatch]) -> DataVersion:
+    """What the run read, as a data version: the landed objects (key, size) of each partition."""
+    digest = hashlib.sha256()
+    for key in sorted(batches):
+        digest.update(key.encode())
+        for obj, size in batches[key].objects:
+            digest.update(f"{obj}\0{size}\n".encode())
+    return DataVersion(digest.hexdigest())
+
+
 def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
     @asset(
         name=spec.asset_name,
@@ -133,7 +145,7 @@ def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
         batches = read_partitions(spec, landing, keys, context.log)
         metadata = batch_metadata(batches)
         unbalanced = [k for k, b in batches.items() if not b.balanced]
-        yield Output(batches, metadata=metadata)
+        yield Output(batches, metadata=metadata, data_version=landed_version(batches))
         yield AssetCheckResult(
             check_name=BALANCE_CHECK,
             passed=not unbalanced,

@@ -22,7 +22,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.common import HOUR_FORMAT, OWNERS, hour_keys, hour_of, lake_asset
+from assets.common import CODE_VERSION, HOUR_FORMAT, OWNERS, hour_keys, hour_of, lake_asset
 from assets.raw import HOURLY
 from egress_platform.detect.anomalies import ANOMALY_SCHEMA
 from egress_platform.pricing.estimate import PRICED_SCHEMA
@@ -198,6 +198,7 @@ def remediation_actions(
     io_manager_key="lake",
     group_name="respond",
     owners=OWNERS,
+    code_version=CODE_VERSION,
     kinds={"parquet"},
     deps=["remediation_actions"],
 )

@@ -112,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--days",
         type=_positive,
-        default=int(os.environ.get("EGRESS_DEMO_DAYS", "21")),
-        help="days to simulate (default 21)",
+        default=int(os.environ.get("EGRESS_DEMO_DAYS", "0")) or None,
+        help="days to simulate (default 21; 28 with EGRESS_SCALE=large, which also runs 40 ENIs)",
     )
     demo.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
     demo.add_argument(
@@ -172,6 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument(
         "--by", default=os.environ.get("USER", "cli"), help="who approves (default $USER)"
     )
+    lineage = sub.add_parser(
+        "audit-lineage",
+        help="print the recorded lineage of an anomaly back to the landed files",
+        description="Walk from the egress_anomalies partition that first reported ANOMALY_ID "
+        "upstream through every asset partition it depends on, down to the landing objects of "
+        "the raw partitions. Each step shows the materialization's run id, data version and code "
+        "version, read from the Dagster instance's event log ($DAGSTER_HOME, default lake/.dagster).",
+    )
+    lineage.add_argument("anomaly_id", help="the anomaly id, e.g. anom-1a2b3c4d5e6f7a8b")
+    lineage.add_argument("--json", action="store_true", help="print JSON instead of a tree")
     return parser
 
 
@@ -199,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "score": cmd_score,
             "nab-eval": cmd_nab_eval,
             "approve": cmd_approve,
+            "audit-lineage": cmd_audit_lineage,
         }[args.command]
         return handler(args)
     except (CliError, SourceError) as exc:
@@ -307,9 +318,13 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from egress_platform.demo import run_demo
+    from egress_platform.demo import demo_scale, run_demo
 
-    return run_demo(args.start, args.days, args.seed, _say)
+    try:
+        scale = demo_scale()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return run_demo(args.start, args.days or scale.days, args.seed, _say, scale.enis)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -405,6 +420,30 @@ def cmd_approve(args: argparse.Namespace) -> int:
     from egress_platform.operate import approve_action
 
     return approve_action(args.action_id, args.by, _say)
+
+
+def cmd_audit_lineage(args: argparse.Namespace) -> int:
+    from egress_platform import lineage
+    from egress_platform.demo import quiet_dagster
+    from resources.profiles import lake_dir
+
+    quiet_dagster()
+    from dagster import DagsterInstance
+
+    from egress_platform.definitions import defs
+
+    home = os.environ.setdefault("DAGSTER_HOME", str(lake_dir() / ".dagster"))
+    if not Path(home, "dagster.yaml").is_file():
+        raise CliError(f"no Dagster instance at {home}; run `make demo` first or set DAGSTER_HOME")
+    instance = DagsterInstance.get()
+    resources = defs.resources or {}
+    try:
+        report = lineage.audit(args.anomaly_id, instance, defs.resolve_asset_graph(),
+                               resources["lake"])  # fmt: skip
+    except (lineage.UnknownAnomaly, lineage.NotMaterialized) as exc:
+        raise CliError(str(exc.args[0])) from None
+    print(json.dumps(report, indent=2) if args.json else lineage.render_tree(report))
+    return 0
 
 
 if __name__ == "__main__":

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,29 @@ from typing import Any
 from egress_platform.sources import SOURCES
 
 Say = Callable[[str], None]
+INSTANCE_SETTINGS = "telemetry:\n  enabled: false\n"  # the demo's own instance: no banner, no calls
+
+
+@dataclass(frozen=True)
+class Scale:
+    days: int
+    enis: int
+
+
+SCALES = {"default": Scale(21, 10), "large": Scale(28, 40)}
+
+
+def demo_scale() -> Scale:
+    """``EGRESS_SCALE`` (default or large) picks the simulated account's size."""
+    name = os.environ.get("EGRESS_SCALE", "default") or "default"
+    if name not in SCALES:
+        raise ValueError(f"EGRESS_SCALE={name!r}: use one of {', '.join(SCALES)}")
+    return SCALES[name]
+
+
+def quiet_dagster() -> None:
+    """Dagster's beta/preview warnings say nothing to a user of the demo."""
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
 
 
 def dagster_instance(lake: Path) -> Any:
@@ -20,7 +46,9 @@ def dagster_instance(lake: Path) -> Any:
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(lake / ".dagster")))
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()  # defaults: everything stored under DAGSTER_HOME
+    settings = home / "dagster.yaml"
+    if not settings.is_file() or not settings.read_text().strip():
+        settings.write_text(INSTANCE_SETTINGS)  # otherwise defaults: all under DAGSTER_HOME
     return DagsterInstance.get()
 
 
@@ -56,33 +84,21 @@ def materialize_asset(asset_name: str, first: str, last: str, instance: Any) -> 
     return meta
 
 
-def say_response(response: dict[str, Any], say: Say) -> None:
-    """Each anomaly's top root cause and its planned remediations."""
-    actions: dict[str, list[dict[str, Any]]] = {}
-    for action in response["remediation_actions"]["action_list"]:
-        actions.setdefault(action["anomaly_id"], []).append(action)
-    say("root causes and remediation (dry run: `egress approve <action-id>` applies one)")
-    for report in response["rca_reports"]["reports_list"]:
-        event = f"{report['event']} on " if report["event"] else ""
-        say(
-            f"  {report['entity']:<28} {report['cause']} ({report['confidence']:.0%}): "
-            f"{event}{report['resource']}"
-        )
-        for action in actions.get(report["anomaly_id"], []):
-            say(f"      {action['status']:<18}{action['action']:<36}{action['action_id']}")
-
-
-def run_demo(start: date, days: int, seed: int, say: Say) -> int:
+def run_demo(start: date, days: int, seed: int, say: Say, enis: int = 10) -> int:
     from egress_platform.simulate import simulate
     from resources.profiles import lake_dir
 
+    quiet_dagster()
+    began = time.monotonic()
     if not os.environ.get("EGRESS_IP_RANGES") and SAMPLE_IP_RANGES.is_file():
         os.environ["EGRESS_IP_RANGES"] = str(SAMPLE_IP_RANGES)
     lake = lake_dir()
     landing = lake / "landing"
-    say(f"[1/6] simulating {days} days of account activity into {landing} (seed {seed})")
+    say(
+        f"[1/7] simulating {days} days of account activity into {landing} (seed {seed}, {enis} ENIs)"
+    )
     t0 = time.monotonic()
-    sim = simulate(landing, start, days, seed, progress=lambda m: say(f"      {m}"))
+    sim = simulate(landing, start, days, seed, enis, progress=lambda m: say(f"      {m}"))
     say(
         f"      account {sim.account_id}, {sim.incidents} incidents injected, {time.monotonic() - t0:.1f}s"
     )
@@ -96,7 +112,7 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
         return hourly if spec_partitioning == "hourly" else daily
 
     say(
-        f"[2/6] ingesting every source into the raw zone through Dagster (instance {instance.root_directory})"
+        f"[2/7] ingesting every source into the raw zone through Dagster (instance {instance.root_directory})"
     )
     rows = []
     for i, spec in enumerate(SOURCES.values(), start=1):
@@ -112,7 +128,7 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
     checks_ok = all(meta["check_passed"] for _, meta, _ in rows)
 
     say(
-        "[3/6] the Glue layer: processed tables, flows classified by destination "
+        "[3/7] the Glue layer: processed tables, flows classified by destination "
         f"(ip-ranges: {os.environ.get('EGRESS_IP_RANGES') or 'not configured'})"
     )
     processed = [s for s in SOURCES.values() if s.name == "config"] + [
@@ -126,7 +142,7 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
         count = meta.get("records", meta.get("facts", 0))
         say(f"      {name}: {count:,} rows in {time.monotonic() - t:.1f}s")
 
-    say("[4/6] pricing egress per hour and reconciling it with the CUR")
+    say("[4/7] pricing egress per hour and reconciling it with the CUR")
     t = time.monotonic()
     flows = materialize_asset("egress_flows_hourly", *hourly, instance)
     say(f"      egress_flows_hourly: {flows['rows']:,} rows in {time.monotonic() - t:.1f}s")
@@ -137,7 +153,7 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
 
     anomalies: dict[str, Any] = {}
     if days > WARMUP_DAYS:
-        say("[5/6] detection: features, a model retrained each day, hourly anomalies")
+        say("[5/7] detection: features, a model retrained each day, hourly anomalies")
         judged = start + timedelta(days=WARMUP_DAYS)
         t = time.monotonic()
         materialize_asset("egress_features", *hourly, instance)
@@ -148,11 +164,11 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
             f"      {anomalies['anomalies']} anomalies ({anomalies['suppressed']} suppressed as planned) in {time.monotonic() - t:.1f}s"
         )
     else:
-        say(f"[5/6] detection skipped: it needs more than {WARMUP_DAYS} days of history")
+        say(f"[5/7] detection skipped: it needs more than {WARMUP_DAYS} days of history")
 
     response: dict[str, Any] = {}
     if anomalies:
-        say("[6/6] respond: root cause per anomaly, remediation plans (dry run), audit log, alerts")
+        say("[6/7] respond: root cause per anomaly, remediation plans (dry run), audit log, alerts")
         judged_hours = (f"{start + timedelta(days=WARMUP_DAYS)}-00:00", hourly[1])
         t = time.monotonic()
         for name in ("rca_reports", "remediation_actions", "egress_alerts"):
@@ -164,7 +180,116 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
             f"({response['remediation_actions']['mode']}), "
             f"{response['egress_alerts']['sent']} alerts in {time.monotonic() - t:.1f}s"
         )
+    else:
+        say("[6/7] respond skipped: no anomalies")
 
+    say("[7/7] report: SQL views and the dashboard")
+    t = time.monotonic()
+    materialize_asset("egress_sql_views", "", "", instance)
+    dashboard = materialize_asset("egress_dashboard", "", "", instance)
+    say(
+        f"      egress_dashboard: {dashboard['bytes'] / 1e3:,.0f} kB in {time.monotonic() - t:.1f}s"
+    )
+
+    truth = json.loads((landing / "ground_truth.json").read_text())
+    score = ground_truth_score(lake, truth)
+    summary = demo_summary(sim.account_id, days, seed, enis, rows, flows, recon, anomalies,
+                           response, score)  # fmt: skip
+    say_summary(summary, rows, say)
+    reports = lake / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    summary["seconds"] = round(time.monotonic() - began, 1)
+    (reports / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    say(
+        f"\nraw zone: {lake / 'raw'}   processed: {lake / 'processed'}   curated: {lake / 'curated'}"
+    )
+    say(f"summary: {reports / 'summary.json'}   dashboard: {dashboard['path']}")
+    say(f"ground truth: {landing / 'ground_truth.json'}")
+    if summary["anomalies"]:
+        say(f"lineage of an anomaly: egress audit-lineage {summary['anomalies'][0]['anomaly_id']}")
+    say("browse the assets, partitions, lineage and checks with `make dev`")
+    say(f"done in {summary['seconds']:.0f}s")
+    return 0 if checks_ok else 1
+
+
+def ground_truth_score(lake: Path, truth: dict[str, Any]) -> dict[str, Any]:
+    """The detections and root causes in the lake scored against the simulator's ground truth."""
+    from assets.report import latest_anomalies
+    from egress_platform.detect.anomalies import ANOMALY_SCHEMA
+    from egress_platform.detect.evaluate import rca_accuracy, score_against_truth
+    from egress_platform.rca.report import REPORT_SCHEMA
+    from resources.lake import LocalLakeIOManager
+
+    store = LocalLakeIOManager(root=str(lake))
+    every = store.read_all("egress_anomalies", ANOMALY_SCHEMA)
+    events = every.sort("last_hour").unique("anomaly_id", keep="last") if every.height else every
+    reports = store.read_all("rca_reports", REPORT_SCHEMA)
+    score = score_against_truth(events, truth)
+    rca = rca_accuracy(reports, latest_anomalies(store), truth)
+    return {**score.summary(), **{k: v for k, v in rca.items()}, "per_incident": score.per_incident}
+
+
+def demo_summary(
+    account_id: str,
+    days: int,
+    seed: int,
+    enis: int,
+    rows: list[tuple[str, dict[str, Any], float]],
+    flows: dict[str, Any],
+    recon: dict[str, Any],
+    anomalies: dict[str, Any],
+    response: dict[str, Any],
+    score: dict[str, Any],
+) -> dict[str, Any]:
+    """What `make demo` found, as ``lake/reports/summary.json`` holds it."""
+    reports = {r["anomaly_id"]: r for r in response.get("rca_reports", {}).get("reports_list", [])}
+    actions: dict[str, list[dict[str, Any]]] = {}
+    for action in response.get("remediation_actions", {}).get("action_list", []):
+        actions.setdefault(action["anomaly_id"], []).append(action)
+    listed = []
+    for a in anomalies.get("anomaly_list", []):
+        report = reports.get(a["id"], {})
+        listed.append(
+            {
+                "anomaly_id": a["id"], "entity": a["entity"], "dest_class": a["class"],
+                "type": a["type"], "onset": a["onset"], "severity": a["severity"],
+                "extra_usd_per_hour": a["extra_usd_per_hour"],
+                "projected_extra_usd_per_month": round(a["extra_usd_per_hour"] * 730, 2),
+                "top_cause": report.get("cause"), "confidence": report.get("confidence"),
+                "cause_event": report.get("event"), "cause_resource": report.get("resource"),
+                "remediation": [{"action_id": x["action_id"], "action": x["action"],
+                                 "status": x["status"]} for x in actions.get(a["id"], [])],
+            }
+        )  # fmt: skip
+    by_class = flows["usd_by_destination_class"]
+    return {
+        "account_id": account_id,
+        "days": days,
+        "seed": seed,
+        "enis": enis,
+        "sources": {
+            name: {k: meta[k] for k in ("partitions", "files", "records", "quarantined")}
+            | {"seconds": round(elapsed, 1), "check_passed": meta["check_passed"]}
+            for name, meta, elapsed in rows
+        },
+        "usd_by_destination_class": dict(sorted(by_class.items(), key=lambda kv: -kv[1])),
+        "estimated_usd": round(sum(by_class.values()), 2),
+        "top_talkers": flows["top_talkers"][:5],
+        "reconciliation": {
+            "cur_transfer_usd": recon["cur_transfer_usd"],
+            "estimated_usd": recon["estimated_usd"],
+            "explained_share": recon["explained_share"],
+            "within_tolerance": recon["check_passed"],
+        },
+        "anomalies": listed,
+        "suppressed": anomalies.get("suppressed", 0),
+        "ground_truth_score": score,
+    }
+
+
+def say_summary(
+    summary: dict[str, Any], rows: list[tuple[str, dict[str, Any], float]], say: Say
+) -> None:
     say("")
     say(
         f"{'source':<14}{'partitions':>11}{'files':>8}{'records':>12}{'quarantined':>13}{'MB read':>10}{'seconds':>9}  check"
@@ -176,32 +301,39 @@ def run_demo(start: date, days: int, seed: int, say: Say) -> int:
         )
     say("")
     say("estimated egress $ by destination class")
-    by_class = flows["usd_by_destination_class"]
-    for cls, usd in sorted(by_class.items(), key=lambda kv: -kv[1]):
+    for cls, usd in summary["usd_by_destination_class"].items():
         say(f"  {cls:<26}{usd:>12,.2f}")
-    say(f"  {'total':<26}{sum(by_class.values()):>12,.2f}")
+    say(f"  {'total':<26}{summary['estimated_usd']:>12,.2f}")
     say("top talkers")
-    for talker in flows["top_talkers"][:5]:
+    for talker in summary["top_talkers"]:
         say(
             f"  {talker['source']:<48}{talker['dest_class']:<16}{talker['gb_out']:>10,.1f} GB{talker['usd']:>10,.2f} $"
         )
+    recon = summary["reconciliation"]
     say(
         f"bill reconciliation: CUR data transfer ${recon['cur_transfer_usd']:,.2f}, flows explain "
         f"${recon['estimated_usd']:,.2f} = {recon['explained_share']:.1%} "
-        f"({'within' if recon['check_passed'] else 'OUTSIDE'} the 3% tolerance)"
+        f"({'within' if recon['within_tolerance'] else 'OUTSIDE'} the 3% tolerance)"
     )
-    if anomalies:
+    if summary["anomalies"]:
         say("anomalies found (onset, entity, class, type, extra $/h, projected $/month, severity)")
-        for a in anomalies["anomaly_list"]:
+        for a in summary["anomalies"]:
             say(
-                f"  {a['onset'][:16]}  {a['entity']:<28}{a['class']:<14}{a['type']:<17}"
-                f"{a['extra_usd_per_hour']:>8.3f}{a['extra_usd_per_hour'] * 730:>10,.0f}  {a['severity']}"
+                f"  {a['onset'][:16]}  {a['entity']:<28}{a['dest_class']:<14}{a['type']:<17}"
+                f"{a['extra_usd_per_hour']:>8.3f}{a['projected_extra_usd_per_month']:>10,.0f}  {a['severity']}"
             )
-    if response:
-        say_response(response, say)
+        say("root causes and remediation (dry run: `egress approve <action-id>` applies one)")
+        for a in summary["anomalies"]:
+            event = f"{a['cause_event']} on " if a["cause_event"] else ""
+            confidence = f" ({a['confidence']:.0%})" if a["confidence"] is not None else ""
+            say(f"  {a['entity']:<28} {a['top_cause']}{confidence}: {event}{a['cause_resource']}")
+            for action in a["remediation"]:
+                say(f"      {action['status']:<18}{action['action']:<36}{action['action_id']}")
+    s = summary["ground_truth_score"]
     say(
-        f"\nraw zone: {lake / 'raw'}   processed: {lake / 'processed'}   curated: {lake / 'curated'}"
+        f"score against the ground truth: {s['detected']}/{s['incidents']} incidents detected "
+        f"(recall {s['recall']:.0%}), precision {s['precision']:.0%} over {s['events']} events, "
+        f"{s['benign_alerts']} alerts on benign changes, median delay {s['median_delay_h']} h, "
+        f"median $ impact error {s['median_impact_error'] or 0:.1%}, root cause right for "
+        f"{s['rca_correct']}/{s['rca_judged']}"
     )
-    say(f"ground truth: {landing / 'ground_truth.json'}")
-    say("browse the assets, partitions, lineage and checks with `make dev`")
-    return 0 if checks_ok else 1

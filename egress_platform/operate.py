@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from egress_platform.remediate.run import Ledger
+from resources.lake import partition_of_path
 
 Say = Callable[[str], None]
 ACTIONS_PREFIX = "curated/remediation_actions/"
@@ -24,9 +25,7 @@ def find_action(store: Any, action_id: str) -> tuple[str, dict[str, Any]]:
     for key, _ in sorted(store.list(ACTIONS_PREFIX), reverse=True):
         rows = pl.read_parquet(io.BytesIO(store.read(key))).filter(pl.col("action_id") == action_id)
         if rows.height:
-            folder = key.split("/")[-2].removeprefix("partition=")
-            partition = f"{folder[:13]}:{folder[13:]}"  # 2026-11-04-1000 -> 2026-11-04-10:00
-            return partition, rows.row(0, named=True)
+            return partition_of_path(key), rows.row(0, named=True)
     raise UnknownAction(
         f"no action {action_id!r} in remediation_actions; list them in Dagit or lake/curated/"
         "remediation_actions (ids look like act-1f2e3d4c5b6a7988)"

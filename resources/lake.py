@@ -9,6 +9,7 @@ gives the same result and never duplicates.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ RAW_ZONE = "raw"
 QUARANTINE_ZONE = "quarantine"
 PROCESSED_ZONE = "processed"
 CURATED_ZONE = "curated"
+MANIFEST_ZONE = "manifests"  # per raw partition: the landed objects it was parsed from
 PART_FILE = "part-00000.parquet"
 UNPARTITIONED = "all"
 
@@ -64,8 +66,14 @@ class S3LandingZone(LandingZone):
         return S3Store(self.bucket, self.prefix)
 
 
-def partition_path(zone: str, asset: str, partition: str) -> str:
-    return f"{zone}/{asset}/partition={partition.replace(':', '')}/{PART_FILE}"
+def partition_path(zone: str, asset: str, partition: str, file: str = PART_FILE) -> str:
+    return f"{zone}/{asset}/partition={partition.replace(':', '')}/{file}"
+
+
+def partition_of_path(path: str) -> str:
+    """The partition key back from a lake path (``2026-11-04-1000`` -> ``2026-11-04-10:00``)."""
+    folder = path.split("/")[-2].removeprefix("partition=")
+    return f"{folder[:13]}:{folder[13:]}" if len(folder) == 15 else folder
 
 
 def to_parquet(frame: pl.DataFrame) -> bytes:
@@ -100,6 +108,11 @@ class LakeIOManager(ConfigurableIOManager):
                 store.write(
                     partition_path(QUARANTINE_ZONE, asset, partition), to_parquet(part.quarantine)
                 )
+                manifest = [{"key": k, "bytes": n} for k, n in part.objects]
+                store.write(
+                    partition_path(MANIFEST_ZONE, asset, partition, "landing.json"),
+                    json.dumps({"objects": manifest}, indent=1).encode(),
+                )
             else:
                 store.write(partition_path(zone, asset, partition), to_parquet(part))
 
@@ -127,6 +140,24 @@ class LakeIOManager(ConfigurableIOManager):
         """The materialized partitions among ``keys`` as one frame (empty with ``schema`` if none)."""
         lazy = self.read_partitions(asset, keys, missing_ok=True)
         return lazy.collect() if lazy.collect_schema() else pl.DataFrame(schema=schema or {})
+
+    def partitions(self, asset: str) -> list[str]:
+        """The partition keys of ``asset`` written to the lake, in order."""
+        found = self.store().list(f"{zone_of(asset)}/{asset}/")
+        return sorted(partition_of_path(key) for key, _ in found if key.endswith(PART_FILE))
+
+    def read_all(self, asset: str, schema: dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+        """Every written partition of ``asset`` as one frame."""
+        return self.read_frame(asset, self.partitions(asset), schema)
+
+    def landing_objects(self, asset: str, partition: str) -> list[dict[str, object]]:
+        """The landed objects a raw partition was parsed from, as recorded when it was written."""
+        path = partition_path(MANIFEST_ZONE, asset, partition, "landing.json")
+        store = self.store()
+        if not store.exists(path):
+            return []
+        objects: list[dict[str, object]] = json.loads(store.read(path))["objects"]
+        return objects
 
     def read_partition(self, zone: str, asset: str, partition: str) -> pl.DataFrame:
         return pl.read_parquet(

@@ -45,6 +45,7 @@ class LocalStore:
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the lake (and its reports) from others
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)

@@ -28,6 +28,8 @@ class IngestBatch:
     bytes_read: int = 0
     input_records: int = 0
     variants: Counter[str] = field(default_factory=Counter)
+    # The landed objects this partition came from (key, bytes): its lineage to the landing zone.
+    objects: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
@@ -42,6 +44,7 @@ def ingest_objects(spec: SourceSpec, objects: Iterable[tuple[str, bytes]]) -> In
     for key, data in objects:
         batch.files += 1
         batch.bytes_read += len(data)
+        batch.objects.append((key, len(data)))
         try:
             result = spec.parse(data, key)
         except SourceError as exc:
@@ -79,4 +82,5 @@ def cur_rows_for_day(batch: IngestBatch, day: datetime, period_start: datetime) 
         bytes_read=batch.bytes_read if first_day else 0,
         input_records=in_day.height + bad.height,
         variants=batch.variants,
+        objects=batch.objects,  # every day's items come from the month's files
     )

@@ -1,0 +1,80 @@
+"""``egress_dashboard``: the self-contained HTML report over everything the lake holds."""
+
+from datetime import UTC, datetime
+
+import polars as pl
+from dagster import MaterializeResult, MetadataValue, ResourceParam, asset
+
+from assets.common import CODE_VERSION, OWNERS
+from egress_platform.detect.anomalies import ANOMALY_SCHEMA
+from egress_platform.pricing.estimate import PRICED_SCHEMA
+from egress_platform.pricing.reconcile import RECONCILIATION_SCHEMA
+from egress_platform.rca.report import REPORT_SCHEMA
+from egress_platform.remediate.run import ACTION_SCHEMA
+from egress_platform.report.dashboard import DashboardData, render
+from egress_platform.sql import VIEW_NAMES
+from resources.lake import LakeIOManager
+from resources.sql import LakeSql
+
+DASHBOARD_KEY = "reports/dashboard.html"
+
+
+def latest_anomalies(lake: LakeIOManager) -> pl.DataFrame:
+    """Each reported anomaly once, as of the last hour it was seen."""
+    rows = lake.read_all("egress_anomalies", ANOMALY_SCHEMA)
+    if rows.height == 0:
+        return rows
+    return (
+        rows.filter(~pl.col("suppressed"))
+        .sort("last_hour")
+        .unique("anomaly_id", keep="last", maintain_order=True)
+    )
+
+
+@asset(
+    description=(
+        "A self-contained HTML dashboard (inline SVG charts, viewable offline): egress $ per hour "
+        "by destination class with anomalies marked, top talkers, NAT traffic to AWS services, "
+        "cross-AZ pairs, reconciliation with the bill, and each anomaly's RCA and remediation."
+    ),
+    group_name="report",
+    owners=OWNERS,
+    code_version=CODE_VERSION,
+    kinds={"html", "matplotlib"},
+    deps=[
+        "egress_flows_hourly",
+        "cost_reconciliation",
+        "egress_sql_views",
+        "egress_anomalies",
+        "rca_reports",
+        "remediation_actions",
+    ],
+)
+def egress_dashboard(lake: ResourceParam[LakeIOManager], sql: LakeSql) -> MaterializeResult:
+    views = {name: sql.view(name, limit=25) for name in sql.create_views() if name in VIEW_NAMES}
+    data = DashboardData(
+        flows=lake.read_all("egress_flows_hourly", PRICED_SCHEMA),
+        anomalies=latest_anomalies(lake),
+        reports=lake.read_all("rca_reports", REPORT_SCHEMA),
+        actions=lake.read_all("remediation_actions", ACTION_SCHEMA),
+        reconciliation=lake.read_all("cost_reconciliation", RECONCILIATION_SCHEMA),
+        views=views,
+        generated_at=datetime.now(UTC),
+    )
+    page = render(data).encode()
+    store = lake.store()
+    store.write(DASHBOARD_KEY, page)
+    return MaterializeResult(
+        metadata={
+            "path": MetadataValue.path(store.uri(DASHBOARD_KEY)),
+            "bytes": len(page),
+            "hours": data.flows["hour"].n_unique() if data.flows.height else 0,
+            "anomalies": data.anomalies.height,
+            "estimated_usd": round(float(data.flows["estimated_usd"].sum()), 2)
+            if data.flows.height
+            else 0.0,
+        }
+    )
+
+
+REPORT_ASSETS = [egress_dashboard]
