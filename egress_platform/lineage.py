@@ -19,7 +19,6 @@ import polars as pl
 from egress_platform.detect.anomalies import ANOMALY_SCHEMA
 
 
-
 class UnknownAnomaly(LookupError):
     pass
 
