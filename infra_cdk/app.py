@@ -34,8 +34,8 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
     )  # fmt: skip
     vpc_ids = app.node.try_get_context("vpc_ids") or []
     IngestionStack(
-        app, "EgressIngestion", raw=lake.raw, raw_name=lake.raw_name, key=lake.key,
-        vpc_ids=list(vpc_ids), env=env,
+        app, "EgressIngestion", raw=lake.raw, raw_name=lake.raw_name,
+        source_logs=lake.source_logs, key=lake.key, vpc_ids=list(vpc_ids), env=env,
     )  # fmt: skip
     MlStack(app, "EgressMl", lake_bucket=lake.lake_name, key=lake.key, env=env)
     observability = ObservabilityStack(app, "EgressObservability", key=lake.key, env=env)

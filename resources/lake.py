@@ -36,19 +36,27 @@ def zone_of(asset: str) -> str:
     return CURATED_ZONE
 
 
+# S3 server access logs cannot go to an SSE-KMS bucket and CloudFront's standard logs need ACLs,
+# so on AWS these two sources land in their own log-target bucket (same key layouts).
+ACCESS_LOG_PREFIXES = ("s3-access-logs/", "cloudfront-logs/")
+
+
 class LandingZone(ConfigurableResource):
     """Where the sources' objects land, in AWS's own key layouts."""
 
     def store(self) -> ObjectStore:
         raise NotImplementedError
 
+    def store_for(self, key: str) -> ObjectStore:
+        """The store holding ``key`` (or the keys under a prefix)."""
+        return self.store()
+
     def list_objects(self, prefix: str) -> list[tuple[str, int]]:
-        return self.store().list(prefix)
+        return self.store_for(prefix).list(prefix)
 
     def read_many(self, keys: list[str]) -> Iterator[tuple[str, bytes]]:
-        store = self.store()
         for key in keys:
-            yield key, store.read(key)
+            yield key, self.store_for(key).read(key)
 
 
 class LocalLandingZone(LandingZone):
@@ -59,11 +67,19 @@ class LocalLandingZone(LandingZone):
 
 
 class S3LandingZone(LandingZone):
+    """The raw bucket; with ``access_log_bucket`` set, S3 and CloudFront access logs come from it."""
+
     bucket: str
     prefix: str = ""
+    access_log_bucket: str = ""
 
     def store(self) -> ObjectStore:
         return S3Store(self.bucket, self.prefix)
+
+    def store_for(self, key: str) -> ObjectStore:
+        if self.access_log_bucket and key.startswith(ACCESS_LOG_PREFIXES):
+            return S3Store(self.access_log_bucket)
+        return self.store()
 
 
 def partition_path(zone: str, asset: str, partition: str, file: str = PART_FILE) -> str:
@@ -88,6 +104,10 @@ class LakeIOManager(ConfigurableIOManager):
     def store(self) -> ObjectStore:
         raise NotImplementedError
 
+    def quarantine_store(self) -> ObjectStore:
+        """Where quarantined records go: the lake itself unless a quarantine bucket is set."""
+        return self.store()
+
     def handle_output(
         self,
         context: OutputContext,
@@ -102,10 +122,11 @@ class LakeIOManager(ConfigurableIOManager):
             key = context.asset_partition_key if context.has_asset_partitions else UNPARTITIONED
             parts[key] = obj
         store = self.store()
+        quarantine = self.quarantine_store()
         for partition, part in parts.items():
             if isinstance(part, IngestBatch):
                 store.write(partition_path(zone, asset, partition), to_parquet(part.records))
-                store.write(
+                quarantine.write(
                     partition_path(QUARANTINE_ZONE, asset, partition), to_parquet(part.quarantine)
                 )
                 manifest = [{"key": k, "bytes": n} for k, n in part.objects]
@@ -160,9 +181,8 @@ class LakeIOManager(ConfigurableIOManager):
         return objects
 
     def read_partition(self, zone: str, asset: str, partition: str) -> pl.DataFrame:
-        return pl.read_parquet(
-            io.BytesIO(self.store().read(partition_path(zone, asset, partition)))
-        )
+        store = self.quarantine_store() if zone == QUARANTINE_ZONE else self.store()
+        return pl.read_parquet(io.BytesIO(store.read(partition_path(zone, asset, partition))))
 
 
 class LocalLakeIOManager(LakeIOManager):
@@ -179,9 +199,13 @@ class S3LakeIOManager(LakeIOManager):
     prefix: str = "lake"
     glue_database: str = ""
     region_name: str = "us-east-1"
+    quarantine_bucket: str = ""
 
     def store(self) -> ObjectStore:
         return S3Store(self.bucket, self.prefix)
+
+    def quarantine_store(self) -> ObjectStore:
+        return S3Store(self.quarantine_bucket) if self.quarantine_bucket else self.store()
 
     def handle_output(
         self,

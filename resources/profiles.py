@@ -61,13 +61,16 @@ def resources_for(profile: str | None = None) -> dict[str, Any]:
             raise ValueError("EGRESS_PROFILE=aws needs EGRESS_RAW_BUCKET (the landing bucket name)")
         return {
             "landing": S3LandingZone(
-                bucket=bucket, prefix=os.environ.get("EGRESS_LANDING_PREFIX", "")
+                bucket=bucket,
+                prefix=os.environ.get("EGRESS_LANDING_PREFIX", ""),
+                access_log_bucket=os.environ.get("EGRESS_ACCESS_LOG_BUCKET", ""),
             ),
             "lake": S3LakeIOManager(
                 bucket=lake_bucket,
                 prefix=os.environ.get("EGRESS_LAKE_PREFIX", "lake"),
                 glue_database=os.environ.get("EGRESS_GLUE_DATABASE", "egress_lake"),
                 region_name=os.environ.get("AWS_REGION", "us-east-1"),
+                quarantine_bucket=os.environ.get("EGRESS_QUARANTINE_BUCKET", ""),
             ),
             "etl": GlueEtl(
                 job_name=os.environ.get("EGRESS_GLUE_FLOWS_JOB", "egress-processed-vpc-flows"),

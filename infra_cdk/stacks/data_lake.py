@@ -1,4 +1,6 @@
-"""The lake: raw (landing), processed/curated, quarantine and Athena-results buckets under one KMS key."""
+"""The lake's buckets: raw (landing), lake (processed and curated zones), quarantine and Athena
+results under one KMS key; the source-log target for S3 and CloudFront access logs (SSE-S3, as
+those services require); and the access-log bucket they all log to."""
 
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ class DataLakeStack(Stack):
         self.raw_name = f"egress-raw-{self.account}-{self.region}"
         self.lake_name = f"egress-lake-{self.account}-{self.region}"
         self.athena_name = f"egress-athena-{self.account}-{self.region}"
+        self.quarantine_name = f"egress-quarantine-{self.account}-{self.region}"
+        self.source_logs_name = f"egress-source-logs-{self.account}-{self.region}"
         self.raw = SecureBucket(
             self, "Raw", bucket_name=self.raw_name, key=self.key,
             access_logs=self.access_logs, log_prefix="raw/",
@@ -60,3 +64,37 @@ class DataLakeStack(Stack):
             expire_after_days=30,
             infrequent_after_days=None,
         ).bucket
+        self.quarantine = SecureBucket(
+            self, "Quarantine", bucket_name=self.quarantine_name, key=self.key,
+            access_logs=self.access_logs, log_prefix="quarantine/", expire_after_days=400,
+        ).bucket  # fmt: skip
+        # S3 server access logs can only be delivered to an SSE-S3 bucket, and CloudFront's
+        # standard logs are written with ACLs: so these two sources land here, not in the raw
+        # bucket, under the same prefixes the landing zone reads (s3-access-logs/, cloudfront-logs/).
+        self.source_logs = s3.Bucket(
+            self,
+            "SourceLogs",
+            bucket_name=self.source_logs_name,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="source-logs/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="tiering",
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INTELLIGENT_TIERING,
+                            transition_after=Duration.days(30),
+                        )
+                    ],
+                ),
+                s3.LifecycleRule(
+                    id="abort-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
+                ),
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )

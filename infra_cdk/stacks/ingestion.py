@@ -3,12 +3,13 @@
 VPC flow logs (the product's recommended custom format, hourly objects, plain text with a
 header), a multi-region CloudTrail trail, the Config recorder and delivery channel, and the
 hourly CUR. Their service principals may write only their own prefixes of the raw bucket, for
-this account only; the KMS key lets them encrypt. VPCs come from the ``vpc_ids`` context.
+this account only; the KMS key lets them encrypt. S3 server access logs and CloudFront standard
+logs target the source-log bucket. VPCs come from the ``vpc_ids`` context.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_config as config
 from aws_cdk import aws_cur as cur
@@ -20,6 +21,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from egress_platform.sources.landing import LAYOUTS
 from egress_platform.sources.vpc_flow import RECOMMENDED_FORMAT
 from infra_cdk.constructs.access import grant_key, grant_prefix
 from infra_cdk.constructs.nag import acknowledge
@@ -28,6 +30,8 @@ FLOW_LOG_FORMAT = " ".join("${" + field + "}" for field in RECOMMENDED_FORMAT)
 CUR_PREFIX = "cur"
 CUR_REPORT = "egress-cur"
 FIREHOSE_PREFIX = "firehose/"
+S3_ACCESS_PREFIX = LAYOUTS["s3_access"].prefix
+CLOUDFRONT_PREFIX = LAYOUTS["cloudfront"].prefix
 
 FIREHOSE_STREAM = "egress-raw"
 
@@ -40,6 +44,7 @@ class IngestionStack(Stack):
         *,
         raw: s3.IBucket,
         raw_name: str,
+        source_logs: s3.IBucket,
         key: kms.IKey,
         vpc_ids: list[str],
         **kwargs: object,
@@ -153,6 +158,34 @@ class IngestionStack(Stack):
             report_versioning="OVERWRITE_REPORT",
         )
         self.delivery_stream = self._firehose(raw_name, key)
+        self._access_log_targets(source_logs)
+
+    def _access_log_targets(self, source_logs: s3.IBucket) -> None:
+        """S3 server access logs and CloudFront standard logs go to the source-log bucket: S3's
+        logging service may write only ``s3-access-logs/``, for this account; CloudFront writes
+        ``cloudfront-logs/`` through the ACL it grants its log-delivery account when logging is
+        turned on (the bucket keeps ACLs enabled for that)."""
+        source_logs.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+                resources=[source_logs.arn_for_objects(f"{S3_ACCESS_PREFIX}*")],
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
+        CfnOutput(
+            self,
+            "S3AccessLogTarget",
+            value=f"s3://{source_logs.bucket_name}/{S3_ACCESS_PREFIX}<bucket>/",
+            description="TargetBucket/TargetPrefix for each monitored bucket's server access "
+            "logging (put-bucket-logging)",
+        )
+        CfnOutput(
+            self,
+            "CloudFrontLogTarget",
+            value=f"{source_logs.bucket_name}.s3.amazonaws.com, prefix {CLOUDFRONT_PREFIX}",
+            description="Standard logging bucket and prefix for each monitored distribution",
+        )
 
     def _firehose(self, raw_name: str, key: kms.IKey) -> firehose.CfnDeliveryStream:
         """Records pushed by other producers (e.g. log subscriptions), partitioned by source and hour."""

@@ -54,6 +54,9 @@ def test_aws_profile_ingests_landing_bucket_into_s3_lake(
 
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="acme-egress-lake")["Contents"])
     assert keys == [
+        "lake/manifests/raw_cur/partition=2026-11-02/landing.json",
+        "lake/manifests/raw_vpc_flow_logs/partition=2026-11-01-0500/landing.json",
+        "lake/manifests/raw_vpc_flow_logs/partition=2026-11-01-0600/landing.json",
         "lake/quarantine/raw_cur/partition=2026-11-02/part-00000.parquet",
         "lake/quarantine/raw_vpc_flow_logs/partition=2026-11-01-0500/part-00000.parquet",
         "lake/quarantine/raw_vpc_flow_logs/partition=2026-11-01-0600/part-00000.parquet",
@@ -79,3 +82,51 @@ def test_aws_profile_ingests_landing_bucket_into_s3_lake(
         )
     )
     assert cur["usage_start"].dt.day().unique().to_list() == [2]
+
+
+def test_access_logs_from_their_log_bucket_and_quarantine_into_its_own_bucket(
+    moto_endpoint: str, small_account: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 access logs cannot land in a KMS bucket: they come from the log-target bucket, the
+    rest from the raw bucket; quarantined records go to the quarantine bucket."""
+    s3 = boto3.client("s3")
+    for bucket in (
+        "acme-egress-landing",
+        "acme-egress-lake",
+        "acme-source-logs",
+        "acme-quarantine",
+    ):
+        s3.create_bucket(Bucket=bucket)
+    logs = sorted(small_account.glob("s3-access-logs/*/2026-11-01-07-*"))
+    assert logs
+    for path in logs:
+        s3.upload_file(str(path), "acme-source-logs", path.relative_to(small_account).as_posix())
+    broken = "s3-access-logs/acme-app/2026-11-01-07-10-00-0123456789ABCDEF"
+    s3.put_object(Bucket="acme-source-logs", Key=broken, Body=b"not an access log line\n")
+    monkeypatch.setenv("EGRESS_ACCESS_LOG_BUCKET", "acme-source-logs")
+    monkeypatch.setenv("EGRESS_QUARANTINE_BUCKET", "acme-quarantine")
+    resources = resources_for("aws")
+    result = materialize(
+        [a for a in RAW_ASSETS if a.key.path[-1] == "raw_s3_access_logs"],
+        resources=resources,
+        instance=DagsterInstance.ephemeral(),
+        partition_key="2026-11-01-07:00",
+    )
+    assert result.success
+    part = "partition=2026-11-01-0700/part-00000.parquet"
+    raw = pl.read_parquet(
+        io.BytesIO(
+            s3.get_object(Bucket="acme-egress-lake", Key=f"lake/raw/raw_s3_access_logs/{part}")[
+                "Body"
+            ].read()
+        )
+    )
+    bad = pl.read_parquet(io.BytesIO(s3.get_object(
+        Bucket="acme-quarantine", Key=f"quarantine/raw_s3_access_logs/{part}")["Body"].read()))  # fmt: skip
+    assert raw.height > 0 and bad["source_file"].to_list() == [broken]
+    lake_keys = [o["Key"] for o in s3.list_objects_v2(Bucket="acme-egress-lake")["Contents"]]
+    assert not [k for k in lake_keys if "/quarantine/raw_s3_access_logs/" in k]
+    landed = resources["lake"].landing_objects("raw_s3_access_logs", "2026-11-01-07:00")
+    assert sorted(o["key"] for o in landed) == sorted(
+        [broken, *(p.relative_to(small_account).as_posix() for p in logs)]
+    )

@@ -59,7 +59,8 @@ def test_every_stack_synthesizes(templates: dict[str, Any]) -> None:
 def test_lake_buckets_are_encrypted_private_tls_only_and_logged(templates: dict[str, Any]) -> None:
     lake = templates["EgressDataLake"]
     buckets = lake.find_resources("AWS::S3::Bucket")
-    assert len(buckets) == 4  # raw, lake, athena results, access logs
+    # raw, lake (processed + curated), quarantine, athena results, source logs, access logs
+    assert len(buckets) == 6
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]
         assert props["PublicAccessBlockConfiguration"] == {
@@ -68,18 +69,47 @@ def test_lake_buckets_are_encrypted_private_tls_only_and_logged(templates: dict[
         }  # fmt: skip
         assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
         assert props["LifecycleConfiguration"]["Rules"]
+        rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        algorithm = rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+        if "AccessLogs" in logical_id or "SourceLogs" in logical_id:
+            # S3 server access logs can only be delivered to SSE-S3 buckets.
+            assert algorithm == "AES256", logical_id
+        else:
+            assert algorithm == "aws:kms", logical_id
         if "AccessLogs" not in logical_id:
-            rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
-            assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
             assert "LoggingConfiguration" in props
+    source_logs = next(b for k, b in buckets.items() if "SourceLogs" in k)["Properties"]
+    # CloudFront standard logs are written through ACLs.
+    assert source_logs["OwnershipControls"]["Rules"] == [
+        {"ObjectOwnership": "BucketOwnerPreferred"}
+    ]
     policies = lake.find_resources("AWS::S3::BucketPolicy")
-    assert len(policies) == 4
+    assert len(policies) == 6
     for policy in policies.values():
         denies = [
             s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"
         ]
         assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
     lake.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_s3_access_logging_may_write_only_its_prefix_of_the_source_log_bucket(
+    templates: dict[str, Any],
+) -> None:
+    ingestion = templates["EgressIngestion"]
+    grants = [  # the bucket policy lives with the bucket, in the data lake stack
+        s
+        for p in templates["EgressDataLake"].find_resources("AWS::S3::BucketPolicy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "logging.s3.amazonaws.com"}
+    ]
+    assert len(grants) == 1
+    grant = grants[0]
+    assert grant["Action"] == "s3:PutObject"
+    assert json.dumps(grant["Resource"]).endswith('/s3-access-logs/*"]]}')
+    assert "aws:SourceAccount" in grant["Condition"]["StringEquals"]
+    outputs = ingestion.to_json()["Outputs"]
+    assert {"S3AccessLogTarget", "CloudFrontLogTarget"} <= set(outputs)
 
 
 def test_no_wildcard_actions_and_star_resources_only_where_aws_requires(
