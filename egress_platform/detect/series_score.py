@@ -3,7 +3,9 @@
 The series is treated like one entity's hourly cost: the same features (lags count steps, not
 hours), the same LightGBM median model, retrained on everything before each block of points, and
 the same robust residual spread. The surprise z (how many spreads the value sits from the model's
-expectation, either direction) becomes a score in [0, 1] by :func:`likelihood`.
+expectation, either direction) becomes a score in [0, 1] by :func:`likelihood`. A value beyond
+the whole range seen so far (by a tenth of that range) is surprising however noisy the series
+usually is, the way a new top talker is: :func:`new_extremes` scores it as an alert too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ MIN_STD = 0.1
 EXCURSION = 0.99
 DAMPING = 0.5
 REFRACTORY = 144  # points after an alert whose scores are damped: one change, one alert
+EXTREME_MARGIN = 0.1  # share of the range seen so far a value must pass it by
+EXTREME_SCORE = 0.9995
 
 
 def read_series(path: str) -> pl.DataFrame:
@@ -75,7 +79,31 @@ def score_series(series: pl.DataFrame) -> pl.DataFrame:
         # Later blocks are judged against the spread seen so far (out of sample, robust).
         spread = max(spread, float(np.median(np.abs(residual - np.median(residual)))) * 1.4826)
     scores[start:] = likelihood(raw[start:])
+    scores = with_new_extremes(scores, values, start)
     return series.with_columns(pl.Series("anomaly_score", np.round(scores, 6)))
+
+
+def new_extremes(values: np.ndarray, start: int, margin: float = EXTREME_MARGIN) -> np.ndarray:
+    """True where a value passes the highest (or lowest) value seen before it by ``margin`` of
+    the range seen so far; never before ``start``."""
+    high = np.r_[np.nan, np.maximum.accumulate(values)[:-1]]
+    low = np.r_[np.nan, np.minimum.accumulate(values)[:-1]]
+    spread = np.maximum(high - low, 1e-9)
+    beyond = np.nan_to_num(np.maximum((values - high) / spread, (low - values) / spread))
+    found = beyond > margin
+    found[:start] = False
+    return found
+
+
+def with_new_extremes(scores: np.ndarray, values: np.ndarray, start: int) -> np.ndarray:
+    """Scores raised to an alert at the first new extreme of each refractory period."""
+    out = scores.copy()
+    last = -REFRACTORY
+    for i in np.flatnonzero(new_extremes(values, start)):
+        if i - last >= REFRACTORY:
+            out[i] = max(out[i], EXTREME_SCORE)
+            last = int(i)
+    return out
 
 
 def likelihood(z: np.ndarray, short: int = SHORT_WINDOW, long: int = LONG_WINDOW) -> np.ndarray:

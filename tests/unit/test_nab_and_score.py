@@ -67,3 +67,19 @@ def test_score_rejects_a_file_without_the_columns(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("time,v\n2026-01-01 00:00:00,1\n")
     assert main(["score", str(bad)]) == 2
+
+
+def test_a_value_beyond_the_range_seen_so_far_is_an_alert_once() -> None:
+    from egress_platform.detect.series_score import EXTREME_SCORE, new_extremes, with_new_extremes
+
+    # 10.5 passes the top (10) by 5 % of the range 0..10: not enough; 12 passes 10.5 by 14 % of
+    # 0..10.5: an extreme; 12.5 passes 12 by 4 %; -2 passes the bottom by 16 % of 0..12.5.
+    values = np.array([0, 10, 5, 10.5, 12, 12.5, 5, -2.0])
+    assert new_extremes(values, start=2).tolist() == [
+        False, False, False, False, True, False, False, True,
+    ]  # fmt: skip
+    # Points before ``start`` are never alerts.
+    assert new_extremes(values, start=5).tolist() == [False] * 7 + [True]
+    scores = with_new_extremes(np.zeros(len(values)), values, start=2)
+    # One alert per refractory period: -2 comes 3 points after 12 and stays as it was.
+    assert scores.tolist() == [0, 0, 0, 0, EXTREME_SCORE, 0, 0, 0]
