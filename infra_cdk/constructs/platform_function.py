@@ -1,10 +1,11 @@
 """A Lambda function running the repository's own code, with its role, log group and alarm.
 
 The code asset is the repository (the ``egress_platform`` package, ``resources/storage.py`` and
-the handler beside its construct); third-party packages (polars, jsonschema, boto3, and dagster
-for the detector) come from the layer named by the ``lambda_layer_arn`` context, which
-``make lambda-layer`` builds. Each function gets its own role with only the statements its
-stack adds, a KMS-encrypted log group with retention, and an errors alarm on the alert topic.
+the handler beside its construct); third-party packages (polars, jsonschema, boto3) come from the
+layer named by the ``lambda_layer_arn`` context, which ``make lambda-layer`` builds. A function
+given a Dockerfile (the detector, which needs Dagster and LightGBM) is a container image built
+from the repository instead. Each function gets its own role with only the statements its stack
+adds, a KMS-encrypted log group with retention, and an errors alarm on the alert topic.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ CODE_EXCLUDES = ["*", "!egress_platform/**", "!resources/__init__.py", "!resourc
                  "!infra_cdk/constructs/response_workflow/**", "!infra_cdk/constructs/detector/**",
                  "**/__pycache__/**"]  # fmt: skip
 RUNTIME = lambda_.Runtime.PYTHON_3_14
+# What an image build needs from the repository (the Dockerfile copies these).
+IMAGE_EXCLUDES = ["*", "!pyproject.toml", "!uv.lock", "!egress_platform/**", "!assets/**",
+                  "!resources/**", "!infra_cdk/__init__.py", "!infra_cdk/constructs/__init__.py",
+                  "!infra_cdk/constructs/detector/**", "**/__pycache__/**"]  # fmt: skip
 
 
 class PlatformFunction(Construct):
@@ -47,6 +52,7 @@ class PlatformFunction(Construct):
         layer_arn: str | None,
         timeout_minutes: int = 5,
         memory_mb: int = 1024,
+        dockerfile: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.role = iam.Role(
@@ -59,18 +65,29 @@ class PlatformFunction(Construct):
             self, "Logs", log_group_name=f"/aws/lambda/{name}", retention=logs.RetentionDays.ONE_MONTH,
             encryption_key=key, removal_policy=RemovalPolicy.DESTROY,
         )  # fmt: skip
-        layers = (
-            [lambda_.LayerVersion.from_layer_version_arn(self, "Dependencies", layer_arn)]
-            if layer_arn
-            else []
-        )
-        self.function = lambda_.Function(
-            self, "Function", function_name=name, description=description, runtime=RUNTIME,
-            handler=handler, code=lambda_.Code.from_asset(str(REPO), exclude=CODE_EXCLUDES),
-            role=self.role, timeout=Duration.minutes(timeout_minutes), memory_size=memory_mb, layers=layers,
-            environment=environment, log_group=self.log_group,
-            tracing=lambda_.Tracing.ACTIVE,
-        )  # fmt: skip
+        common = dict(function_name=name, description=description, role=self.role,
+                      timeout=Duration.minutes(timeout_minutes), memory_size=memory_mb,
+                      environment=environment, log_group=self.log_group,
+                      tracing=lambda_.Tracing.ACTIVE)  # fmt: skip
+        self.function: lambda_.Function
+        if dockerfile:
+            self.function = lambda_.DockerImageFunction(
+                self, "Function", **common,  # type: ignore[arg-type]
+                code=lambda_.DockerImageCode.from_image_asset(
+                    str(REPO), file=dockerfile, exclude=IMAGE_EXCLUDES,
+                    cmd=[handler.replace("/", ".").removesuffix(".py")],
+                ),
+            )  # fmt: skip
+        else:
+            layers = (
+                [lambda_.LayerVersion.from_layer_version_arn(self, "Dependencies", layer_arn)]
+                if layer_arn
+                else []
+            )
+            self.function = lambda_.Function(
+                self, "Function", **common, runtime=RUNTIME, handler=handler,  # type: ignore[arg-type]
+                code=lambda_.Code.from_asset(str(REPO), exclude=CODE_EXCLUDES), layers=layers,
+            )  # fmt: skip
         acknowledge_findings(
             self.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",
             "X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level permissions.",

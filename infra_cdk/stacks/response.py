@@ -1,7 +1,8 @@
 """Detection and response on AWS: the hourly detector, the response state machine, its Lambdas.
 
-- Detector: a Lambda judging the hour that just closed, invoked by an EventBridge Scheduler
-  schedule every hour (retries, then a dead-letter queue).
+- Detector: a Lambda (a container image: it runs Dagster and LightGBM) judging the hour that
+  just closed, invoked by an EventBridge Scheduler schedule every hour (retries, then a
+  dead-letter queue).
 - Response: the Step Functions state machine from ``state_machine.asl.json`` (the same file
   the tests execute), with the RCA Lambda (Bedrock invoke limited to the configured model), the
   remediation Lambda (exactly the permissions the remediation catalog declares) and the notify
@@ -28,6 +29,8 @@ from infra_cdk.constructs.access import grant_key, grant_prefix
 from infra_cdk.constructs.nag import acknowledge, acknowledge_findings, rendered
 from infra_cdk.constructs.platform_function import PlatformFunction
 from infra_cdk.constructs.response_workflow import ASL_PATH
+
+DETECTOR_DOCKERFILE = "infra_cdk/constructs/detector/Dockerfile"
 
 DEFAULT_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 STATE_MACHINE = "egress-response"
@@ -132,7 +135,8 @@ class ResponseStack(Stack):
             self, "Detector", name="egress-detector",
             handler="infra_cdk/constructs/detector/handler.handler",
             description="Judges the hour that just closed: features, then anomalies",
-            key=key, alerts=alerts, layer_arn=layer, timeout_minutes=15, memory_mb=3008,
+            key=key, alerts=alerts, layer_arn=None, timeout_minutes=15, memory_mb=3008,
+            dockerfile=DETECTOR_DOCKERFILE,
             environment={"EGRESS_PROFILE": "aws", "EGRESS_LAKE_BUCKET": lake_bucket,
                          "EGRESS_RAW_BUCKET": lake_bucket, "DAGSTER_HOME": "/tmp/dagster"},
         )  # fmt: skip

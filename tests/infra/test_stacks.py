@@ -270,6 +270,29 @@ def test_state_machine_is_the_tested_asl_file(templates: dict[str, Any]) -> None
     assert props["TracingConfiguration"] == {"Enabled": True}
 
 
+def test_detector_is_a_container_image_of_the_repository(templates: dict[str, Any]) -> None:
+    """Dagster and LightGBM exceed a layer: the detector deploys as an image whose Dockerfile
+    copies only paths that exist and whose command is the detector handler."""
+    import importlib
+    import re
+
+    from infra_cdk.constructs.platform_function import REPO
+    from infra_cdk.stacks.response import DETECTOR_DOCKERFILE
+
+    functions = templates["EgressResponse"].find_resources("AWS::Lambda::Function")
+    detector = next(
+        f for f in functions.values() if f["Properties"].get("FunctionName") == "egress-detector"
+    )
+    assert detector["Properties"]["PackageType"] == "Image"
+    assert "Runtime" not in detector["Properties"]
+    dockerfile = (REPO / DETECTOR_DOCKERFILE).read_text()
+    for source in re.findall(r"^COPY (\S+)", dockerfile, flags=re.MULTILINE):
+        assert (REPO / source).exists(), source
+    command = json.loads(re.search(r"^CMD (\[.*\])", dockerfile, flags=re.MULTILINE).group(1))  # type: ignore[union-attr]
+    module, name = command[0].rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module), name))
+
+
 def test_detector_runs_hourly_with_retries_and_a_dead_letter_queue(
     templates: dict[str, Any],
 ) -> None:
