@@ -330,10 +330,16 @@ def say_summary(
             for action in a["remediation"]:
                 say(f"      {action['status']:<18}{action['action']:<36}{action['action_id']}")
     s = summary["ground_truth_score"]
+    if summary["days"] <= WARMUP_DAYS:
+        say(
+            f"score against the ground truth: not judged (detection needs more than {WARMUP_DAYS} days)"
+        )
+        return
+    delay = f"{s['median_delay_h']:.1f} h" if s["median_delay_h"] is not None else "n/a"
+    error = f"{s['median_impact_error']:.1%}" if s["median_impact_error"] is not None else "n/a"
     say(
         f"score against the ground truth: {s['detected']}/{s['incidents']} incidents detected "
         f"(recall {s['recall']:.0%}), precision {s['precision']:.0%} over {s['events']} events, "
-        f"{s['benign_alerts']} alerts on benign changes, median delay {s['median_delay_h']} h, "
-        f"median $ impact error {s['median_impact_error'] or 0:.1%}, root cause right for "
-        f"{s['rca_correct']}/{s['rca_judged']}"
+        f"{s['benign_alerts']} alerts on benign changes, median delay {delay}, "
+        f"median $ impact error {error}, root cause right for {s['rca_correct']}/{s['rca_judged']}"
     )
