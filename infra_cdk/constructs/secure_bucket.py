@@ -1,4 +1,5 @@
-"""A bucket the way every lake bucket must be: KMS, no public access, TLS only, logged, aged out."""
+"""A bucket the way every lake bucket must be: encrypted (KMS unless AWS forbids it), no public
+access, TLS only, versioned, logged, aged out."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ class SecureBucket(Construct):
         construct_id: str,
         *,
         bucket_name: str,
-        key: kms.IKey,
+        key: kms.IKey | None,
         access_logs: s3.IBucket | None,
         log_prefix: str,
         expire_after_days: int | None = None,
         infrequent_after_days: int | None = 30,
+        object_ownership: s3.ObjectOwnership | None = None,
     ) -> None:
+        """``key=None`` encrypts with S3-managed keys, for the log targets AWS services can only
+        deliver to that way (S3 server access logs)."""
         super().__init__(scope, construct_id)
         rules = []
         if infrequent_after_days:
@@ -46,9 +50,10 @@ class SecureBucket(Construct):
             self,
             "Bucket",
             bucket_name=bucket_name,
-            encryption=s3.BucketEncryption.KMS,
+            encryption=s3.BucketEncryption.KMS if key else s3.BucketEncryption.S3_MANAGED,
             encryption_key=key,
-            bucket_key_enabled=True,
+            bucket_key_enabled=True if key else None,
+            object_ownership=object_ownership,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             versioned=True,

@@ -71,30 +71,8 @@ class DataLakeStack(Stack):
         # S3 server access logs can only be delivered to an SSE-S3 bucket, and CloudFront's
         # standard logs are written with ACLs: so these two sources land here, not in the raw
         # bucket, under the same prefixes the landing zone reads (s3-access-logs/, cloudfront-logs/).
-        self.source_logs = s3.Bucket(
-            self,
-            "SourceLogs",
-            bucket_name=self.source_logs_name,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
+        self.source_logs = SecureBucket(
+            self, "SourceLogs", bucket_name=self.source_logs_name, key=None,
+            access_logs=self.access_logs, log_prefix="source-logs/",
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="source-logs/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="tiering",
-                    transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INTELLIGENT_TIERING,
-                            transition_after=Duration.days(30),
-                        )
-                    ],
-                ),
-                s3.LifecycleRule(
-                    id="abort-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
-                ),
-            ],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        ).bucket  # fmt: skip
