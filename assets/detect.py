@@ -20,6 +20,7 @@ from egress_platform.detect.anomalies import (
     ANOMALY_SCHEMA,
     DEFAULT_CONFIG,
     detect,
+    latest_rows,
     open_events_from_rows,
     planned_change_entities,
 )
@@ -167,7 +168,7 @@ def egress_anomalies(
         found, open_events = detect(scored, hour, DEFAULT_CONFIG, open_events, planned)
         out[key] = found
     every = pl.concat(list(out.values())) if out else pl.DataFrame(schema=ANOMALY_SCHEMA)
-    latest = every.sort("last_hour").unique("anomaly_id", keep="last") if every.height else every
+    latest = latest_rows(every)
     reported = latest.filter(~pl.col("suppressed")) if latest.height else latest
     table = [
         {"id": r["anomaly_id"], "entity": r["entity"], "class": r["dest_class"], "type": r["type"],

@@ -6,29 +6,26 @@ import polars as pl
 from dagster import MaterializeResult, MetadataValue, ResourceParam, asset
 
 from assets.common import CODE_VERSION, OWNERS
-from egress_platform.detect.anomalies import ANOMALY_SCHEMA
+from egress_platform.detect.anomalies import ANOMALY_SCHEMA, latest_rows
 from egress_platform.pricing.estimate import PRICED_SCHEMA
 from egress_platform.pricing.reconcile import RECONCILIATION_SCHEMA
 from egress_platform.rca.report import REPORT_SCHEMA
 from egress_platform.remediate.run import ACTION_SCHEMA
 from egress_platform.report.dashboard import DashboardData, render
-from egress_platform.sql import VIEW_NAMES
 from resources.lake import LakeIOManager
 from resources.sql import LakeSql
 
 DASHBOARD_KEY = "reports/dashboard.html"
 
 
-def latest_anomalies(lake: LakeIOManager) -> pl.DataFrame:
-    """Each reported anomaly once, as of the last hour it was seen."""
-    rows = lake.read_all("egress_anomalies", ANOMALY_SCHEMA)
-    if rows.height == 0:
-        return rows
-    return (
-        rows.filter(~pl.col("suppressed"))
-        .sort("last_hour")
-        .unique("anomaly_id", keep="last", maintain_order=True)
-    )
+def latest_events(lake: LakeIOManager) -> pl.DataFrame:
+    """Each anomaly event in the lake once, as of the last hour it was seen (suppressed too)."""
+    return latest_rows(lake.read_all("egress_anomalies", ANOMALY_SCHEMA))
+
+
+def reported(events: pl.DataFrame) -> pl.DataFrame:
+    """The events not suppressed as planned changes."""
+    return events.filter(~pl.col("suppressed")) if events.height else events
 
 
 @asset(
@@ -51,10 +48,10 @@ def latest_anomalies(lake: LakeIOManager) -> pl.DataFrame:
     ],
 )
 def egress_dashboard(lake: ResourceParam[LakeIOManager], sql: LakeSql) -> MaterializeResult:
-    views = {name: sql.view(name, limit=25) for name in sql.create_views() if name in VIEW_NAMES}
+    views = {name: sql.view(name, limit=25) for name in sql.create_views()}
     data = DashboardData(
         flows=lake.read_all("egress_flows_hourly", PRICED_SCHEMA),
-        anomalies=latest_anomalies(lake),
+        anomalies=reported(latest_events(lake)),
         reports=lake.read_all("rca_reports", REPORT_SCHEMA),
         actions=lake.read_all("remediation_actions", ACTION_SCHEMA),
         reconciliation=lake.read_all("cost_reconciliation", RECONCILIATION_SCHEMA),

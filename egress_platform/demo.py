@@ -214,19 +214,16 @@ def run_demo(start: date, days: int, seed: int, say: Say, enis: int = 10) -> int
 
 def ground_truth_score(lake: Path, truth: dict[str, Any]) -> dict[str, Any]:
     """The detections and root causes in the lake scored against the simulator's ground truth."""
-    from assets.report import latest_anomalies
-    from egress_platform.detect.anomalies import ANOMALY_SCHEMA
+    from assets.report import latest_events
     from egress_platform.detect.evaluate import rca_accuracy, score_against_truth
     from egress_platform.rca.report import REPORT_SCHEMA
     from resources.lake import LocalLakeIOManager
 
     store = LocalLakeIOManager(root=str(lake))
-    every = store.read_all("egress_anomalies", ANOMALY_SCHEMA)
-    events = every.sort("last_hour").unique("anomaly_id", keep="last") if every.height else every
-    reports = store.read_all("rca_reports", REPORT_SCHEMA)
+    events = latest_events(store)  # both scores leave the suppressed ones out themselves
     score = score_against_truth(events, truth)
-    rca = rca_accuracy(reports, latest_anomalies(store), truth)
-    return {**score.summary(), **{k: v for k, v in rca.items()}, "per_incident": score.per_incident}
+    rca = rca_accuracy(store.read_all("rca_reports", REPORT_SCHEMA), events, truth)
+    return {**score.summary(), **rca, "per_incident": score.per_incident}
 
 
 def demo_summary(

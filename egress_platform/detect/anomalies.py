@@ -124,6 +124,13 @@ def baseline_profile(hours: list[datetime], usd: list[float], fallback: float) -
     return [fallback if v is None else v for v in profile]
 
 
+def latest_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """Each anomaly event once, as of the last hour it was seen (one row per hour touched)."""
+    if rows.height == 0:
+        return rows
+    return rows.sort("last_hour").unique("anomaly_id", keep="last", maintain_order=True)
+
+
 def open_events_from_rows(rows: pl.DataFrame) -> list[OpenEvent]:
     """Rebuild the events still open from stored anomaly rows (the previous hour's partition)."""
     events = []

@@ -15,7 +15,8 @@ from typing import Any, cast
 
 import polars as pl
 
-GB = 1024**3
+from egress_platform.etl.egress_flows import top_talkers
+
 CLASS_COLOURS = {
     "internet": "#d62728",
     "inter_region": "#9467bd",
@@ -147,31 +148,10 @@ def top_talkers_chart(talkers: pl.DataFrame) -> str:
     return _svg(fig)
 
 
-def top_talkers(flows: pl.DataFrame, n: int = 10) -> pl.DataFrame:
-    if flows.height == 0:
-        return pl.DataFrame(
-            schema={
-                "source": pl.String,
-                "dest_class": pl.String,
-                "gb_out": pl.Float64,
-                "usd": pl.Float64,
-            }
-        )
-    return (
-        flows.group_by("source_type", "source_id", "dest_class")
-        .agg(
-            (pl.col("bytes_out").sum() / GB).alias("gb_out"),
-            pl.col("estimated_usd").sum().alias("usd"),
-        )
-        .sort("usd", "gb_out", descending=True)
-        .head(n)
-        .select(
-            (pl.col("source_type") + ":" + pl.col("source_id")).alias("source"),
-            "dest_class",
-            pl.col("gb_out").round(1),
-            pl.col("usd").round(2),
-        )
-    )
+def top_talkers_frame(flows: pl.DataFrame) -> pl.DataFrame:
+    """The etl's top talkers as a table (source, class, GB out, $)."""
+    schema = {"source": pl.String, "dest_class": pl.String, "gb_out": pl.Float64}
+    return pl.DataFrame(top_talkers(flows), schema={**schema, "usd": pl.Float64})
 
 
 def _cell(value: Any) -> str:
@@ -266,7 +246,7 @@ def render(data: DashboardData) -> str:
         if hours is not None
         else "no data"
     )
-    talkers = top_talkers(data.flows)
+    talkers = top_talkers_frame(data.flows)
     views = "".join(
         f"<h3>{html.escape(name)}</h3>{table(frame)}" for name, frame in sorted(data.views.items())
         if name in ("nat_traffic_to_aws_services", "cross_az_pairs")
