@@ -3,9 +3,13 @@
 The series is treated like one entity's hourly cost: the same features (lags count steps, not
 hours), the same LightGBM median model, retrained on everything before each block of points, and
 the same robust residual spread. The surprise z (how many spreads the value sits from the model's
-expectation, either direction) becomes a score in [0, 1] by :func:`likelihood`. A value beyond
-the whole range seen so far (by a tenth of that range) is surprising however noisy the series
-usually is, the way a new top talker is: :func:`new_extremes` scores it as an alert too.
+expectation, either direction) becomes a score in [0, 1] by :func:`likelihood`, from the second
+block on: the first block's surprise is the history it is judged against.
+
+A value unlike any seen before (none within 2 % of the range seen so far, whether beyond that
+range or in an empty stretch inside it) is surprising however noisy the series usually is, the
+way a new destination is: :func:`novelty` measures it and :func:`with_novel_values` makes it an
+alert. On NAB's realAWSCloudwatch files this rule carries most of the score.
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ MIN_STD = 0.1
 EXCURSION = 0.99
 DAMPING = 0.5
 REFRACTORY = 144  # points after an alert whose scores are damped: one change, one alert
-EXTREME_MARGIN = 0.1  # share of the range seen so far a value must pass it by
-EXTREME_SCORE = 0.9995
+NOVELTY_SHARE = 0.02  # share of the range seen so far within which an earlier value is "alike"
+NOVELTY_SCORE = 0.9995  # the alert score of a novel value, rising to NOVELTY_TOP as it is farther
+NOVELTY_TOP = 0.9999
+FAR_BEYOND = 0.5  # a value this share of the range away from all seen is an alert even when damped
+NOVELTY_BLOCK = 512  # values compared at once: bounds the pairwise block, not the result
 
 
 def read_series(path: str) -> pl.DataFrame:
@@ -79,29 +86,51 @@ def score_series(series: pl.DataFrame) -> pl.DataFrame:
         # Later blocks are judged against the spread seen so far (out of sample, robust).
         spread = max(spread, float(np.median(np.abs(residual - np.median(residual)))) * 1.4826)
     scores[start:] = likelihood(raw[start:])
-    scores = with_new_extremes(scores, values, start)
+    scores[: edges[1]] = 0.0  # the first block only calibrates: it is the surprise's history
+    scores = with_novel_values(scores, values, start)
     return series.with_columns(pl.Series("anomaly_score", np.round(scores, 6)))
 
 
-def new_extremes(values: np.ndarray, start: int, margin: float = EXTREME_MARGIN) -> np.ndarray:
-    """True where a value passes the highest (or lowest) value seen before it by ``margin`` of
-    the range seen so far; never before ``start``."""
-    high = np.r_[np.nan, np.maximum.accumulate(values)[:-1]]
-    low = np.r_[np.nan, np.minimum.accumulate(values)[:-1]]
-    spread = np.maximum(high - low, 1e-9)
-    beyond = np.nan_to_num(np.maximum((values - high) / spread, (low - values) / spread))
-    found = beyond > margin
-    found[:start] = False
-    return found
+def novelty(values: np.ndarray, start: int) -> np.ndarray:
+    """Per point from ``start``: the distance to the nearest earlier value, as a share of the
+    range seen before it (a new high passes the top by that share; 0 before ``start``).
+
+    Works in blocks of NOVELTY_BLOCK values against the sorted history (one merge per block).
+    """
+    n = len(values)
+    gap = np.zeros(n)
+    start = max(start, 1)
+    if n <= start:
+        return gap
+    seen_range = np.maximum.accumulate(values) - np.minimum.accumulate(values)
+    before = np.maximum(np.r_[0.0, seen_range[:-1]], 1e-9)
+    history = np.sort(values[:start])
+    for lo in range(start, n, NOVELTY_BLOCK):
+        block = values[lo : lo + NOVELTY_BLOCK]
+        at = np.searchsorted(history, block)
+        below = np.where(at > 0, block - history[np.maximum(at - 1, 0)], np.inf)
+        above = np.where(
+            at < len(history), history[np.minimum(at, len(history) - 1)] - block, np.inf
+        )
+        apart = np.abs(block[None, :] - block[:, None])  # [i, j]
+        within = np.where(np.tri(len(block), k=-1, dtype=bool), apart, np.inf).min(axis=1)
+        gap[lo : lo + NOVELTY_BLOCK] = np.minimum(np.minimum(below, above), within)
+        gap[lo : lo + NOVELTY_BLOCK] /= before[lo : lo + NOVELTY_BLOCK]
+        history = np.sort(np.concatenate([history, block]), kind="stable")
+    return gap
 
 
-def with_new_extremes(scores: np.ndarray, values: np.ndarray, start: int) -> np.ndarray:
-    """Scores raised to an alert at the first new extreme of each refractory period."""
+def with_novel_values(scores: np.ndarray, values: np.ndarray, start: int) -> np.ndarray:
+    """Scores raised to an alert at the first novel value of each refractory period, and at any
+    value far beyond everything seen (a much larger change is a new change); the farther from
+    all earlier values, the higher the alert."""
     out = scores.copy()
+    gap = novelty(values, start)
     last = -REFRACTORY
-    for i in np.flatnonzero(new_extremes(values, start)):
-        if i - last >= REFRACTORY:
-            out[i] = max(out[i], EXTREME_SCORE)
+    for i in np.flatnonzero(gap > NOVELTY_SHARE):
+        if i - last >= REFRACTORY or gap[i] > FAR_BEYOND:
+            alert = NOVELTY_SCORE + (NOVELTY_TOP - NOVELTY_SCORE) * min(float(gap[i]), 1.0)
+            out[i] = max(out[i], alert)
             last = int(i)
     return out
 

@@ -69,17 +69,39 @@ def test_score_rejects_a_file_without_the_columns(tmp_path: Path) -> None:
     assert main(["score", str(bad)]) == 2
 
 
-def test_a_value_beyond_the_range_seen_so_far_is_an_alert_once() -> None:
-    from egress_platform.detect.series_score import EXTREME_SCORE, new_extremes, with_new_extremes
+def test_a_value_unlike_any_seen_before_is_an_alert_once() -> None:
+    from egress_platform.detect.series_score import (
+        NOVELTY_SCORE,
+        NOVELTY_TOP,
+        novelty,
+        with_novel_values,
+    )
 
-    # 10.5 passes the top (10) by 5 % of the range 0..10: not enough; 12 passes 10.5 by 14 % of
-    # 0..10.5: an extreme; 12.5 passes 12 by 4 %; -2 passes the bottom by 16 % of 0..12.5.
-    values = np.array([0, 10, 5, 10.5, 12, 12.5, 5, -2.0])
-    assert new_extremes(values, start=2).tolist() == [
-        False, False, False, False, True, False, False, True,
-    ]  # fmt: skip
-    # Points before ``start`` are never alerts.
-    assert new_extremes(values, start=5).tolist() == [False] * 7 + [True]
-    scores = with_new_extremes(np.zeros(len(values)), values, start=2)
-    # One alert per refractory period: -2 comes 3 points after 12 and stays as it was.
-    assert scores.tolist() == [0, 0, 0, 0, EXTREME_SCORE, 0, 0, 0]
+    # Distance to the nearest earlier value over the range seen before: 10.1 is 0.1 from 10
+    # (range 10); 5 is 5 from 0 and 10 (range 10.1); 5.1 is 0.1 from 5; 11 is 0.9 above 10.1;
+    # 2.7 is 2.3 from 5 (range 11); 2.8 is 0.1 from 2.7; 18 is 7 above 11 (range 11).
+    values = np.array([0, 10, 10.1, 5, 5.1, 11, 2.7, 2.8, 18])
+    expected = [0, 0, 0.01, 5 / 10.1, 0.1 / 10.1, 0.9 / 10.1, 2.3 / 11, 0.1 / 11, 7 / 11]
+    np.testing.assert_allclose(novelty(values, start=2), expected)
+    # Points before ``start`` are not judged, but they are history.
+    np.testing.assert_allclose(novelty(values, start=4), [0] * 4 + expected[4:])
+    scores = with_novel_values(np.zeros(len(values)), values, start=2)
+    # One alert per refractory period (5, while 11 and 2.7 stay as they were), except a value far
+    # beyond everything seen: 18 passes the top by 64 % of the range. Farther is higher.
+    alert = [NOVELTY_SCORE + (NOVELTY_TOP - NOVELTY_SCORE) * g for g in (5 / 10.1, 7 / 11)]
+    np.testing.assert_allclose(scores, [0, 0, 0, alert[0], 0, 0, 0, 0, alert[1]])
+
+
+def test_novelty_in_blocks_matches_a_point_by_point_scan() -> None:
+    from egress_platform.detect import series_score
+
+    rng = np.random.default_rng(3)
+    values = np.r_[rng.gamma(2.0, 1.0, 1500), rng.gamma(2.0, 3.0, 700)]  # no exact ties
+    expected = []
+    for i in range(len(values)):
+        past = values[:i]
+        reach = 0.02 * max(float(np.ptp(past)) if i else 0.0, 1e-9)
+        expected.append(i >= 100 and not np.any(np.abs(past - values[i]) <= reach))
+    found = series_score.novelty(values, start=100) > 0.02
+    assert found.tolist() == expected
+    assert 5 < found.sum() < 100  # the check is not vacuous: some values are novel, most not
