@@ -1,11 +1,12 @@
 """Flow-log objects straight to hourly facts, streaming, for volume (the benchmarked path).
 
 Raw Parquet is convenient for lineage but at tens of millions of records per hour the fastest
-honest route is: drop re-delivered objects by fingerprint, scan clean text with polars' CSV
-reader (only the columns the facts need), check every record as the robust parser would, and
-aggregate per batch so memory stays flat however large the input. A batch that fails any check
-is re-read object by object with the robust parser (``vpc_flow.parse_bytes``), whose quarantine
-rules then apply, so nothing is lost or invented.
+honest route is: drop re-delivered objects by fingerprint, sum each batch's records per hour and
+distinct shape in one pass over the bytes (``flow_kernel``, two batches at a time, plain objects
+mapped rather than copied), check every shape as the robust parser would, and fold batches
+together so memory stays flat however large the input. A batch that fails any check is re-read
+object by object with the robust parser (``vpc_flow.parse_bytes``), whose quarantine rules then
+apply, so nothing is lost or invented.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from egress_platform.etl import flow_kernel
 from egress_platform.network.classify import (
     FACT_SCHEMA,
     HOUR_EPOCH,
@@ -62,16 +64,10 @@ def fingerprint(path: Path) -> tuple[int, int, int]:
     return size, zlib.crc32(head), zlib.crc32(tail)
 
 
-def _read_bytes(path: Path) -> bytes:
-    data = path.read_bytes()
-    return gzip.decompress(data) if data.startswith(GZIP_MAGIC) else data
-
-
-def _batch_partial(frame: pl.LazyFrame, fields: list[str]) -> tuple[pl.DataFrame, int, bool]:
-    """(partial sums, records, all valid): one streaming pass, checks on the distinct shapes."""
-    partial = partial_facts(frame, dedup=False).collect(engine="streaming")
-    valid = partial.select(vpc_flow.valid_record(fields).all()).item()
-    return partial, int(partial.get_column("flows").sum()), bool(valid)
+def _text(path: Path) -> flow_kernel.Text:
+    """An object's text: mapped as it is, or decompressed."""
+    data = flow_kernel.mapped(path)
+    return gzip.decompress(data) if data[:2] == GZIP_MAGIC else data
 
 
 def facts_from_files(
@@ -96,20 +92,28 @@ def facts_from_files(
     merged: pl.DataFrame | None = None
     pending: list[pl.DataFrame] = []
     batches = _batches(unique, batch_bytes)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for n, (batch, decoded) in enumerate(_decoded_batches(batches, pool), start=1):
-            pending.append(_partial_of_batch(batch, decoded, log_format, stats))
-            # Fold batches together once they outweigh what is merged: memory follows the
-            # number of distinct record shapes, not the input, at an amortised cost.
-            merged_rows = merged.height if merged is not None else 0
-            if sum(p.height for p in pending) > max(MERGE_ROWS, merged_rows):
-                merged, pending = _merge([*([merged] if merged is not None else []), *pending]), []
-            if progress is not None and (n % 25 == 0 or n == len(batches)):
-                progress(f"{n}/{len(batches)} batches, {stats.records:,} records")
+    for n, (partial, batch_stats) in enumerate(_partials(batches, log_format), start=1):
+        stats.records += batch_stats.records
+        stats.quarantined += batch_stats.quarantined
+        stats.robust_files += batch_stats.robust_files
+        stats.bytes_read += batch_stats.bytes_read
+        pending.append(partial)
+        # Fold batches together once they outweigh what is merged: memory follows the
+        # number of distinct record shapes, not the input, at an amortised cost.
+        merged_rows = merged.height if merged is not None else 0
+        if sum(p.height for p in pending) > max(MERGE_ROWS, merged_rows):
+            merged, pending = _merge([*([merged] if merged is not None else []), *pending]), []
+        if progress is not None and (n % 25 == 0 or n == len(batches)):
+            progress(f"{n}/{len(batches)} batches, {stats.records:,} records")
     parts = [*([merged] if merged is not None else []), *pending]
     if not parts:
         return pl.DataFrame(schema=FACT_SCHEMA), stats
-    return finish_facts(_merge(parts).lazy(), region).collect(), stats
+    # No last merge: finishing aggregates by the coarser fact key anyway (sums of sums).
+    keys = [HOUR_EPOCH, *STAGE_KEY]
+    rest = pl.concat(
+        [p.select(*keys, "bytes", "packets", "flows") for p in parts], how="vertical_relaxed"
+    )
+    return finish_facts(rest.lazy(), region).collect(), stats
 
 
 MERGE_ROWS = 250_000
@@ -154,73 +158,51 @@ def _batches(paths: list[Path], batch_bytes: int) -> list[list[Path]]:
     return batches
 
 
-def _decoded_batches(
-    batches: list[list[Path]], pool: ThreadPoolExecutor
-) -> Iterator[tuple[list[Path], list[bytes] | None]]:
-    """Gzip batches are decompressed one batch ahead, on the pool (zlib releases the GIL)."""
-
-    def submit(batch: list[Path]) -> list[object] | None:
-        if not _is_gzip(batch[0]):
-            return None
-        return [pool.submit(_read_bytes, p) for p in batch]
-
-    pending = submit(batches[0]) if batches else None
-    for i, batch in enumerate(batches):
-        current = pending
-        pending = submit(batches[i + 1]) if i + 1 < len(batches) else None
-        yield batch, [f.result() for f in current] if current is not None else None  # type: ignore[attr-defined]
-
-
-def _is_gzip(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(2) == GZIP_MAGIC
+def _partials(
+    batches: list[list[Path]], log_format: list[str] | None
+) -> Iterator[tuple[pl.DataFrame, FileFactsStats]]:
+    """Each batch's partial sums, in order, two batches at a time (the kernel, zlib and polars
+    all release the GIL), at most one more batch read ahead."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        running = [pool.submit(_partial_of_batch, b, log_format) for b in batches[:3]]
+        for i in range(len(batches)):
+            done = running.pop(0)
+            if i + 3 < len(batches):
+                running.append(pool.submit(_partial_of_batch, batches[i + 3], log_format))
+            yield done.result()
 
 
 def _partial_of_batch(
-    batch: list[Path],
-    decoded: list[bytes] | None,
-    log_format: list[str] | None,
-    stats: FileFactsStats,
-) -> pl.DataFrame:
-    heads = [d[:4096] for d in decoded] if decoded is not None else [_head(p) for p in batch]
-    layouts = [vpc_flow.text_layout(h, log_format) for h in heads]
+    batch: list[Path], log_format: list[str] | None
+) -> tuple[pl.DataFrame, FileFactsStats]:
+    stats = FileFactsStats()
+    texts = [_text(p) for p in batch]
+    stats.bytes_read = sum(len(t) for t in texts)
+    layouts = [vpc_flow.text_layout(bytes(t[:4096]), log_format) for t in texts]
     layout = layouts[0]
     if layout is not None and all(other == layout for other in layouts):
         fields, skip = layout
-        schema = vpc_flow.text_schema(fields)
-        options = dict(separator=" ", has_header=False, skip_rows=skip, schema=schema,
-                       null_values=["-"], quote_char=None)  # fmt: skip
         try:
-            if decoded is None:
-                lazy = pl.scan_csv([str(p) for p in batch], **options)  # type: ignore[arg-type]
-                stats.bytes_read += sum(p.stat().st_size for p in batch)
-            else:
-                lazy = pl.scan_csv(decoded, **options)  # type: ignore[arg-type]
-                stats.bytes_read += sum(len(d) for d in decoded)
-            partial, records, valid = _batch_partial(lazy, fields)
-            if valid:
-                stats.records += records
-                return partial
+            summed = flow_kernel.shape_sums(texts, fields, skip, STAGE_KEY, HOUR_EPOCH)
+            if summed is not None:
+                partial, records = summed
+                if partial.select(vpc_flow.valid_record(fields).all()).item() is not False:
+                    stats.records = records
+                    return partial, stats
         except (pl.exceptions.PolarsError, ValueError):
             pass
-    return _robust_batch(batch, decoded, log_format, stats)
-
-
-def _head(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        return handle.read(4096)
+    return _robust_batch(batch, texts, log_format, stats), stats
 
 
 def _robust_batch(
     batch: list[Path],
-    decoded: list[bytes] | None,
+    texts: list[flow_kernel.Text],
     log_format: list[str] | None,
     stats: FileFactsStats,
 ) -> pl.DataFrame:
     frames = []
-    for i, path in enumerate(batch):
-        data = decoded[i] if decoded is not None else path.read_bytes()
-        parsed = vpc_flow.parse_bytes(data, str(path), log_format)
+    for path, text in zip(batch, texts, strict=True):
+        parsed = vpc_flow.parse_bytes(bytes(text), str(path), log_format)
         stats.records += parsed.records.height
         stats.quarantined += parsed.quarantined
         stats.robust_files += 1

@@ -1,0 +1,340 @@
+"""Flow-log text straight to per-hour sums of distinct record shapes, in one pass over the bytes.
+
+polars' CSV reader has to build every string column of every record before it can group them,
+and at 250-byte v5 records that, not the arithmetic, is what bounds throughput. This kernel reads
+each record once: it hashes the bytes of the key fields (two independent 64-bit hashes, so two
+different shapes would have to collide in 128 bits to be merged), parses the three numbers the
+facts need, checks every integer field, and adds the record into a hash table of (hour, shape).
+Only one representative line per shape is kept; the caller parses those with polars and checks
+them as the robust parser would, so a batch the kernel accepts yields exactly what the polars
+path yields. Anything it is not sure of (a wrong field count, a non-digit in an integer field, a
+CR or tab, a byte outside ASCII, an empty field, an integer too large for its type, a missing
+start) makes it stop and say where, and the caller uses the careful path instead.
+"""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+import polars as pl
+
+from egress_platform.sources import vpc_flow
+
+SKIP_TEXT, KEY_TEXT, SKIP_INT, PACKETS, BYTES, START, KEY_INT = 0, 1, 2, 3, 4, 5, 6
+DONE, GROW, INVALID = 0, 1, 2
+_OFFSET_1 = np.uint64(0xCBF29CE484222325)
+_PRIME_1 = np.uint64(0x100000001B3)
+_OFFSET_2 = np.uint64(0x9E3779B97F4A7C15)
+_PRIME_2 = np.uint64(0xFF51AFD7ED558CCD)
+_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
+_FIELD_END = np.uint64(0x1F)
+_NULL_INT = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+# Columns of ShapeTable.rows: one 64-byte row per group, so a record touches one cache line.
+HOUR, HASH_1, HASH_2, BYTES_SUM, PACKETS_SUM, FLOWS, LINE_START, LINE_END = range(8)
+
+
+@dataclass
+class ShapeTable:
+    """Open-addressing table of (hour, shape) groups and where each shape was first seen."""
+
+    slots: np.ndarray  # int64, group index + 1, 0 = empty; length a power of two
+    rows: np.ndarray  # int64 (groups, 8), columns as above; hashes stored as their bits
+    source: np.ndarray  # which buffer each group's representative line is in
+    state: np.ndarray  # [groups, records, stop position]
+
+    @classmethod
+    def empty(cls, capacity: int = 1 << 16) -> ShapeTable:
+        return cls(
+            np.zeros(capacity, dtype=np.int64),
+            np.zeros((capacity // 2, 8), dtype=np.int64),
+            np.zeros(capacity // 2, dtype=np.int64),
+            np.zeros(3, dtype=np.int64),
+        )
+
+    @property
+    def groups(self) -> int:
+        return int(self.state[0])
+
+    @property
+    def records(self) -> int:
+        return int(self.state[1])
+
+    def column(self, index: int) -> np.ndarray:
+        return self.rows[: self.groups, index]
+
+    def grown(self) -> ShapeTable:
+        """The same groups in a table twice the size."""
+        bigger = ShapeTable.empty(len(self.slots) * 2)
+        used = self.groups
+        bigger.rows[:used] = self.rows[:used]
+        bigger.source[:used] = self.source[:used]
+        bigger.state[:] = self.state
+        _reslot(bigger.slots, bigger.rows, used)
+        return bigger
+
+
+@numba.njit(nogil=True, cache=True)
+def _slot_of(hour: np.int64, hash_1: np.uint64, mask: np.int64) -> np.int64:
+    mixed = hash_1 ^ (np.uint64(hour) * _MIX)
+    return np.int64(mixed >> np.uint64(17)) & mask
+
+
+@numba.njit(nogil=True, cache=True)
+def _reslot(slots: np.ndarray, rows: np.ndarray, used: int) -> None:
+    mask = np.int64(len(slots) - 1)
+    for g in range(used):
+        s = _slot_of(rows[g, HOUR], np.uint64(rows[g, HASH_1]), mask)
+        while slots[s] != 0:
+            s = (s + 1) & mask
+        slots[s] = g + 1
+
+
+@numba.njit(nogil=True, cache=True)
+def _aggregate(
+    buf: np.ndarray,
+    begin: int,
+    source: int,
+    kinds: np.ndarray,
+    limits: np.ndarray,
+    slots: np.ndarray,
+    rows: np.ndarray,
+    g_source: np.ndarray,
+    state: np.ndarray,
+) -> int:
+    """Records of ``buf[begin:]`` into the table; ``buf`` must end with a newline."""
+    n = len(buf)
+    fields = len(kinds)
+    mask = np.int64(len(slots) - 1)
+    room = len(rows)
+    groups = state[0]
+    records = state[1]
+    status = DONE
+    i = begin
+    line = begin
+    while i < n:
+        line = i
+        h1 = _OFFSET_1
+        h2 = _OFFSET_2
+        packets = np.int64(0)
+        nbytes = np.int64(0)
+        start = np.int64(-1)
+        field = 0
+        c = np.uint8(0)
+        bad = False
+        while True:
+            kind = kinds[field]
+            first = i
+            if kind == KEY_TEXT:
+                # Eight bytes to a word, one multiply per word: the bytes are printable (never
+                # 0), so a word's value also tells how many bytes it holds.
+                word = np.uint64(0)
+                c = buf[i]
+                while c != 32 and c != 10:
+                    if c < 33 or c > 126:
+                        bad = True
+                    word = (word << np.uint64(8)) | np.uint64(c)
+                    i += 1
+                    if (i - first) & 7 == 0:
+                        h1 = (h1 ^ word) * _PRIME_1
+                        h2 = (h2 ^ word) * _PRIME_2
+                        word = np.uint64(0)
+                    c = buf[i]
+                h1 = (h1 ^ word ^ _FIELD_END) * _PRIME_1
+                h2 = (h2 ^ word ^ _FIELD_END) * _PRIME_2
+            elif kind == SKIP_TEXT:
+                c = buf[i]
+                while c != 32 and c != 10:
+                    if c < 33 or c > 126:
+                        bad = True
+                    i += 1
+                    c = buf[i]
+            else:
+                number = np.int64(0)
+                c = buf[i]
+                null = c == 45
+                if null:
+                    i += 1
+                    c = buf[i]
+                while c != 32 and c != 10:
+                    if c < 48 or c > 57 or null:
+                        bad = True
+                    number = number * 10 + np.int64(c - 48)
+                    i += 1
+                    c = buf[i]
+                if i - first > 18 or number > limits[field]:
+                    bad = True
+                if kind == PACKETS:
+                    packets = number
+                elif kind == BYTES:
+                    nbytes = number
+                elif kind == START:
+                    bad = bad or null
+                    start = number
+                elif kind == KEY_INT:  # by value, as polars groups it ("01" is 1)
+                    value = np.uint64(number) if not null else _NULL_INT
+                    h1 = ((h1 ^ value) * _PRIME_1 ^ _FIELD_END) * _PRIME_1
+                    h2 = ((h2 ^ value) * _PRIME_2 ^ _FIELD_END) * _PRIME_2
+            if i == first:
+                bad = True  # an empty field: two spaces, or a blank line
+            field += 1
+            i += 1
+            if c == 10 or field == fields:
+                break
+        if bad or c != 10 or field != fields:
+            status = INVALID
+            break
+        hour = start - start % 3600
+        s = _slot_of(hour, h1, mask)
+        while True:
+            g = slots[s] - 1
+            if g < 0:
+                if groups >= room:
+                    status = GROW
+                    break
+                g = groups
+                groups += 1
+                slots[s] = g + 1
+                rows[g, HOUR] = hour
+                rows[g, HASH_1] = np.int64(h1)
+                rows[g, HASH_2] = np.int64(h2)
+                rows[g, BYTES_SUM] = 0
+                rows[g, PACKETS_SUM] = 0
+                rows[g, FLOWS] = 0
+                rows[g, LINE_START] = line
+                rows[g, LINE_END] = i
+                g_source[g] = source
+                break
+            if (
+                rows[g, HASH_1] == np.int64(h1)
+                and rows[g, HASH_2] == np.int64(h2)
+                and rows[g, HOUR] == hour
+            ):
+                break
+            s = (s + 1) & mask
+        if status == GROW:
+            break
+        rows[g, BYTES_SUM] += nbytes
+        rows[g, PACKETS_SUM] += packets
+        rows[g, FLOWS] += 1
+        records += 1
+    state[0] = groups
+    state[1] = records
+    state[2] = line if status != DONE else n
+    return status
+
+
+def add_text(table: ShapeTable, text: np.ndarray, begin: int, source: int,
+             kinds: np.ndarray, limits: np.ndarray) -> tuple[ShapeTable, bool]:  # fmt: skip
+    """Fold the records of ``text[begin:]`` (whole lines, ending in a newline) into ``table``.
+
+    Returns the (possibly grown) table and whether every record was accepted; on False the
+    table is partly updated and the caller must discard it.
+    """
+    position = begin
+    while True:
+        status = _aggregate(
+            text, position, source, kinds, limits, table.slots, table.rows, table.source,
+            table.state,
+        )  # fmt: skip
+        if status == DONE:
+            return table, True
+        if status == INVALID:
+            return table, False
+        position = int(table.state[2])
+        table = table.grown()
+
+
+Text = bytes | mmap.mmap
+
+
+def mapped(path: Path) -> Text:
+    """A file's bytes without copying them (the page cache is the buffer)."""
+    with path.open("rb") as handle:
+        if path.stat().st_size == 0:
+            return b""
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+_LIMITS = {"Int16": 2**15 - 1, "Int32": 2**31 - 1, "Int64": 10**18}
+_NUMBERS = {"packets": PACKETS, "bytes": BYTES, "start": START}
+
+
+def field_kinds(fields: Sequence[str], keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """What the kernel does with each field of a layout, and the largest value of each integer."""
+    kinds = np.zeros(len(fields), dtype=np.int64)
+    limits = np.zeros(len(fields), dtype=np.int64)
+    for i, name in enumerate(fields):
+        dtype = str(vpc_flow.FIELDS[name][0])
+        column = name.replace("-", "_")
+        if dtype == "String":
+            kinds[i] = KEY_TEXT if column in keys else SKIP_TEXT
+            continue
+        limits[i] = _LIMITS[dtype]
+        kinds[i] = _NUMBERS.get(name, KEY_INT if column in keys else SKIP_INT)
+    return kinds, limits
+
+
+def shape_sums(
+    texts: Sequence[Text],
+    fields: list[str],
+    skip: int,
+    keys: Sequence[str],
+    hour: str,
+    capacity: int = 1 << 16,
+) -> tuple[pl.DataFrame, int] | None:
+    """(one row per hour and distinct ``keys`` with bytes, packets and flows summed, records) of
+    flow-log texts that share one layout, or None when any record needs the careful parser.
+
+    The key columns come from parsing one representative line per shape with polars, typed
+    exactly as the polars path types them.
+    """
+    kinds, limits = field_kinds(fields, keys)
+    table = ShapeTable.empty(capacity)
+    buffers: list[Text] = []
+    for source, data in enumerate(texts):
+        begin = 0
+        for _ in range(skip):
+            begin = data.find(b"\n", begin) + 1
+            if begin == 0:
+                begin = len(data)
+                break
+        if begin < len(data) and data[-1:] != b"\n":
+            data = bytes(data) + b"\n"
+        buffers.append(data)
+        text = np.frombuffer(data, dtype=np.uint8)
+        table, accepted = add_text(table, text, begin, source, kinds, limits)
+        if not accepted:
+            return None
+    used = table.groups
+    lines = b"".join(
+        buffers[s][a:b]
+        for s, a, b in zip(
+            table.source[:used].tolist(),
+            table.column(LINE_START).tolist(),
+            table.column(LINE_END).tolist(),
+            strict=True,
+        )
+    )
+    schema = vpc_flow.text_schema(fields)
+    shapes = pl.read_csv(
+        lines, separator=" ", has_header=False, schema=schema, null_values=["-"], quote_char=None,
+        raise_if_empty=False,
+    )  # fmt: skip
+    present = [k for k in keys if k in schema]
+    frame = shapes.select(
+        pl.Series(hour, table.column(HOUR)),
+        *present,
+        *[pl.lit(None, dtype=vpc_flow.FIELDS[k.replace("_", "-")][0]).alias(k)
+          for k in keys if k not in schema],
+        pl.Series("bytes", table.column(BYTES_SUM)),
+        pl.Series("packets", table.column(PACKETS_SUM)),
+        pl.Series("flows", table.column(FLOWS)).cast(pl.UInt32),
+    ).select(hour, *keys, "bytes", "packets", "flows")  # fmt: skip
+    return frame, table.records
