@@ -34,6 +34,9 @@ _PRIME_2 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX = np.uint64(0xC2B2AE3D27D4EB4F)
 _FIELD_END = np.uint64(0x1F)
 _NULL_INT = np.uint64(0xFFFFFFFFFFFFFFFF)
+_PRINTABLE = 1
+_CLASS = np.zeros(256, dtype=np.uint8)  # 1 for the bytes a field may hold: printable ASCII
+_CLASS[33:127] = _PRINTABLE
 
 
 # Columns of ShapeTable.rows: one 64-byte row per group, so a record touches one cache line.
@@ -136,9 +139,7 @@ def _aggregate(
                 # 0), so a word's value also tells how many bytes it holds.
                 word = np.uint64(0)
                 c = buf[i]
-                while c != 32 and c != 10:
-                    if c < 33 or c > 126:
-                        bad = True
+                while _CLASS[c] == _PRINTABLE:
                     word = (word << np.uint64(8)) | np.uint64(c)
                     i += 1
                     if (i - first) & 7 == 0:
@@ -150,9 +151,7 @@ def _aggregate(
                 h2 = (h2 ^ word ^ _FIELD_END) * _PRIME_2
             elif kind == SKIP_TEXT:
                 c = buf[i]
-                while c != 32 and c != 10:
-                    if c < 33 or c > 126:
-                        bad = True
+                while _CLASS[c] == _PRINTABLE:
                     i += 1
                     c = buf[i]
             else:
@@ -162,13 +161,13 @@ def _aggregate(
                 if null:
                     i += 1
                     c = buf[i]
-                while c != 32 and c != 10:
-                    if c < 48 or c > 57 or null:
-                        bad = True
-                    number = number * 10 + np.int64(c - 48)
+                digit = np.uint8(c - 48)
+                while digit <= 9:
+                    number = number * 10 + np.int64(digit)
                     i += 1
                     c = buf[i]
-                if i - first > 18 or number > limits[field]:
+                    digit = np.uint8(c - 48)
+                if (null and i - first > 1) or i - first > 18 or number > limits[field]:
                     bad = True
                 if kind == PACKETS:
                     packets = number
@@ -181,6 +180,9 @@ def _aggregate(
                     value = np.uint64(number) if not null else _NULL_INT
                     h1 = ((h1 ^ value) * _PRIME_1 ^ _FIELD_END) * _PRIME_1
                     h2 = ((h2 ^ value) * _PRIME_2 ^ _FIELD_END) * _PRIME_2
+            if c != 32 and c != 10:
+                bad = True  # the field ended on a byte no field may hold
+                break
             if i == first:
                 bad = True  # an empty field: two spaces, or a blank line
             field += 1
@@ -336,5 +338,91 @@ def shape_sums(
         pl.Series("bytes", table.column(BYTES_SUM)),
         pl.Series("packets", table.column(PACKETS_SUM)),
         pl.Series("flows", table.column(FLOWS)).cast(pl.UInt32),
-    ).select(hour, *keys, "bytes", "packets", "flows")  # fmt: skip
+        pl.Series(SHAPE[0], table.column(HASH_1)),
+        pl.Series(SHAPE[1], table.column(HASH_2)),
+    ).select(hour, *keys, "bytes", "packets", "flows", *SHAPE)  # fmt: skip
     return frame, table.records
+
+
+SHAPE = ("_shape_1", "_shape_2")  # the shape hash's two halves, in shape_sums' frames
+
+
+class ShapeSums:
+    """Batches' ``shape_sums`` folded together by (hour, shape hash), in numba: the key strings
+    of each shape are kept once (from the batch that first had it), so memory follows the
+    number of shapes, and no string is hashed again."""
+
+    def __init__(self, hour: str, keys: Sequence[str]) -> None:
+        self.hour = hour
+        self.keys = list(keys)
+        self.table = ShapeTable.empty()
+        self.firsts: list[pl.DataFrame] = []
+
+    def add(self, frame: pl.DataFrame) -> None:
+        while self.table.groups + frame.height > len(self.table.rows):
+            self.table = self.table.grown()
+        new = np.zeros(frame.height, dtype=np.bool_)
+        hour, hash_1, hash_2, nbytes, packets = (
+            frame.get_column(c).to_numpy() for c in (self.hour, *SHAPE, "bytes", "packets")
+        )
+        flows = frame.get_column("flows").cast(pl.Int64).to_numpy()
+        _absorb(self.table.slots, self.table.rows, self.table.state, hour, hash_1, hash_2,
+                nbytes, packets, flows, new)  # fmt: skip
+        self.firsts.append(frame.filter(pl.Series(new)).select(self.hour, *self.keys))
+
+    def frame(self) -> pl.DataFrame:
+        """One row per hour and shape: the keys and their sums."""
+        firsts = pl.concat(self.firsts) if self.firsts else None
+        if firsts is None:
+            return pl.DataFrame()
+        return firsts.with_columns(
+            pl.Series("bytes", self.table.column(BYTES_SUM)),
+            pl.Series("packets", self.table.column(PACKETS_SUM)),
+            pl.Series("flows", self.table.column(FLOWS)).cast(pl.UInt32),
+        )
+
+
+@numba.njit(nogil=True, cache=True)
+def _absorb(
+    slots: np.ndarray,
+    rows: np.ndarray,
+    state: np.ndarray,
+    hour: np.ndarray,
+    hash_1: np.ndarray,
+    hash_2: np.ndarray,
+    nbytes: np.ndarray,
+    packets: np.ndarray,
+    flows: np.ndarray,
+    new: np.ndarray,
+) -> None:
+    """Add one batch's groups; ``new[k]`` says group k was not in the table. Room is the
+    caller's to make."""
+    mask = np.int64(len(slots) - 1)
+    groups = state[0]
+    for k in range(len(hour)):
+        s = _slot_of(hour[k], np.uint64(hash_1[k]), mask)
+        while True:
+            g = slots[s] - 1
+            if g < 0:
+                g = groups
+                groups += 1
+                slots[s] = g + 1
+                rows[g, HOUR] = hour[k]
+                rows[g, HASH_1] = hash_1[k]
+                rows[g, HASH_2] = hash_2[k]
+                rows[g, BYTES_SUM] = 0
+                rows[g, PACKETS_SUM] = 0
+                rows[g, FLOWS] = 0
+                new[k] = True
+                break
+            if (
+                rows[g, HASH_1] == hash_1[k]
+                and rows[g, HASH_2] == hash_2[k]
+                and rows[g, HOUR] == hour[k]
+            ):
+                break
+            s = (s + 1) & mask
+        rows[g, BYTES_SUM] += nbytes[k]
+        rows[g, PACKETS_SUM] += packets[k]
+        rows[g, FLOWS] += flows[k]
+    state[0] = groups
