@@ -2,14 +2,15 @@
 
 polars' CSV reader has to build every string column of every record before it can group them,
 and at 250-byte v5 records that, not the arithmetic, is what bounds throughput. This kernel reads
-each record once: it hashes the bytes of the key fields (two independent 64-bit hashes, so two
-different shapes would have to collide in 128 bits to be merged), parses the three numbers the
-facts need, checks every integer field, and adds the record into a hash table of (hour, shape).
-Only one representative line per shape is kept; the caller parses those with polars and checks
-them as the robust parser would, so a batch the kernel accepts yields exactly what the polars
-path yields. Anything it is not sure of (a wrong field count, a non-digit in an integer field, a
-CR or tab, a byte outside ASCII, an empty field, an integer too large for its type, a missing
-start) makes it stop and say where, and the caller uses the careful path instead.
+each record once: it hashes the bytes of the key fields eight at a time (two independent 64-bit
+hashes, so two different shapes would have to collide in 128 bits to be merged), parses the
+three numbers the facts need, checks every integer field, and adds the record into a hash table
+of (hour, shape). Only one representative line per shape is kept; the caller parses those with
+polars and checks them as the robust parser would, so a batch the kernel accepts yields what the
+polars path yields (a test holds them equal). Anything it is not sure of (a wrong field count, a
+non-digit in an integer field, a CR or tab, a byte outside printable ASCII, an empty field, an
+integer too large for its type, a missing start) makes it give the batch up, and the caller
+reads that batch with the robust parser instead.
 """
 
 from __future__ import annotations
