@@ -101,6 +101,37 @@ def _reslot(slots: np.ndarray, rows: np.ndarray, used: int) -> None:
 
 
 @numba.njit(nogil=True, cache=True)
+def _group_of(
+    slots: np.ndarray,
+    rows: np.ndarray,
+    groups: np.int64,
+    hour: np.int64,
+    hash_1: np.int64,
+    hash_2: np.int64,
+) -> np.int64:
+    """The group of (hour, shape): found, or added with zero sums at index ``groups`` (the
+    caller counts it), or -1 when the table has no room for a new one."""
+    mask = np.int64(len(slots) - 1)
+    s = _slot_of(hour, np.uint64(hash_1), mask)
+    while True:
+        g = slots[s] - 1
+        if g < 0:
+            if groups >= len(rows):
+                return np.int64(-1)
+            slots[s] = groups + 1
+            rows[groups, HOUR] = hour
+            rows[groups, HASH_1] = hash_1
+            rows[groups, HASH_2] = hash_2
+            rows[groups, BYTES_SUM] = 0
+            rows[groups, PACKETS_SUM] = 0
+            rows[groups, FLOWS] = 0
+            return groups
+        if rows[g, HASH_1] == hash_1 and rows[g, HASH_2] == hash_2 and rows[g, HOUR] == hour:
+            return g
+        s = (s + 1) & mask
+
+
+@numba.njit(nogil=True, cache=True)
 def _aggregate(
     buf: np.ndarray,
     begin: int,
@@ -115,8 +146,6 @@ def _aggregate(
     """Records of ``buf[begin:]`` into the table; ``buf`` must end with a newline."""
     n = len(buf)
     fields = len(kinds)
-    mask = np.int64(len(slots) - 1)
-    room = len(rows)
     groups = state[0]
     records = state[1]
     status = DONE
@@ -194,35 +223,15 @@ def _aggregate(
             status = INVALID
             break
         hour = start - start % 3600
-        s = _slot_of(hour, h1, mask)
-        while True:
-            g = slots[s] - 1
-            if g < 0:
-                if groups >= room:
-                    status = GROW
-                    break
-                g = groups
-                groups += 1
-                slots[s] = g + 1
-                rows[g, HOUR] = hour
-                rows[g, HASH_1] = np.int64(h1)
-                rows[g, HASH_2] = np.int64(h2)
-                rows[g, BYTES_SUM] = 0
-                rows[g, PACKETS_SUM] = 0
-                rows[g, FLOWS] = 0
-                rows[g, LINE_START] = line
-                rows[g, LINE_END] = i
-                g_source[g] = source
-                break
-            if (
-                rows[g, HASH_1] == np.int64(h1)
-                and rows[g, HASH_2] == np.int64(h2)
-                and rows[g, HOUR] == hour
-            ):
-                break
-            s = (s + 1) & mask
-        if status == GROW:
+        g = _group_of(slots, rows, groups, hour, np.int64(h1), np.int64(h2))
+        if g < 0:
+            status = GROW
             break
+        if g == groups:
+            groups += 1
+            rows[g, LINE_START] = line
+            rows[g, LINE_END] = i
+            g_source[g] = source
         rows[g, BYTES_SUM] += nbytes
         rows[g, PACKETS_SUM] += packets
         rows[g, FLOWS] += 1
@@ -334,8 +343,7 @@ def shape_sums(
     frame = shapes.select(
         pl.Series(hour, table.column(HOUR)),
         *present,
-        *[pl.lit(None, dtype=vpc_flow.FIELDS[k.replace("_", "-")][0]).alias(k)
-          for k in keys if k not in schema],
+        *[pl.lit(None, dtype=vpc_flow.COLUMNS[k]).alias(k) for k in keys if k not in schema],
         pl.Series("bytes", table.column(BYTES_SUM)),
         pl.Series("packets", table.column(PACKETS_SUM)),
         pl.Series("flows", table.column(FLOWS)).cast(pl.UInt32),
@@ -373,10 +381,9 @@ class ShapeSums:
 
     def frame(self) -> pl.DataFrame:
         """One row per hour and shape: the keys and their sums."""
-        firsts = pl.concat(self.firsts) if self.firsts else None
-        if firsts is None:
+        if not self.firsts:
             return pl.DataFrame()
-        return firsts.with_columns(
+        return pl.concat(self.firsts).with_columns(
             pl.Series("bytes", self.table.column(BYTES_SUM)),
             pl.Series("packets", self.table.column(PACKETS_SUM)),
             pl.Series("flows", self.table.column(FLOWS)).cast(pl.UInt32),
@@ -397,32 +404,13 @@ def _absorb(
     new: np.ndarray,
 ) -> None:
     """Add one batch's groups; ``new[k]`` says group k was not in the table. Room is the
-    caller's to make."""
-    mask = np.int64(len(slots) - 1)
+    caller's to make (``_group_of`` never returns -1 here)."""
     groups = state[0]
     for k in range(len(hour)):
-        s = _slot_of(hour[k], np.uint64(hash_1[k]), mask)
-        while True:
-            g = slots[s] - 1
-            if g < 0:
-                g = groups
-                groups += 1
-                slots[s] = g + 1
-                rows[g, HOUR] = hour[k]
-                rows[g, HASH_1] = hash_1[k]
-                rows[g, HASH_2] = hash_2[k]
-                rows[g, BYTES_SUM] = 0
-                rows[g, PACKETS_SUM] = 0
-                rows[g, FLOWS] = 0
-                new[k] = True
-                break
-            if (
-                rows[g, HASH_1] == hash_1[k]
-                and rows[g, HASH_2] == hash_2[k]
-                and rows[g, HOUR] == hour[k]
-            ):
-                break
-            s = (s + 1) & mask
+        g = _group_of(slots, rows, groups, hour[k], hash_1[k], hash_2[k])
+        if g == groups:
+            groups += 1
+            new[k] = True
         rows[g, BYTES_SUM] += nbytes[k]
         rows[g, PACKETS_SUM] += packets[k]
         rows[g, FLOWS] += flows[k]
