@@ -1,6 +1,7 @@
 """Detection assets: ``egress_features`` -> ``egress_model`` (daily) -> ``egress_anomalies`` (hourly)."""
 
 from collections.abc import Iterator
+from functools import partial
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -15,18 +16,16 @@ from dagster import (
 )
 
 from assets.common import HOUR_FORMAT, hour_keys, hour_of, lake_asset
-from assets.raw import DAILY, HOURLY
+from assets.partitions import DAILY, HOURLY
 from egress_platform.detect.anomalies import (
     ANOMALY_SCHEMA,
-    DEFAULT_CONFIG,
-    detect,
+    judge_hour,
     latest_rows,
     open_events_from_rows,
     planned_change_entities,
 )
 from egress_platform.detect.features import build_features, series_frame
-from egress_platform.detect.model import EgressModel, backtest
-from egress_platform.detect.pipeline import TRAINING_DAYS
+from egress_platform.detect.model import TRAINING_DAYS, EgressModel, backtest, enough_history
 from egress_platform.pricing.estimate import PRICED_SCHEMA
 from resources.lake import LakeIOManager
 from resources.ml import Scorer, Trainer
@@ -49,6 +48,7 @@ def egress_features(
     keys = list(context.partition_keys)
     first, last = hour_of(keys[0]), hour_of(keys[-1])
     window = hour_keys(first - FEATURE_LOOKBACK, last)
+    lake.require("egress_flows_hourly", keys)
     flows = lake.read_frame("egress_flows_hourly", window, PRICED_SCHEMA)
     features = build_features(series_frame(flows))
     wanted = features.filter(pl.col("hour") >= first) if features.height else features
@@ -89,7 +89,7 @@ def egress_model(
             hour_keys(day - timedelta(days=TRAINING_DAYS), day - timedelta(hours=1)),
             {},
         )
-        if history.height == 0 or history.filter(pl.col("history_hours") >= 24).height < 50:
+        if not enough_history(history):
             raise ValueError(
                 f"not enough feature history before {day_key} to train; materialize "
                 "egress_features for the days before it (the model needs at least 2 days)"
@@ -144,6 +144,7 @@ def egress_anomalies(
 ) -> Output[dict[str, pl.DataFrame]]:
     keys = list(context.partition_keys)
     first, last = hour_of(keys[0]), hour_of(keys[-1])
+    lake.require("egress_features", keys)
     features = lake.read_frame("egress_features", hour_keys(first - timedelta(hours=24), last), {})
     config = lake.read_frame("processed_config_items", sorted({k[:10] for k in keys}), {})
     planned = planned_change_entities(config)
@@ -156,17 +157,12 @@ def egress_anomalies(
     models: dict[str, EgressModel] = {}
     out: dict[str, pl.DataFrame] = {}
     for key in keys:
-        hour = hour_of(key)
         day_key = key[:10]
         if day_key not in models:
             models[day_key] = load_model(lake, day_key)
-        window = features.filter(pl.col("hour").is_between(hour - timedelta(hours=24), hour))
-        if window.height == 0:
-            out[key] = pl.DataFrame(schema=ANOMALY_SCHEMA)
-            continue
-        scored = pl.concat([window, scorer.predict(models[day_key], window)], how="horizontal")
-        found, open_events = detect(scored, hour, DEFAULT_CONFIG, open_events, planned)
-        out[key] = found
+        out[key], open_events = judge_hour(
+            features, hour_of(key), partial(scorer.predict, models[day_key]), open_events, planned
+        )
     every = pl.concat(list(out.values())) if out else pl.DataFrame(schema=ANOMALY_SCHEMA)
     latest = latest_rows(every)
     reported = latest.filter(~pl.col("suppressed")) if latest.height else latest

@@ -17,8 +17,7 @@ from dagster import (
 )
 
 from assets.common import CODE_VERSION, OWNERS, hour_keys, hour_of, lake_asset
-from assets.processed import day_keys
-from assets.raw import DAILY, HOURLY
+from assets.partitions import DAILY, HOURLY
 from egress_platform.etl.egress_flows import (
     EgressInputs,
     account_of,
@@ -30,14 +29,19 @@ from egress_platform.etl.egress_flows import (
 from egress_platform.network.facts import FACTS_SCHEMA
 from egress_platform.network.topology import NetworkMetadata
 from egress_platform.pricing.estimate import PRICED_SCHEMA, internet_gb_by_month, price_facts
-from egress_platform.pricing.reconcile import RECONCILIATION_SCHEMA, explained_share, reconcile
+from egress_platform.pricing.reconcile import (
+    RECONCILIATION_SCHEMA,
+    RECONCILIATION_TOLERANCE,
+    explained_share,
+    reconcile,
+    reconciliation_summary,
+)
 from egress_platform.sources import SOURCES
 from resources.lake import LakeIOManager
 from resources.network import AwsIpRanges
 from resources.sql import LakeSql
 
 PARTITION = "partition"
-RECONCILIATION_TOLERANCE = 0.03
 RECONCILED_CHECK = "flows_explain_the_bill_within_3pct"
 
 
@@ -66,7 +70,14 @@ def egress_flows_hourly(
     aws_ip_ranges: AwsIpRanges,
 ) -> Output[dict[str, pl.DataFrame]]:
     keys = list(context.partition_keys)
-    config_items = lake.read_frame("processed_config_items", day_keys(keys))
+    for upstream in (
+        "processed_vpc_flow_logs",
+        "processed_s3_access_logs",
+        "processed_cloudfront_logs",
+    ):
+        lake.require(upstream, keys)
+    config_days = lake.days_through("processed_config_items", keys[-1][:10])
+    config_items = lake.read_frame("processed_config_items", config_days)
     network = NetworkMetadata.from_config_items(config_items)
     ip_ranges = aws_ip_ranges.load(context.log)
     parts = []
@@ -131,6 +142,7 @@ def cost_reconciliation(
     context: AssetExecutionContext, lake: ResourceParam[LakeIOManager]
 ) -> Iterator[Output[dict[str, pl.DataFrame]] | AssetCheckResult]:
     out: dict[str, pl.DataFrame] = {}
+    lake.require("processed_cur", list(context.partition_keys))
     for day in context.partition_keys:
         cur = lake.read_frame("processed_cur", [day], {**SOURCES["cur"].schema})
         priced = lake.read_frame("egress_flows_hourly", hours_of_day(day), PRICED_SCHEMA)
@@ -140,19 +152,15 @@ def cost_reconciliation(
             else pl.DataFrame(schema=RECONCILIATION_SCHEMA)
         )  # fmt: skip
     report = pl.concat(list(out.values())) if out else pl.DataFrame(schema=RECONCILIATION_SCHEMA)
-    per_account = explained_share(report, ["account_id"])
+    summary = reconciliation_summary(report, RECONCILIATION_TOLERANCE)
     per_day = explained_share(report, ["day"])
-    shares = {a: s for a, _, _, s in per_account.iter_rows()}
-    bad = {a: s for a, s in shares.items() if s is None or abs(s - 1) > RECONCILIATION_TOLERANCE}
-    overall = explained_share(report)
-    total_share = overall["explained_share"][0] if overall.height else None
     yield Output(
         out,
         metadata={
             "days": len(out),
-            "cur_transfer_usd": round(float(report["cur_usd"].sum()), 2),
-            "estimated_usd": round(float(report["estimated_usd"].sum()), 2),
-            "explained_share": MetadataValue.float(round(total_share, 4) if total_share else 0.0),
+            "cur_transfer_usd": summary["cur_transfer_usd"],
+            "estimated_usd": summary["estimated_usd"],
+            "explained_share": MetadataValue.float(summary["explained_share"]),
             "explained_share_by_day": MetadataValue.json(
                 {str(d): round(s, 4) if s else None for d, _, _, s in per_day.iter_rows()}
             ),
@@ -160,11 +168,9 @@ def cost_reconciliation(
     )
     yield AssetCheckResult(
         check_name=RECONCILED_CHECK,
-        passed=bool(shares) and not bad,
+        passed=summary["within_tolerance"],
         metadata={
-            "explained_share_by_account": MetadataValue.json(
-                {a: round(s, 4) if s is not None else None for a, s in shares.items()}
-            ),
+            "explained_share_by_account": MetadataValue.json(summary["explained_share_by_account"]),
             "tolerance": RECONCILIATION_TOLERANCE,
         },
     )

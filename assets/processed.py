@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from assets.common import lake_asset
-from assets.raw import partitions_for
+from assets.partitions import partitions_for
 from egress_platform.etl.processed import processed_records
 from egress_platform.glue.flows_job import PARTITION
 from egress_platform.pricing.price_book import GB
@@ -101,7 +101,12 @@ def processed_vpc_flow_logs(
     keys = list(context.partition_keys)
     ip_ranges = aws_ip_ranges.load(context.log)
     classified = etl.classify_flows(
-        context, lake, keys, day_keys(keys), ip_ranges, aws_ip_ranges.source
+        context,
+        lake,
+        keys,
+        lake.days_through("processed_config_items", keys[-1][:10]),
+        ip_ranges,
+        aws_ip_ranges.source,
     )
     parts = {k: f.drop(PARTITION) for (k,), f in classified.group_by(PARTITION)}
     empty = classified.drop(PARTITION).clear()

@@ -5,7 +5,6 @@ over the whole range, reading the landing listing once.
 """
 
 import hashlib
-import os
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,29 +16,20 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
-    DailyPartitionsDefinition,
     DataVersion,
-    HourlyPartitionsDefinition,
     MetadataValue,
     Output,
-    PartitionsDefinition,
     asset,
 )
 
 from assets.common import lake_asset
+from assets.partitions import partitions_for
 from egress_platform.sources import SOURCES, SourceSpec
 from egress_platform.sources.ingest import IngestBatch, cur_rows_for_day, ingest_objects
 from egress_platform.sources.landing import LAYOUTS, partition_key, read_cur_manifest
 from resources.lake import LandingZone
 
-PARTITIONS_START = os.environ.get("EGRESS_PARTITIONS_START", "2026-11-01")
-HOURLY = HourlyPartitionsDefinition(start_date=f"{PARTITIONS_START}-00:00", timezone="UTC")
-DAILY = DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC")
 BALANCE_CHECK = "records_plus_quarantined_equal_input"
-
-
-def partitions_for(spec: SourceSpec) -> PartitionsDefinition:
-    return HOURLY if spec.partitioning == "hourly" else DAILY
 
 
 def read_partitions(

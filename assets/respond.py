@@ -6,7 +6,6 @@ run in-process over the lake; in the aws profile the same resources call Bedrock
 """
 
 import json
-import os
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import cast
@@ -23,13 +22,14 @@ from dagster import (
 from pydantic import Field
 
 from assets.common import CODE_VERSION, HOUR_FORMAT, OWNERS, hour_keys, hour_of, lake_asset
-from assets.raw import HOURLY
+from assets.partitions import HOURLY
 from egress_platform.detect.anomalies import ANOMALY_SCHEMA
 from egress_platform.pricing.estimate import PRICED_SCHEMA
 from egress_platform.rca.evidence import LOOKBACK, Sources, latest_resources
 from egress_platform.rca.report import REPORT_SCHEMA, build_reports
 from egress_platform.remediate.run import ACTION_SCHEMA, Ledger, Policy, remediate
 from egress_platform.respond.alerts import ALERT_SCHEMA, alert_messages, deliver
+from egress_platform.settings import get_settings
 from resources.lake import LakeIOManager
 from resources.respond import Executor, Llm, Notifier
 
@@ -117,7 +117,7 @@ def rca_reports(
 
 class RemediationConfig(Config):
     mode: str = Field(
-        default_factory=lambda: os.environ.get("EGRESS_REMEDIATION_MODE", "dry-run"),
+        default_factory=lambda: get_settings().remediation_mode,
         description="dry-run (plan only), approve (apply approved actions) or auto",
     )
     auto_max_risk: str = Field(default="low", description="auto mode applies up to this risk")

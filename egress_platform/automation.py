@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
 
-from assets.raw import DAILY, HOURLY
+from assets.partitions import DAILY, HOURLY
 
 raw_hourly_job = define_asset_job(
     "raw_hourly_ingest",

@@ -12,6 +12,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from pydantic import ValidationError
+
+from egress_platform.run import StepFailed, UnusableInput
+from egress_platform.settings import get_settings, settings_help
 from egress_platform.sources import SOURCES, get_source
 from egress_platform.sources.common import SourceError
 from egress_platform.sources.vpc_flow import parse_log_format
@@ -112,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--days",
         type=_positive,
-        default=int(os.environ.get("EGRESS_DEMO_DAYS", "0")) or None,
+        default=None,
         help="days to simulate (default 21; 28 with EGRESS_SCALE=large, which also runs 40 ENIs)",
     )
     demo.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
@@ -122,6 +126,27 @@ def build_parser() -> argparse.ArgumentParser:
         default=_date(DEFAULT_START),
         help=f"first day (default {DEFAULT_START})",
     )
+    run = sub.add_parser(
+        "run",
+        help="run the whole pipeline over a landing zone that is already there (what is new)",
+        description="Discover what has landed under --landing (all seven sources in AWS's own S3 "
+        "layouts: AWSLogs/<account>/{vpcflowlogs,CloudTrail,Config}/<region>/..., CUR report "
+        "folders with manifests, s3-access-logs/, cloudfront-logs/, cost-explorer/), take the "
+        "partitions from the data, and materialize every layer from raw to the dashboard through "
+        "the Dagster instance for what is new or changed since the last run. Writes "
+        "<lake>/reports/summary.json. Exit 0 when the pipeline ran (anomalies or not), 1 when a "
+        "step failed, 2 on unusable input. A second run over the same objects does nothing.",
+        epilog="settings (environment variables, default in brackets):\n" + settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "--landing", required=True, help="landing zone: a folder or s3://bucket/prefix"
+    )
+    run.add_argument(
+        "--lake", help="lake: a folder or s3://bucket/prefix (default $EGRESS_LAKE_DIR or ./lake)"
+    )
+    run.add_argument("--since", type=_date, help="only partitions from this day, YYYY-MM-DD")
+    run.add_argument("--until", type=_date, help="only partitions up to this day, YYYY-MM-DD")
     ev = sub.add_parser(
         "evaluate",
         help="score the detector on simulated accounts against their ground truth",
@@ -136,8 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", type=Path, default=Path("evaluation.json"), help="JSON report path")
     ev.add_argument(
         "--ip-ranges",
-        default=os.environ.get("EGRESS_IP_RANGES", ""),
-        help="AWS ip-ranges.json path or URL (default $EGRESS_IP_RANGES)",
+        default="",
+        help="AWS ip-ranges.json path or URL (default $EGRESS_IP_RANGES, else the simulator's own "
+        "ip-ranges.json beside each landing zone)",
     )
     sc = sub.add_parser(
         "score",
@@ -205,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "simulate": cmd_simulate,
             "parse": cmd_parse,
             "demo": cmd_demo,
+            "run": cmd_run,
             "evaluate": cmd_evaluate,
             "score": cmd_score,
             "nab-eval": cmd_nab_eval,
@@ -212,9 +239,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "audit-lineage": cmd_audit_lineage,
         }[args.command]
         return handler(args)
-    except (CliError, SourceError) as exc:
+    except (CliError, SourceError, UnusableInput) as exc:
         print(f"egress: error: {exc}", file=sys.stderr)
         return 2
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        name = "EGRESS_" + str(problem["loc"][0]).upper() if problem["loc"] else "a setting"
+        print(f"egress: error: {name}: {problem['msg']}", file=sys.stderr)
+        return 2
+    except StepFailed as exc:
+        print(f"egress: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("egress: interrupted", file=sys.stderr)
         return 130
@@ -320,24 +355,35 @@ def cmd_parse(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from egress_platform.demo import demo_scale, run_demo
 
-    try:
-        scale = demo_scale()
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    return run_demo(args.start, args.days or scale.days, args.seed, _say, scale.enis)
+    scale = demo_scale()
+    days = args.days or get_settings().demo_days or scale.days
+    return run_demo(args.start, days, args.seed, _say, scale.enis)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from egress_platform.run import run_landing, say_summary
+
+    if args.since and args.until and args.since > args.until:
+        raise CliError(f"--since {args.since} is after --until {args.until}")
+    outcome = run_landing(args.landing, args.lake, _say, args.since, args.until)
+    if outcome.ran:
+        say_summary(outcome.summary, _say)
+        _say(f"summary: {outcome.summary_uri}")
+        _say(f"done in {outcome.summary['seconds']:.0f}s")
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
     from egress_platform.detect.run_eval import evaluate, table
-    from egress_platform.network.ip_ranges import load_ip_ranges
+    from egress_platform.settings import reload_settings
 
-    ip_ranges = load_ip_ranges(args.ip_ranges) if args.ip_ranges else None
-    if ip_ranges is None:
-        _say("no --ip-ranges: classification uses VPC metadata only")
+    if args.ip_ranges:
+        os.environ["EGRESS_IP_RANGES"] = args.ip_ranges
+        reload_settings()
     _say(f"evaluating seeds {args.seeds} over {args.days} days each ...")
-    report = evaluate(args.seeds, args.days, ip_ranges, _say)
+    report = evaluate(args.seeds, args.days, _say)
     _say(table(report))
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     _say(f"report written to {args.out}")
@@ -424,7 +470,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 def cmd_audit_lineage(args: argparse.Namespace) -> int:
     from egress_platform import lineage
-    from egress_platform.demo import quiet_dagster
+    from egress_platform.run import quiet_dagster
     from resources.profiles import lake_dir
 
     quiet_dagster()

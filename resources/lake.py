@@ -162,6 +162,23 @@ class LakeIOManager(ConfigurableIOManager):
         lazy = self.read_partitions(asset, keys, missing_ok=True)
         return lazy.collect() if lazy.collect_schema() else pl.DataFrame(schema=schema or {})
 
+    def require(self, asset: str, keys: list[str]) -> None:
+        """Fail, naming them, when partitions this asset reads were never materialized: a
+        missing input is an error, never an empty frame priced at $0."""
+        have = set(self.partitions(asset))
+        missing = [k for k in keys if k not in have]
+        if missing:
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise MissingPartition(
+                f"{asset} has no materialized partition {missing[0]}{more}: materialize "
+                f"{asset} for those partitions first (or run `egress run`)"
+            )
+
+    def days_through(self, asset: str, last_day: str) -> list[str]:
+        """The daily partitions of ``asset`` written so far, up to ``last_day``: Config items
+        describe the state each resource was last seen in, which may be days before."""
+        return [d for d in self.partitions(asset) if d <= last_day]
+
     def partitions(self, asset: str) -> list[str]:
         """The partition keys of ``asset`` written to the lake, in order."""
         found = self.store().list(f"{zone_of(asset)}/{asset}/")
@@ -183,6 +200,10 @@ class LakeIOManager(ConfigurableIOManager):
     def read_partition(self, zone: str, asset: str, partition: str) -> pl.DataFrame:
         store = self.quarantine_store() if zone == QUARANTINE_ZONE else self.store()
         return pl.read_parquet(io.BytesIO(store.read(partition_path(zone, asset, partition))))
+
+
+class MissingPartition(LookupError):
+    """An upstream partition an asset needs was never written to the lake."""
 
 
 class LocalLakeIOManager(LakeIOManager):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -36,5 +35,11 @@ class AwsIpRanges(ConfigurableResource):
             return None
 
 
-def ip_ranges_from_env() -> AwsIpRanges:
-    return AwsIpRanges(source=os.environ.get("EGRESS_IP_RANGES", ""))
+LANDED_IP_RANGES = "ip-ranges.json"  # beside the landing zone (the simulator writes its own there)
+
+
+def ip_ranges_for(source: str, landing: Path | None = None) -> AwsIpRanges:
+    """The configured ip-ranges source, else the ``ip-ranges.json`` beside the landing zone."""
+    if not source and landing is not None and (landing / LANDED_IP_RANGES).is_file():
+        source = str(landing / LANDED_IP_RANGES)
+    return AwsIpRanges(source=source)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+from egress_platform.settings import Settings, get_settings
 from resources.etl import GlueEtl, PolarsEtl
 from resources.lake import LocalLakeIOManager, LocalLandingZone, S3LakeIOManager, S3LandingZone
 from resources.ml import (
@@ -15,7 +15,7 @@ from resources.ml import (
     SageMakerScorer,
     SageMakerTrainer,
 )
-from resources.network import ip_ranges_from_env
+from resources.network import AwsIpRanges, ip_ranges_for
 from resources.respond import (
     AwsExecutor,
     BedrockLlm,
@@ -33,78 +33,64 @@ PROFILES = ("local", "aws")
 
 
 def lake_dir() -> Path:
-    return Path(os.environ.get("EGRESS_LAKE_DIR", "lake")).resolve()
+    return get_settings().lake_root()
 
 
-def resources_for(profile: str | None = None) -> dict[str, Any]:
-    profile = profile or os.environ.get("EGRESS_PROFILE", "local")
+def resources_for(profile: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    s = settings or get_settings()
+    profile = profile or s.profile
     if profile == "local":
-        root = lake_dir()
+        root = s.lake_root()
+        landing = s.landing_root()
         return {
-            "landing": LocalLandingZone(root=str(root / "landing")),
+            "landing": LocalLandingZone(root=str(landing)),
             "lake": LocalLakeIOManager(root=str(root)),
             "etl": PolarsEtl(),
             "sql": DuckDbSql(lake_root=str(root)),
             "trainer": LocalTrainer(),
             "scorer": LocalScorer(),
-            "aws_ip_ranges": ip_ranges_from_env(),
+            "aws_ip_ranges": ip_ranges_for(s.ip_ranges, landing),
             "llm": TemplateLlm(),
             "executor": LocalExecutor(),
-            "notifier": LocalNotifier(path=notifier_path(str(root))),
+            "notifier": LocalNotifier(path=s.alerts_file or notifier_path(str(root))),
             "workflow": LocalWorkflow(),
         }
     if profile == "aws":
-        region = os.environ.get("AWS_REGION", "us-east-1")
-        bucket = os.environ.get("EGRESS_RAW_BUCKET")
-        lake_bucket = os.environ.get("EGRESS_LAKE_BUCKET", bucket or "")
-        if not bucket:
+        region = s.region
+        if not s.raw_bucket:
             raise ValueError("EGRESS_PROFILE=aws needs EGRESS_RAW_BUCKET (the landing bucket name)")
+        lake_bucket = s.lake_bucket or s.raw_bucket
         return {
             "landing": S3LandingZone(
-                bucket=bucket,
-                prefix=os.environ.get("EGRESS_LANDING_PREFIX", ""),
-                access_log_bucket=os.environ.get("EGRESS_ACCESS_LOG_BUCKET", ""),
+                bucket=s.raw_bucket, prefix=s.landing_prefix, access_log_bucket=s.access_log_bucket
             ),
             "lake": S3LakeIOManager(
                 bucket=lake_bucket,
-                prefix=os.environ.get("EGRESS_LAKE_PREFIX", "lake"),
-                glue_database=os.environ.get("EGRESS_GLUE_DATABASE", "egress_lake"),
-                region_name=os.environ.get("AWS_REGION", "us-east-1"),
-                quarantine_bucket=os.environ.get("EGRESS_QUARANTINE_BUCKET", ""),
+                prefix=s.lake_prefix,
+                glue_database=s.glue_database,
+                region_name=region,
+                quarantine_bucket=s.quarantine_bucket,
             ),
-            "etl": GlueEtl(
-                job_name=os.environ.get("EGRESS_GLUE_FLOWS_JOB", "egress-processed-vpc-flows"),
-                region_name=os.environ.get("AWS_REGION", "us-east-1"),
-            ),
-            "aws_ip_ranges": ip_ranges_from_env(),
+            "etl": GlueEtl(job_name=s.glue_flows_job, region_name=region),
+            "aws_ip_ranges": AwsIpRanges(source=s.ip_ranges),
             "trainer": SageMakerTrainer(
-                role_arn=os.environ.get("EGRESS_SAGEMAKER_ROLE_ARN", ""),
+                role_arn=s.sagemaker_role_arn,
                 bucket=lake_bucket,
-                image_uri=os.environ.get("EGRESS_SAGEMAKER_IMAGE", DEFAULT_IMAGE),
-                region_name=os.environ.get("AWS_REGION", "us-east-1"),
-            ),
-            "scorer": SageMakerScorer(
-                endpoint_name=os.environ.get("EGRESS_SAGEMAKER_ENDPOINT", "egress-detector"),
-                region_name=os.environ.get("AWS_REGION", "us-east-1"),
-            ),
-            "sql": AthenaSql(
-                database=os.environ.get("EGRESS_GLUE_DATABASE", "egress_lake"),
-                workgroup=os.environ.get("EGRESS_ATHENA_WORKGROUP", "egress"),
-                output_location=os.environ.get("EGRESS_ATHENA_OUTPUT", ""),
-                region_name=os.environ.get("AWS_REGION", "us-east-1"),
-            ),
-            "llm": BedrockLlm(
-                model_id=os.environ.get(
-                    "EGRESS_BEDROCK_MODEL_ID", "anthropic.claude-3-5-haiku-20241022-v1:0"
-                ),
+                image_uri=s.sagemaker_image or DEFAULT_IMAGE,
                 region_name=region,
             ),
-            "executor": AwsExecutor(region_name=region),
-            "notifier": SnsNotifier(
-                topic_arn=os.environ.get("EGRESS_ALERT_TOPIC_ARN", ""), region_name=region
+            "scorer": SageMakerScorer(endpoint_name=s.sagemaker_endpoint, region_name=region),
+            "sql": AthenaSql(
+                database=s.glue_database,
+                workgroup=s.athena_workgroup,
+                output_location=s.athena_output,
+                region_name=region,
             ),
+            "llm": BedrockLlm(model_id=s.bedrock_model_id, region_name=region),
+            "executor": AwsExecutor(region_name=region),
+            "notifier": SnsNotifier(topic_arn=s.alert_topic_arn, region_name=region),
             "workflow": StepFunctionsWorkflow(
-                state_machine_arn=os.environ.get("EGRESS_STATE_MACHINE_ARN", ""), region_name=region
+                state_machine_arn=s.state_machine_arn, region_name=region
             ),
         }
     raise ValueError(f"unknown EGRESS_PROFILE {profile!r}; use one of {PROFILES}")

@@ -10,7 +10,6 @@ steps; a Step Functions execution named after the anomaly on AWS).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -198,4 +197,4 @@ class StepFunctionsWorkflow(Workflow):
 
 
 def notifier_path(lake_root: str) -> str:
-    return os.environ.get("EGRESS_ALERTS_FILE", str(Path(lake_root) / "reports" / "alerts.jsonl"))
+    return str(Path(lake_root) / "reports" / "alerts.jsonl")

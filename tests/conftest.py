@@ -28,3 +28,21 @@ def small_account(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("landing")
     simulate(out, date(2026, 11, 1), 2, seed=11)
     return out
+
+
+# Every partition a test lake can hold (the test landings start as early as 2025-12-30); set
+# before the assets load, as `egress run` sets it from the data.
+os.environ.setdefault("EGRESS_PARTITIONS_START", "2025-12-01")
+
+
+@pytest.fixture(scope="session")
+def pipeline_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(landing, lake): four simulated days (seed 5) run through `egress run`, the one pipeline."""
+    from egress_platform.run import run_landing
+    from egress_platform.simulate import simulate
+
+    root = tmp_path_factory.mktemp("pipeline")
+    landing, lake = root / "landing", root / "lake"
+    simulate(landing, date(2026, 11, 1), 4, seed=5)
+    run_landing(str(landing), str(lake), lambda _: None, dagster_home=lake / ".dagster")
+    return landing, lake

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -261,3 +262,23 @@ def planned_change_entities(config_items: pl.DataFrame) -> dict[str, str]:
         if isinstance(parsed, dict) and PLANNED_CHANGE_TAG in parsed:
             found[resource_id] = f"tagged {PLANNED_CHANGE_TAG}={parsed[PLANNED_CHANGE_TAG]}"
     return found
+
+
+Predict = Callable[[pl.DataFrame], pl.DataFrame]
+
+
+def judge_hour(
+    features: pl.DataFrame,
+    hour: datetime,
+    predict: Predict,
+    open_events: list[OpenEvent],
+    planned: dict[str, str] | None = None,
+    config: DetectorConfig = DEFAULT_CONFIG,
+) -> tuple[pl.DataFrame, list[OpenEvent]]:
+    """Judge one hour with a day's model: the 24 hours before it ride along, because an
+    event's baseline is the day before its onset."""
+    window = features.filter(pl.col("hour").is_between(hour - timedelta(hours=24), hour))
+    if window.height == 0:
+        return pl.DataFrame(schema=ANOMALY_SCHEMA), open_events
+    scored = pl.concat([window, predict(window)], how="horizontal")
+    return detect(scored, hour, config, open_events, planned)

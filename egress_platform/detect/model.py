@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,8 @@ PARAMS: dict[str, Any] = {
     "deterministic": True,
 }
 ROUNDS = 200
+TRAINING_DAYS = 14  # each day's model learns from the 14 days before it
+MIN_TRAINING_ROWS = 50  # feature rows with a day of history, below which no model is trained
 
 
 def to_target(usd: np.ndarray) -> np.ndarray:
@@ -176,3 +178,16 @@ def backtest(model: EgressModel, features: pl.DataFrame) -> dict[str, float]:
         "total_actual_usd": float(actual.sum()),
         "total_expected_usd": float(expected.sum()),
     }
+
+
+def training_window(features: pl.DataFrame, day: datetime) -> pl.DataFrame:
+    """The features a day's model learns from: the ``TRAINING_DAYS`` before the day."""
+    return features.filter(
+        (pl.col("hour") < day) & (pl.col("hour") >= day - timedelta(days=TRAINING_DAYS))
+    )
+
+
+def enough_history(history: pl.DataFrame) -> bool:
+    return history.height > 0 and (
+        history.filter(pl.col("history_hours") >= 24).height >= MIN_TRAINING_ROWS
+    )

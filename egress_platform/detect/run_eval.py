@@ -1,4 +1,4 @@
-"""``egress evaluate``: simulate accounts, run the local pipeline, score against ground truth."""
+"""``egress evaluate``: simulate accounts, run the pipeline (`egress run`) on each, score the lake."""
 
 from __future__ import annotations
 
@@ -9,40 +9,36 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from egress_platform.detect.anomalies import planned_change_entities
 from egress_platform.detect.evaluate import rca_accuracy, score_against_truth
-from egress_platform.detect.pipeline import run_detection
-from egress_platform.etl.local_run import egress_flows_from_landing, landed
-from egress_platform.network.ip_ranges import IpRanges
-from egress_platform.rca.evidence import Sources
-from egress_platform.rca.report import build_reports
 from egress_platform.simulate import simulate
 
 COLUMNS = ("seed", "incidents", "detected", "recall", "events", "precision", "benign_alerts",
            "median_delay_h", "median_impact_error", "rca_accuracy")  # fmt: skip
 
 
-def evaluate_seed(
-    seed: int, days: int, ip_ranges: IpRanges | None, work: Path, say: Callable[[str], None]
-) -> dict[str, Any]:
-    landing = work / f"seed-{seed}"
+def evaluate_seed(seed: int, days: int, work: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """Simulate one account, run the pipeline over it (`egress run`), score the lake it wrote."""
+    from assets.report import latest_events
+    from egress_platform.rca.report import REPORT_SCHEMA
+    from egress_platform.run import run_landing
+    from resources.lake import LocalLakeIOManager
+
+    landing, lake = work / f"seed-{seed}" / "landing", work / f"seed-{seed}" / "lake"
     simulate(landing, date(2026, 11, 1), days, seed)
-    flows, config = egress_flows_from_landing(landing, ip_ranges)
-    run = run_detection(flows, planned_change_entities(config))
+    run_landing(str(landing), str(lake), lambda _: None, dagster_home=lake / ".dagster")
+    store = LocalLakeIOManager(root=str(lake))
+    events = latest_events(store)
     truth = json.loads((landing / "ground_truth.json").read_text())
-    score = score_against_truth(run.anomalies, truth)
-    sources = Sources(config, landed(landing, "cloudtrail"), landed(landing, "cur"), flows)
-    rca = rca_accuracy(build_reports(run.anomalies, sources), run.anomalies, truth)
+    score = score_against_truth(events, truth)
+    rca = rca_accuracy(store.read_all("rca_reports", REPORT_SCHEMA), events, truth)
     say(f"  seed {seed}: {score.summary()} rca {rca['rca_correct']}/{rca['rca_judged']}")
     return {"seed": seed, **score.summary(), **rca, "per_incident": score.per_incident,
-            "anomalies": run.anomalies.drop("baseline_profile").to_dicts()}  # fmt: skip
+            "anomalies": events.drop("baseline_profile").to_dicts()}  # fmt: skip
 
 
-def evaluate(
-    seeds: list[int], days: int, ip_ranges: IpRanges | None, say: Callable[[str], None]
-) -> dict[str, Any]:
+def evaluate(seeds: list[int], days: int, say: Callable[[str], None]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="egress-eval-") as tmp:
-        results = [evaluate_seed(s, days, ip_ranges, Path(tmp), say) for s in seeds]
+        results = [evaluate_seed(s, days, Path(tmp), say) for s in seeds]
     incidents = sum(r["incidents"] for r in results)
     detected = sum(r["detected"] for r in results)
     events = sum(r["events"] for r in results)

@@ -8,6 +8,8 @@ account, how many of the bill's data-transfer dollars the flows explain.
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 RECONCILIATION_SCHEMA: dict[str, pl.DataType] = {
@@ -113,3 +115,27 @@ def explained_share(report: pl.DataFrame, by: list[str] | None = None) -> pl.Dat
         .alias("explained_share")
     )
     return result.drop("_all") if not keys else result.sort(keys)
+
+
+RECONCILIATION_TOLERANCE = 0.03
+
+
+def reconciliation_summary(
+    report: pl.DataFrame, tolerance: float = RECONCILIATION_TOLERANCE
+) -> dict[str, Any]:
+    """Bill vs estimate over the whole report, and per account whether it is within tolerance."""
+    per_account = explained_share(report, ["account_id"])
+    shares = {a: s for a, _, _, s in per_account.iter_rows()}
+    outside = {a: s for a, s in shares.items() if s is None or abs(s - 1) > tolerance}
+    overall = explained_share(report)
+    total = overall["explained_share"][0] if overall.height else None
+    return {
+        "cur_transfer_usd": round(float(report["cur_usd"].sum()), 2),
+        "estimated_usd": round(float(report["estimated_usd"].sum()), 2),
+        "explained_share": round(total, 4) if total else 0.0,
+        "explained_share_by_account": {
+            a: round(s, 4) if s is not None else None for a, s in shares.items()
+        },
+        "within_tolerance": bool(shares) and not outside,
+        "tolerance": tolerance,
+    }

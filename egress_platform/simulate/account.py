@@ -22,6 +22,14 @@ S3_US_EAST_1 = ["52.216.10.", "54.231.1.", "3.5.1."]
 EC2_US_WEST_2 = ["44.230.1.", "35.160.1."]
 CLOUDFRONT_ORIGIN_FACING = ["130.176.1.", "130.176.2."]
 EXFIL_DESTINATION = "185.220.101.7"
+# The AWS address blocks the simulator sends traffic to, as ip-ranges.json lists them (these /24s
+# lie inside AWS's published S3, EC2 and CloudFront ranges): it writes them beside its landing
+# zone so classification works with nothing else on the machine.
+SIMULATED_AWS_RANGES = (
+    [(p, REGION, "S3") for p in S3_US_EAST_1]
+    + [(p, PEER_REGION, "EC2") for p in EC2_US_WEST_2]
+    + [(p, "GLOBAL", "CLOUDFRONT_ORIGIN_FACING") for p in CLOUDFRONT_ORIGIN_FACING]
+)
 FLOW_LOG_ID = "fl-0a1b2c3d4e5f60718"
 
 

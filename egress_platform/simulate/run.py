@@ -18,6 +18,7 @@ from egress_platform.simulate.account import (
     AZS,
     INTERNET_CLIENTS,
     REGION,
+    SIMULATED_AWS_RANGES,
     Account,
     Change,
     Eni,
@@ -93,7 +94,25 @@ def simulate(
         say(f"day {day + 1}/{days} ({day_start:%Y-%m-%d}) written")
     truth = ground_truth(account, volumes, line_costs, t0)
     (out_dir / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+    (out_dir / "ip-ranges.json").write_text(json.dumps(ip_ranges_document(t0), indent=1) + "\n")
     return summary
+
+
+def ip_ranges_document(t0: datetime) -> dict[str, Any]:
+    """The simulated account's AWS destinations in AWS's ip-ranges.json format (each block also
+    under AMAZON, as AWS lists it)."""
+    prefixes = []
+    for block, region, service in SIMULATED_AWS_RANGES:
+        prefix = f"{block}0/24"
+        for listed in (service, "AMAZON"):
+            prefixes.append({"ip_prefix": prefix, "region": region, "service": listed,
+                             "network_border_group": region})  # fmt: skip
+    return {
+        "syncToken": str(int(t0.timestamp())),
+        "createDate": t0.strftime("%Y-%m-%d-%H-%M-%S"),
+        "prefixes": prefixes,
+        "ipv6_prefixes": [],
+    }
 
 
 def _hour_ts(t0: datetime, hour: int) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,14 @@ INJECTION = (
 
 
 @pytest.fixture(scope="module")
-def account(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Sources]:
-    from egress_platform.etl.local_run import landed
-    from egress_platform.simulate import simulate
+def account(pipeline_lake: tuple[Path, Path]) -> tuple[Path, Sources]:
+    from resources.lake import LocalLakeIOManager
 
-    landing = tmp_path_factory.mktemp("rca-landing")
-    simulate(landing, date(2026, 11, 1), 4, seed=5)
+    landing, lake = pipeline_lake
+    store = LocalLakeIOManager(root=str(lake))
     sources = Sources(
-        landed(landing, "config"), landed(landing, "cloudtrail"), landed(landing, "cur"),
-        pl.DataFrame(),
+        store.read_all("processed_config_items"), store.read_all("processed_cloudtrail"),
+        store.read_all("processed_cur"), pl.DataFrame(),
     )  # fmt: skip
     return landing, sources
 

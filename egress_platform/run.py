@@ -1,0 +1,509 @@
+"""``egress run``: the asset graph over whatever has landed, for what is new since the last run.
+
+Discovers every source's objects in the landing zone (AWS's native layouts), records the first
+landed day as the partitions' start, works out per asset the partitions that new or changed
+objects affect (from the changed raw partitions of the sources upstream of it in the asset graph,
+up to the last landed hour) and materializes them layer by layer through the Dagster instance,
+so lineage, `make dev` and `egress audit-lineage` see every run. The landing index is recorded
+only after every step succeeded: a failed run is redone whole by the next one. A run with nothing
+new does no work and writes nothing. The demo and `egress evaluate` are this command over a
+simulated landing zone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from egress_platform.settings import Settings, get_settings, reload_settings
+from egress_platform.sources import SOURCES
+from egress_platform.sources.discover import (
+    Landed,
+    changed,
+    discover,
+    hour_start,
+    layout_prefixes,
+)
+
+Say = Callable[[str], None]
+WARMUP_DAYS = 3  # detection judges hours from the fourth landed day on (the model needs history)
+HOUR_KEY = "%Y-%m-%d-%H:%M"
+SUMMARY_KEY = "reports/summary.json"
+INSTANCE_SETTINGS = "telemetry:\n  enabled: false\n"
+GROUP_ORDER = ("raw", "processed", "egress", "detect", "respond", "report")
+LAYER_TITLES = {
+    "raw": "ingesting every source into the raw zone",
+    "processed": "the Glue layer: processed tables, flows classified by destination",
+    "egress": "pricing egress per hour and reconciling it with the CUR",
+    "detect": "detection: features, a model retrained each day, hourly anomalies",
+    "respond": "respond: root cause per anomaly, remediation plans, audit log, alerts",
+    "report": "report: SQL views and the dashboard",
+}
+
+
+class UnusableInput(Exception):
+    """The landing zone or lake cannot be used: one line for the user, exit code 2."""
+
+
+class StepFailed(Exception):
+    """A materialization failed; the run is visible in `make dev`."""
+
+
+@dataclass
+class Step:
+    asset: str
+    group: str
+    first: str = ""
+    last: str = ""
+    partitioned: bool = True
+
+    def label(self) -> str:
+        if not self.partitioned:
+            return self.asset
+        span = self.first if self.first == self.last else f"{self.first} .. {self.last}"
+        return f"{self.asset}: {span}"
+
+
+@dataclass
+class RunOutcome:
+    ran: bool
+    summary: dict[str, Any]
+    summary_uri: str = ""
+    checks_ok: bool = True
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+
+def configure(landing: str, lake: str | None, base: Settings | None = None) -> Settings:
+    """The settings pointed at this landing zone and lake (a folder or ``s3://bucket/prefix``);
+    the environment is left as it is."""
+    base = base or get_settings()
+    over: dict[str, Any] = {}
+    if landing.startswith("s3://"):
+        bucket, _, prefix = landing[5:].partition("/")
+        over |= {"profile": "aws", "raw_bucket": bucket}
+        over["landing_prefix"] = prefix.rstrip("/") + "/" if prefix else ""
+    else:
+        path = Path(landing).expanduser().resolve()
+        if not path.is_dir():
+            raise UnusableInput(
+                f"landing zone {landing} is not a folder; pass --landing DIR|s3://…"
+            )
+        over["landing_dir"] = path
+    if lake:
+        if lake.startswith("s3://"):
+            bucket, _, prefix = lake[5:].partition("/")
+            over |= {"lake_bucket": bucket, "lake_prefix": prefix.strip("/") or "lake"}
+        else:
+            over["lake_dir"] = Path(lake).expanduser().resolve()
+    return base.model_copy(update=over)
+
+
+def dagster_instance(settings: Settings, home: Path | None = None) -> Any:
+    """The persistent instance (``DAGSTER_HOME``, default ``<lake>/.dagster``) `make dev` shows."""
+    from dagster import DagsterInstance
+
+    home = home or Path(os.environ.get("DAGSTER_HOME") or settings.lake_root() / ".dagster")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        settings_file = home / "dagster.yaml"
+        if not settings_file.is_file() or not settings_file.read_text().strip():
+            settings_file.write_text(INSTANCE_SETTINGS)
+    except OSError as exc:
+        raise UnusableInput(f"cannot write the Dagster instance at {home}: {exc.strerror}") from exc
+    return DagsterInstance.from_config(str(home))
+
+
+def quiet_dagster() -> None:
+    """Dagster's beta/preview warnings say nothing to a user of the command line."""
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
+    warnings.filterwarnings("ignore", message=r".*[Ss]upersession.*")
+
+
+def list_landing(landing: Any) -> list[tuple[str, int]]:
+    listing: list[tuple[str, int]] = []
+    for prefix in layout_prefixes():
+        listing.extend(landing.list_objects(prefix))
+    return sorted(set(listing))
+
+
+def run_landing(
+    landing_uri: str,
+    lake_uri: str | None,
+    say: Say,
+    since: date | None = None,
+    until: date | None = None,
+    dagster_home: Path | None = None,
+) -> RunOutcome:
+    """Process what is new in the landing zone; return the summary (also written to the lake)."""
+    from resources.profiles import resources_for
+    from resources.run_state import (
+        LANDING_INDEX_KEY,
+        PARTITIONS_KEY,
+        lake_store,
+        read_state,
+        write_state,
+    )
+
+    quiet_dagster()
+    began = time.monotonic()
+    settings = configure(landing_uri, lake_uri)
+    resources = resources_for(settings=settings)
+    landing = resources["landing"]
+    try:
+        listing = list_landing(landing)
+    except OSError as exc:
+        raise UnusableInput(f"cannot read the landing zone {landing_uri}: {exc}") from exc
+    landed = discover(listing, lambda key: landing.store_for(key).read(key), since, until)
+    if landed.object_count == 0:
+        raise UnusableInput(
+            f"no AWS log objects found under {landing_uri} (expected AWSLogs/<account>/..., cur/, "
+            "s3-access-logs/, cloudfront-logs/ or cost-explorer/ in AWS's own key layouts)"
+        )
+    store = lake_store(settings)
+    recorded = read_state(store, LANDING_INDEX_KEY)
+    current = landed.digests()
+    todo = changed(current, recorded.get("partitions", {}))
+    say(_landed_line(landed, todo))
+    if landed.unmatched:
+        say(f"      {len(landed.unmatched)} objects under the log prefixes match no AWS layout, "
+            f"e.g. {landed.unmatched[0][0]}: not ingested")  # fmt: skip
+    if not any(todo.values()):
+        say("nothing new since the last run: no work done")
+        previous = read_state(store, SUMMARY_KEY)
+        return RunOutcome(ran=False, summary=previous, summary_uri=store.uri(SUMMARY_KEY))
+
+    first_day = landed.days()[0]
+    start = read_state(store, PARTITIONS_KEY).get("start")
+    if not start or str(first_day) < start:
+        write_state(store, PARTITIONS_KEY, {"start": str(first_day)})
+        start = str(first_day)
+    if not settings.partitions_start and "assets.partitions" not in sys.modules:
+        os.environ["EGRESS_PARTITIONS_START"] = start  # read once, when the assets load below
+        reload_settings()
+
+    from egress_platform.definitions import ALL_ASSETS, defs
+
+    loaded_start = _loaded_start()
+    if loaded_start > start:
+        raise UnusableInput(
+            f"this process loaded partitions starting {loaded_start}, but data starts {start}; "
+            "run the command again in a new process"
+        )
+    instance = dagster_instance(settings, dagster_home)
+    steps = plan_steps(defs.resolve_asset_graph(), landed, todo, instance, start)
+    outcome = RunOutcome(ran=True, summary={})
+    results: dict[str, dict[str, Any]] = {}
+    group = ""
+    layers = [g for g in GROUP_ORDER if any(s.group == g for s in steps)]
+    for step in steps:
+        if step.group != group:
+            group = step.group
+            say(f"[{layers.index(group) + 1}/{len(layers)}] {LAYER_TITLES[group]}")
+        t = time.monotonic()
+        say(f"      {step.label()} ...")
+        meta = materialize_step(ALL_ASSETS, resources, instance, step)
+        seconds = round(time.monotonic() - t, 1)
+        results[step.asset] = meta | {"seconds": seconds}
+        outcome.checks_ok &= bool(meta.get("check_passed", True))
+        outcome.steps.append({"asset": step.asset, "first": step.first, "last": step.last,
+                              "seconds": seconds})  # fmt: skip
+        say(f"            {_step_line(step.asset, meta)} in {seconds:.1f}s")
+    merged = recorded.get("partitions", {})
+    for source, parts in current.items():
+        merged.setdefault(source, {}).update(parts)
+    write_state(store, LANDING_INDEX_KEY, {"partitions": merged})
+    summary = build_summary(resources["lake"], landed, results, outcome.steps)
+    summary["seconds"] = round(time.monotonic() - began, 1)
+    outcome.summary = summary
+    outcome.summary_uri = write_summary(resources["lake"], summary)
+    return outcome
+
+
+def _loaded_start() -> str:
+    from assets.partitions import PARTITIONS_START
+
+    return PARTITIONS_START
+
+
+def _landed_line(landed: Landed, todo: dict[str, list[str]]) -> str:
+    parts = [f"{s} {len(landed.objects.get(s, {}))}" for s in SOURCES if landed.objects.get(s)]
+    new = sum(len(v) for v in todo.values())
+    return (f"landed: {landed.object_count:,} objects in partitions by source ({', '.join(parts)}); "
+            f"{new} partitions new or changed since the last run")  # fmt: skip
+
+
+def _step_line(asset: str, meta: dict[str, Any]) -> str:
+    for key, label in (("records", "records"), ("facts", "rows"), ("rows", "rows"),
+                       ("days", "days"), ("anomalies", "anomalies"), ("reports", "reports"),
+                       ("actions", "actions"), ("sent", "alerts sent"), ("views", "views")):  # fmt: skip
+        if key in meta:
+            value = meta[key]
+            count = len(value) if isinstance(value, list | dict) else value
+            extra = f", {meta['quarantined']:,} quarantined" if "quarantined" in meta else ""
+            return f"{asset}: {count:,} {label}{extra}"
+    if "bytes" in meta:
+        return f"{asset}: {meta['bytes'] / 1e3:,.0f} kB"
+    return f"{asset}: done"
+
+
+def plan_steps(
+    graph: Any, landed: Landed, todo: dict[str, list[str]], instance: Any, start: str
+) -> list[Step]:
+    """Each asset with the partition range that the changed raw partitions upstream affect."""
+    from dagster import AssetKey
+
+    raw_source = {spec.asset_name: name for name, spec in SOURCES.items()}
+    changed_start = {
+        name: min(hour_start(p) for p in parts) for name, parts in todo.items() if parts
+    }
+    hourly_ends = [hour_start(p) for s in SOURCES for p in landed.hours(s) if len(p) > 10]
+    last_day = hour_start(str(landed.days()[-1]))
+    last_hour = max(hourly_ends) if hourly_ends else last_day + timedelta(hours=23)
+    floor = hour_start(start)
+    judged_from = hour_start(str(landed.days()[0])) + timedelta(days=WARMUP_DAYS)
+    order = {g: i for i, g in enumerate(GROUP_ORDER)}
+    keys = list(graph.toposorted_asset_keys)
+    position = {k: i for i, k in enumerate(keys)}
+    steps: list[Step] = []
+    for key in sorted(keys, key=lambda k: (order.get(graph.get(k).group_name, 99), position[k])):
+        node = graph.get(key)
+        name = key.to_user_string()
+        group = node.group_name
+        if name in raw_source:
+            source = raw_source[name]
+            parts = todo.get(source, [])
+            if parts:
+                steps.append(Step(name, group, parts[0], parts[-1]))
+            continue
+        upstream = {raw_source[a.to_user_string()] for a in graph.get_ancestor_asset_keys(key)
+                    if a.to_user_string() in raw_source}  # fmt: skip
+        starts = [changed_start[s] for s in upstream if s in changed_start]
+        if not starts:
+            continue
+        lo = max(min(starts), floor)
+        partitions = node.partitions_def
+        if partitions is None:
+            steps.append(Step(name, group, partitioned=False))
+            continue
+        daily = partitions.get_serializable_unique_identifier() == _daily_id(graph)
+        if group == "processed":  # same partitions as its raw asset
+            source = raw_source[name.replace("processed_", "raw_", 1)]
+            parts = todo.get(source, [])
+            if parts:
+                steps.append(Step(name, group, parts[0], parts[-1]))
+            continue
+        if name == "egress_model":
+            step = _model_step(name, group, lo, last_day, judged_from, instance, AssetKey(name))
+            if step:
+                steps.append(step)
+            continue
+        if group in ("respond",) or name == "egress_anomalies":
+            lo = max(lo, judged_from)
+            if lo > last_hour:
+                continue
+        if daily:
+            steps.append(Step(name, group, str(lo.date()), str(last_day.date())))
+        else:
+            steps.append(Step(name, group, lo.strftime(HOUR_KEY), last_hour.strftime(HOUR_KEY)))
+    return steps
+
+
+def _daily_id(graph: Any) -> str:
+    from assets.partitions import DAILY
+
+    return DAILY.get_serializable_unique_identifier()
+
+
+def _model_step(
+    name: str, group: str, lo: datetime, last_day: datetime, judged_from: datetime,
+    instance: Any, key: Any,
+) -> Step | None:  # fmt: skip
+    """A day's model trains on the days before it: retrain when that history changed, else only
+    train the days that have no model yet."""
+    done = instance.get_materialized_partitions(key)
+    days = []
+    day = judged_from
+    while day <= last_day:
+        if lo < day or str(day.date()) not in done:
+            days.append(day)
+        day += timedelta(days=1)
+    if not days:
+        return None
+    return Step(name, group, str(days[0].date()), str(days[-1].date()))
+
+
+def materialize_step(assets: list[Any], resources: dict[str, Any], instance: Any,
+                     step: Step) -> dict[str, Any]:  # fmt: skip
+    from dagster import AssetKey, materialize
+
+    tags = (
+        {"dagster/asset_partition_range_start": step.first,
+         "dagster/asset_partition_range_end": step.last}
+        if step.partitioned else {}
+    )  # fmt: skip
+    result = materialize(
+        assets,
+        selection=[AssetKey(step.asset)],
+        resources=resources,
+        instance=instance,
+        tags=tags | {"egress/command": "run"},
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        raise_on_error=False,
+    )
+    if not result.success:
+        failures = result.get_step_failure_events()
+        error = failures[0].step_failure_data.error if failures else None
+        cause = error.cause if error is not None and error.cause is not None else error
+        reason = cause.message.strip().splitlines()[-1] if cause is not None else "failed"
+        raise StepFailed(
+            f"materializing {step.label()} failed: {reason} (run {result.run_id}; `make dev`)"
+        )
+    events = result.asset_materializations_for_node(step.asset)
+    meta = {k: getattr(v, "value", v) for k, v in events[0].metadata.items()} if events else {}
+    checks = result.get_asset_check_evaluations()
+    meta["check_passed"] = all(c.passed for c in checks)
+    meta["checks"] = {c.check_name: c.passed for c in checks}
+    return meta
+
+
+def build_summary(
+    lake: Any, landed: Landed, results: dict[str, dict[str, Any]], steps: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What the lake holds now (all runs), plus what this run read per source."""
+    import polars as pl
+
+    from egress_platform.detect.anomalies import ANOMALY_SCHEMA, latest_rows
+    from egress_platform.etl.egress_flows import top_talkers, usd_by_class
+    from egress_platform.pricing.estimate import PRICED_SCHEMA
+    from egress_platform.pricing.reconcile import RECONCILIATION_SCHEMA, reconciliation_summary
+    from egress_platform.rca.hypotheses import HOURS_PER_MONTH
+    from egress_platform.rca.report import REPORT_SCHEMA
+    from egress_platform.remediate.run import ACTION_SCHEMA
+
+    priced = lake.read_all("egress_flows_hourly", PRICED_SCHEMA)
+    events = latest_rows(lake.read_all("egress_anomalies", ANOMALY_SCHEMA))
+    shown = events.filter(~pl.col("suppressed")) if events.height else events
+    reports = {
+        r["anomaly_id"]: r
+        for r in lake.read_all("rca_reports", REPORT_SCHEMA).iter_rows(named=True)
+    }
+    actions: dict[str, list[dict[str, Any]]] = {}
+    for a in lake.read_all("remediation_actions", ACTION_SCHEMA).iter_rows(named=True):
+        actions.setdefault(a["anomaly_id"], []).append(a)
+    listed = []
+    for a in shown.sort("onset_hour").iter_rows(named=True) if shown.height else []:
+        report = reports.get(a["anomaly_id"], {})
+        listed.append(
+            {
+                "anomaly_id": a["anomaly_id"], "account_id": a.get("account_id"),
+                "entity": a["entity"], "dest_class": a["dest_class"], "type": a["type"],
+                "onset": str(a["onset_hour"]), "severity": a["severity"],
+                "extra_usd_per_hour": round(a["extra_usd_per_hour"], 3),
+                "projected_extra_usd_per_month": round(round(a["extra_usd_per_hour"], 3) * HOURS_PER_MONTH, 2),
+                "top_cause": report.get("top_cause"), "confidence": report.get("top_confidence"),
+                "cause_event": report.get("top_event_name"), "cause_event_id": report.get("top_event_id"),
+                "cause_resource": report.get("top_resource"),
+                "remediation": [{"action_id": x["action_id"], "action": x["action"], "status": x["status"]}
+                                for x in actions.get(a["anomaly_id"], [])],
+            }
+        )  # fmt: skip
+    by_class = usd_by_class(priced) if priced.height else {}
+    sources = {}
+    for name, spec in SOURCES.items():
+        meta = results.get(spec.asset_name)
+        row: dict[str, Any] = {"landed_partitions": len(landed.objects.get(name, {})),
+                               "landed_objects": len(landed.keys(name))}  # fmt: skip
+        if meta:
+            row |= {
+                k: meta[k] for k in ("partitions", "files", "records", "quarantined", "bytes_read")
+            }
+            row |= {"seconds": meta["seconds"], "check_passed": meta["check_passed"]}
+        sources[name] = row
+    recon = reconciliation_summary(lake.read_all("cost_reconciliation", RECONCILIATION_SCHEMA))
+    accounts = (
+        sorted({str(a) for a in priced["account_id"].unique().to_list()}) if priced.height else []
+    )
+    return {
+        "accounts": accounts,
+        "hours": priced["hour"].n_unique() if priced.height else 0,
+        "first_hour": str(priced["hour"].min()) if priced.height else None,
+        "last_hour": str(priced["hour"].max()) if priced.height else None,
+        "sources": sources,
+        "unmatched_objects": len(landed.unmatched),
+        "usd_by_destination_class": dict(sorted(by_class.items(), key=lambda kv: -kv[1])),
+        "estimated_usd": round(sum(by_class.values()), 2),
+        "top_talkers": top_talkers(priced)[:5] if priced.height else [],
+        "reconciliation": recon,
+        "anomalies": listed,
+        "suppressed": events.height - shown.height,
+        "steps": steps,
+    }
+
+
+def say_summary(summary: dict[str, Any], say: Say) -> None:
+    say("")
+    say(f"{'source':<14}{'landed':>8}{'partitions':>11}{'files':>8}{'records':>12}{'quarantined':>13}"
+        f"{'MB read':>10}{'seconds':>9}  check")  # fmt: skip
+    for name, row in summary["sources"].items():
+        if "records" not in row:
+            say(f"{name:<14}{row['landed_objects']:>8,}{'(nothing new)':>24}")
+            continue
+        say(
+            f"{name:<14}{row['landed_objects']:>8,}{row['partitions']:>11,}{row['files']:>8,}{row['records']:>12,}"
+            f"{row['quarantined']:>13,}{row['bytes_read'] / 1e6:>10.1f}{row['seconds']:>9.1f}  "
+            f"{'ok' if row['check_passed'] else 'FAILED'}"
+        )
+    say("")
+    say(
+        f"estimated egress $ by destination class ({', '.join(summary['accounts']) or 'no account'})"
+    )
+    for cls, usd in summary["usd_by_destination_class"].items():
+        say(f"  {cls:<26}{usd:>12,.2f}")
+    say(f"  {'total':<26}{summary['estimated_usd']:>12,.2f}")
+    say("top talkers")
+    for talker in summary["top_talkers"]:
+        say(f"  {talker['source']:<48}{talker['dest_class']:<16}{talker['gb_out']:>10,.1f} GB"
+            f"{talker['usd']:>10,.2f} $")  # fmt: skip
+    recon = summary["reconciliation"]
+    if recon["cur_transfer_usd"]:
+        say(
+            f"bill reconciliation: CUR data transfer ${recon['cur_transfer_usd']:,.2f}, flows explain "
+            f"${recon['estimated_usd']:,.2f} = {recon['explained_share']:.1%} "
+            f"({'within' if recon['within_tolerance'] else 'OUTSIDE'} the 3% tolerance)"
+        )
+    else:
+        say("bill reconciliation: no CUR data-transfer lines landed")
+    if not summary["anomalies"]:
+        say("no anomalies found")
+        return
+    say("anomalies found (onset, entity, class, type, extra $/h, projected $/month, severity)")
+    for a in summary["anomalies"]:
+        say(f"  {a['onset'][:16]}  {a['entity']:<28}{a['dest_class']:<14}{a['type']:<17}"
+            f"{a['extra_usd_per_hour']:>8.3f}{a['projected_extra_usd_per_month']:>10,.0f}  {a['severity']}")  # fmt: skip
+    say("root causes and remediation (dry run: `egress approve <action-id>` applies one)")
+    for a in summary["anomalies"]:
+        event = f"{a['cause_event']} on " if a["cause_event"] else ""
+        confidence = f" ({a['confidence']:.0%})" if a["confidence"] is not None else ""
+        say(f"  {a['entity']:<28} {a['top_cause']}{confidence}: {event}{a['cause_resource']}")
+        for action in a["remediation"]:
+            say(f"      {action['status']:<18}{action['action']:<36}{action['action_id']}")
+
+
+def write_summary(lake: Any, summary: dict[str, Any]) -> str:
+    store = lake.store()
+    store.write(
+        "reports/summary.json", (json.dumps(summary, indent=2, default=str) + "\n").encode()
+    )
+    return str(store.uri("reports/summary.json"))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
