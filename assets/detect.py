@@ -1,8 +1,8 @@
 """Detection assets: ``egress_features`` -> ``egress_model`` (daily) -> ``egress_anomalies`` (hourly)."""
 
 from collections.abc import Iterator
-from functools import partial
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import polars as pl
 from dagster import (
