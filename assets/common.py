@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dagster import BackfillPolicy, PartitionsDefinition
+from dagster import AssetSelection, AutomationCondition, BackfillPolicy, PartitionsDefinition
 
 OWNERS = ["team:egress-platform"]
 _ROOT = Path(__file__).resolve().parents[1]
@@ -25,9 +25,69 @@ def _code_version() -> str:
 CODE_VERSION = _code_version()
 
 
-def lake_asset(group: str, partitions: PartitionsDefinition, kinds: set[str]) -> dict[str, Any]:
-    """``@asset`` arguments for a partitioned lake asset; a backfill runs as one run."""
+CONFIG_ITEMS = "processed_config_items"
+
+
+def _not_blocked(may_be_missing: tuple[str, ...]) -> AutomationCondition:
+    missing = AutomationCondition.any_deps_missing()
+    if may_be_missing:
+        missing = missing.ignore(AssetSelection.assets(*may_be_missing))
+    return (
+        ~missing & ~AutomationCondition.any_deps_in_progress() & ~AutomationCondition.in_progress()
+    )
+
+
+def after_upstream(*may_be_missing: str) -> AutomationCondition:
+    """An hour's (or day's) partition runs once what it reads was updated, or will be in the same
+    tick, and none of it is missing or in progress: one landed hour becomes one run from the
+    processed layer to the alert. Any hour, not only the latest, so late and out-of-order
+    deliveries count. ``may_be_missing``: inputs read as of their latest state (Config items of
+    a day that has not landed yet), which must not hold the partition back."""
+    return (
+        AutomationCondition.any_deps_updated().since_last_handled() & _not_blocked(may_be_missing)
+    ).with_label("after_upstream")
+
+
+def after_upstream_done(*may_be_missing: str) -> AutomationCondition:
+    """Like :func:`after_upstream` but only once the inputs were really written: for a partition
+    that cannot share the upstream run (a day over hourly inputs, an unpartitioned report)."""
+    updated = AutomationCondition.any_deps_match(AutomationCondition.newly_updated())
+    return (updated.since_last_handled() & _not_blocked(may_be_missing)).with_label(
+        "after_upstream_done"
+    )
+
+
+def after_any_update() -> AutomationCondition:
+    """An unpartitioned report over the whole lake: refresh when anything under it was written."""
+    updated = AutomationCondition.any_deps_match(AutomationCondition.newly_updated())
+    return (
+        updated.since_last_handled()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("after_any_update")
+
+
+def when_first_needed() -> AutomationCondition:
+    """A day's model: trained once, when the day's first features were written (retrain_daily and
+    `egress run` retrain it when its history changes)."""
+    updated = AutomationCondition.any_deps_match(AutomationCondition.newly_updated())
+    return (
+        AutomationCondition.missing()
+        & updated.since_last_handled()
+        & ~AutomationCondition.in_progress()
+    ).with_label("when_first_needed")
+
+
+def lake_asset(
+    group: str,
+    partitions: PartitionsDefinition,
+    kinds: set[str],
+    automation: AutomationCondition | None = None,
+) -> dict[str, Any]:
+    """``@asset`` arguments for a partitioned lake asset; a backfill runs as one run. Raw assets
+    have no condition: the landing sensor requests them when objects land."""
     return {
+        "automation_condition": automation,
         "partitions_def": partitions,
         "backfill_policy": BackfillPolicy.single_run(),
         "io_manager_key": "lake",

@@ -15,7 +15,15 @@ from dagster import (
     asset,
 )
 
-from assets.common import HOUR_FORMAT, hour_keys, hour_of, lake_asset
+from assets.common import (
+    CONFIG_ITEMS,
+    HOUR_FORMAT,
+    after_upstream,
+    hour_keys,
+    hour_of,
+    lake_asset,
+    when_first_needed,
+)
 from assets.partitions import DAILY, HOURLY
 from egress_platform.detect.anomalies import (
     ANOMALY_SCHEMA,
@@ -39,7 +47,7 @@ BACKTEST_CHECK = "backtest_on_held_out_day"
         "Per entity x destination class x hour: cost, lags (1, 2, 3, 24, 168 h), rolling level and "
         "spread, hour of day, day of week, new class / new destination, share of the entity, $/GB."
     ),
-    **lake_asset("detect", HOURLY, {"parquet", "polars"}),
+    **lake_asset("detect", HOURLY, {"parquet", "polars"}, after_upstream()),
     deps=["egress_flows_hourly"],
 )
 def egress_features(
@@ -73,7 +81,7 @@ def egress_features(
         "LightGBM quantile models (median and upper bound, plus a calibrated residual band) "
         "trained on the trailing 14 days of features before the day; retrained daily."
     ),
-    **lake_asset("detect", DAILY, {"lightgbm", "parquet"}),
+    **lake_asset("detect", DAILY, {"lightgbm", "parquet"}, when_first_needed()),
     deps=["egress_features"],
     check_specs=[AssetCheckSpec(BACKTEST_CHECK, asset="egress_model")],
 )
@@ -136,7 +144,7 @@ def load_model(lake: LakeIOManager, day_key: str) -> EgressModel:
         "destinations, onset, detection time, actual vs expected vs upper bound, extra $/h and "
         "projected $/day and $/month, severity, type. Events continue across hours under one id."
     ),
-    **lake_asset("detect", HOURLY, {"parquet", "lightgbm"}),
+    **lake_asset("detect", HOURLY, {"parquet", "lightgbm"}, after_upstream(CONFIG_ITEMS)),
     deps=["egress_features", "egress_model", "processed_config_items"],
 )
 def egress_anomalies(

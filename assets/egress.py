@@ -16,7 +16,17 @@ from dagster import (
     asset,
 )
 
-from assets.common import CODE_VERSION, OWNERS, hour_keys, hour_of, lake_asset
+from assets.common import (
+    CODE_VERSION,
+    CONFIG_ITEMS,
+    OWNERS,
+    after_any_update,
+    after_upstream,
+    after_upstream_done,
+    hour_keys,
+    hour_of,
+    lake_asset,
+)
 from assets.partitions import DAILY, HOURLY
 from egress_platform.etl.egress_flows import (
     EgressInputs,
@@ -56,7 +66,7 @@ def earlier_hours_of_month(first_key: str) -> list[str]:
         "classified destination: bytes, packets, flows and the estimated USD from the price book "
         "(internet tiers accumulate over the calendar month)."
     ),
-    **lake_asset("egress", HOURLY, {"parquet", "polars"}),
+    **lake_asset("egress", HOURLY, {"parquet", "polars"}, after_upstream(CONFIG_ITEMS)),
     deps=[
         "processed_vpc_flow_logs",
         "processed_s3_access_logs",
@@ -128,7 +138,7 @@ def hours_of_day(day: str) -> list[str]:
         "Per day, account, product and transfer class: the CUR's data-transfer cost vs the "
         "flow-estimated cost, and the share of the bill's transfer dollars the flows explain."
     ),
-    **lake_asset("egress", DAILY, {"parquet", "polars"}),
+    **lake_asset("egress", DAILY, {"parquet", "polars"}, after_upstream_done()),
     deps=["processed_cur", "egress_flows_hourly"],
     check_specs=[
         AssetCheckSpec(
@@ -185,6 +195,7 @@ def cost_reconciliation(
     owners=OWNERS,
     code_version=CODE_VERSION,
     kinds={"sql", "duckdb", "athena"},
+    automation_condition=after_any_update(),
     deps=["egress_flows_hourly", "cost_reconciliation"],
 )
 def egress_sql_views(sql: LakeSql) -> MaterializeResult:

@@ -19,7 +19,7 @@ from dagster import (
     asset,
 )
 
-from assets.common import lake_asset
+from assets.common import CONFIG_ITEMS, after_upstream, lake_asset
 from assets.partitions import partitions_for
 from egress_platform.etl.processed import processed_records
 from egress_platform.glue.flows_job import PARTITION
@@ -44,7 +44,7 @@ def build_processed_asset(spec: SourceSpec) -> AssetsDefinition:
     @asset(
         name=name,
         description=f"{spec.description}: typed and deduplicated (the Glue output).",
-        **lake_asset("processed", partitions_for(spec), {"parquet", "polars"}),
+        **lake_asset("processed", partitions_for(spec), {"parquet", "polars"}, after_upstream()),
         deps=[raw_name],
         check_specs=[AssetCheckSpec(NO_DUPLICATES, asset=name)],
         tags={"source": spec.name},
@@ -88,7 +88,12 @@ PROCESSED_RECORD_ASSETS = [build_processed_asset(s) for s in PROCESSED_SOURCES]
         "inter-AZ, NAT gateway, endpoint, ...) and aggregated per hour, ENI and counterparty. "
         "Runs as the PySpark Glue job in the aws profile."
     ),
-    **lake_asset("processed", partitions_for(SOURCES["vpc_flow"]), {"parquet", "spark", "polars"}),
+    **lake_asset(
+        "processed",
+        partitions_for(SOURCES["vpc_flow"]),
+        {"parquet", "spark", "polars"},
+        after_upstream(CONFIG_ITEMS),
+    ),
     deps=["raw_vpc_flow_logs", "processed_config_items"],
     tags={"source": "vpc_flow"},
 )

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import polars as pl
 from dagster import MaterializeResult, MetadataValue, ResourceParam, asset
 
-from assets.common import CODE_VERSION, OWNERS
+from assets.common import CODE_VERSION, OWNERS, after_any_update
 from egress_platform.detect.anomalies import ANOMALY_SCHEMA, latest_rows
 from egress_platform.pricing.estimate import PRICED_SCHEMA
 from egress_platform.pricing.reconcile import RECONCILIATION_SCHEMA
@@ -37,6 +37,7 @@ def reported(events: pl.DataFrame) -> pl.DataFrame:
     group_name="report",
     owners=OWNERS,
     code_version=CODE_VERSION,
+    automation_condition=after_any_update(),
     kinds={"html", "matplotlib"},
     deps=[
         "egress_flows_hourly",

@@ -21,7 +21,17 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.common import CODE_VERSION, HOUR_FORMAT, OWNERS, hour_keys, hour_of, lake_asset
+from assets.common import (
+    CODE_VERSION,
+    CONFIG_ITEMS,
+    HOUR_FORMAT,
+    OWNERS,
+    after_any_update,
+    after_upstream,
+    hour_keys,
+    hour_of,
+    lake_asset,
+)
 from assets.partitions import HOURLY
 from egress_platform.detect.anomalies import ANOMALY_SCHEMA
 from egress_platform.pricing.estimate import PRICED_SCHEMA
@@ -61,7 +71,7 @@ def first_reported(lake: LakeIOManager, key: str) -> pl.DataFrame:
         "involved before onset, CUR deltas, top flows; ranked hypotheses with confidence and "
         "evidence ids; the recommended catalog actions; a narrative (template or Bedrock)."
     ),
-    **lake_asset("respond", HOURLY, {"parquet", "bedrock"}),
+    **lake_asset("respond", HOURLY, {"parquet", "bedrock"}, after_upstream(CONFIG_ITEMS)),
     deps=[
         "egress_anomalies",
         "processed_config_items",
@@ -133,7 +143,7 @@ class RemediationConfig(Config):
         "by default, approval, auto up to a risk level; protected resources never touched) and "
         "applied when allowed. Every plan, approval, apply and result goes to the audit log."
     ),
-    **lake_asset("respond", HOURLY, {"parquet"}),
+    **lake_asset("respond", HOURLY, {"parquet"}, after_upstream(CONFIG_ITEMS)),
     deps=["rca_reports", "processed_config_items"],
 )
 def remediation_actions(
@@ -199,6 +209,7 @@ def remediation_actions(
     group_name="respond",
     owners=OWNERS,
     code_version=CODE_VERSION,
+    automation_condition=after_any_update(),
     kinds={"parquet"},
     deps=["remediation_actions"],
 )
@@ -224,7 +235,7 @@ def remediation_audit_log(lake: ResourceParam[LakeIOManager]) -> Output[pl.DataF
         "One alert per anomaly state change (opened, remediated, resolved), deduplicated by "
         "anomaly and state, sent through an outbox that keeps failed deliveries for the next run."
     ),
-    **lake_asset("respond", HOURLY, {"parquet", "sns"}),
+    **lake_asset("respond", HOURLY, {"parquet", "sns"}, after_upstream()),
     deps=["egress_anomalies", "rca_reports", "remediation_actions"],
 )
 def egress_alerts(

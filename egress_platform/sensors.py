@@ -5,6 +5,7 @@ import json
 from dagster import (
     AssetKey,
     AssetRecordsFilter,
+    AssetSelection,
     DefaultSensorStatus,
     ResourceParam,
     RunFailureSensorContext,
@@ -15,18 +16,63 @@ from dagster import (
     sensor,
 )
 
+from assets.partitions import partitions_for
 from assets.respond import first_reported
 from egress_platform.automation import respond_job
-from resources.lake import LakeIOManager
+from egress_platform.run import list_landing
+from egress_platform.sources import SOURCES
+from egress_platform.sources.discover import changed, discover
+from resources.lake import LakeIOManager, LandingZone
 from resources.respond import Notifier, Workflow
+from resources.run_state import LANDING_INDEX_KEY, read_state
 
 ANOMALIES = AssetKey("egress_anomalies")
 
 
 @sensor(
-    job=respond_job,
+    asset_selection=AssetSelection.groups("raw"),
     minimum_interval_seconds=60,
     default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Lists the landing zone, groups the objects by source and partition (AWS's key layouts) "
+        "and requests the raw partitions whose objects are new or changed since the last "
+        "`egress run` or tick; the automation conditions take it from there to the alerts."
+    ),
+)
+def landing_sensor(
+    context: SensorEvaluationContext,
+    landing: ResourceParam[LandingZone],
+    lake: ResourceParam[LakeIOManager],
+) -> SensorResult:
+    seen: dict[str, dict[str, str]] = json.loads(context.cursor) if context.cursor else {}
+    recorded = read_state(lake.store(), LANDING_INDEX_KEY).get("partitions", {})
+    baseline = {s: {**recorded.get(s, {}), **seen.get(s, {})} for s in {*recorded, *seen}}
+    landed = discover(list_landing(landing), lambda key: landing.store_for(key).read(key))
+    current = landed.digests()
+    requests = []
+    for source, parts in changed(current, baseline).items():
+        spec = SOURCES[source]
+        partitions = partitions_for(spec)
+        for part in parts:
+            if not partitions.has_partition_key(part):
+                context.log.warning(f"{source} objects for {part} lie outside the partitions")
+                continue
+            requests.append(
+                RunRequest(
+                    run_key=f"{source}:{part}:{current[source][part]}",
+                    asset_selection=[AssetKey(spec.asset_name)],
+                    partition_key=part,
+                )
+            )
+            seen.setdefault(source, {})[part] = current[source][part]
+    return SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
+
+
+@sensor(
+    job=respond_job,
+    minimum_interval_seconds=60,
+    # It starts side effects (a Step Functions execution per anomaly on AWS): off until turned on.
+    default_status=DefaultSensorStatus.STOPPED,
     description=(
         "For each anomaly first reported by a new egress_anomalies materialization: start its "
         "response workflow (a Step Functions execution named after the anomaly on AWS) and a run "
@@ -78,4 +124,4 @@ def pipeline_health_sensor(context: RunFailureSensorContext, notifier: Notifier)
     )
 
 
-SENSORS = [anomaly_response_sensor, pipeline_health_sensor]
+SENSORS = [landing_sensor, anomaly_response_sensor, pipeline_health_sensor]
