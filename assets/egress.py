@@ -32,6 +32,7 @@ from egress_platform.etl.egress_flows import (
     EgressInputs,
     account_of,
     egress_facts,
+    resource_owners,
     sort_flows,
     top_talkers,
     usd_by_class,
@@ -89,6 +90,7 @@ def egress_flows_hourly(
     config_days = lake.days_through("processed_config_items", keys[-1][:10])
     config_items = lake.read_frame("processed_config_items", config_days)
     network = NetworkMetadata.from_config_items(config_items)
+    owners = resource_owners(config_items)
     ip_ranges = aws_ip_ranges.load(context.log)
     parts = []
     for key in keys:
@@ -100,6 +102,7 @@ def egress_flows_hourly(
             network,
             ip_ranges,
             account_of(config_items, flows),
+            owners,
         )
         parts.append(egress_facts(inputs).with_columns(pl.lit(key).alias(PARTITION)))
     facts = (

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
@@ -25,7 +24,12 @@ from dagster import (
 from assets.common import lake_asset
 from assets.partitions import partitions_for
 from egress_platform.sources import SOURCES, SourceSpec
-from egress_platform.sources.ingest import IngestBatch, cur_rows_for_day, ingest_objects
+from egress_platform.sources.ingest import (
+    IngestBatch,
+    cur_rows_for_day,
+    ingest_objects,
+    merge_batches,
+)
 from egress_platform.sources.landing import LAYOUTS, partition_key, read_cur_manifest
 from resources.lake import LandingZone
 
@@ -71,15 +75,13 @@ def _read_cur(
     batches: dict[str, IngestBatch] = {}
     for part in partition_keys:
         day = datetime.strptime(part, "%Y-%m-%d").replace(tzinfo=UTC)
-        manifest = next((m for m in manifests if m.covers(day)), None)
-        if manifest is None:
-            batches[part] = IngestBatch(
-                pl.DataFrame(schema=spec.schema), ingest_objects(spec, []).quarantine
-            )
-            continue
-        if manifest.key not in parsed:
-            parsed[manifest.key] = ingest_objects(spec, landing.read_many(manifest.report_keys))
-        batches[part] = cur_rows_for_day(parsed[manifest.key], day, manifest.period_start)
+        # Several reports may cover a day (one per linked account or per report definition).
+        days = []
+        for manifest in (m for m in manifests if m.covers(day)):
+            if manifest.key not in parsed:
+                parsed[manifest.key] = ingest_objects(spec, landing.read_many(manifest.report_keys))
+            days.append(cur_rows_for_day(parsed[manifest.key], day, manifest.period_start))
+        batches[part] = merge_batches(spec, days)
     return batches
 
 

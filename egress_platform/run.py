@@ -257,31 +257,35 @@ def _step_line(asset: str, meta: dict[str, Any]) -> str:
 def plan_steps(
     graph: Any, landed: Landed, todo: dict[str, list[str]], instance: Any, start: str
 ) -> list[Step]:
-    """Each asset with the partition range that the changed raw partitions upstream affect."""
+    """Each asset with the partitions that the changed raw partitions upstream of it affect.
+
+    An hour is a partition where any hourly source delivered objects: all hourly raw assets
+    cover the changed hours (a source with nothing that hour gets an empty partition, as it
+    delivered nothing), and downstream hours run from the earliest change to the last landed
+    hour. Hours with no objects at all are gaps: no partition, split ranges around them.
+    """
     from dagster import AssetKey
 
     raw_source = {spec.asset_name: name for name, spec in SOURCES.items()}
-    changed_start = {
-        name: min(hour_start(p) for p in parts) for name, parts in todo.items() if parts
-    }
-    hourly_ends = [hour_start(p) for s in SOURCES for p in landed.hours(s) if len(p) > 10]
-    last_day = hour_start(str(landed.days()[-1]))
-    last_hour = max(hourly_ends) if hourly_ends else last_day + timedelta(hours=23)
+    hourly = [n for n, spec in SOURCES.items() if spec.partitioning == "hourly"]
+    data_hours = sorted({h for s in hourly for h in landed.hours(s)})
+    changed_hours = sorted({h for s in hourly for h in todo.get(s, [])})
+    data_days = sorted({h[:10] for h in data_hours} | {str(d) for d in landed.days()})
+    changed_start = {n: min(hour_start(p) for p in parts) for n, parts in todo.items() if parts}
     floor = hour_start(start)
     judged_from = hour_start(str(landed.days()[0])) + timedelta(days=WARMUP_DAYS)
     order = {g: i for i, g in enumerate(GROUP_ORDER)}
-    keys = list(graph.toposorted_asset_keys)
-    position = {k: i for i, k in enumerate(keys)}
+    position = {k: i for i, k in enumerate(graph.toposorted_asset_keys)}
     steps: list[Step] = []
-    for key in sorted(keys, key=lambda k: (order.get(graph.get(k).group_name, 99), position[k])):
+    for key in sorted(
+        position, key=lambda k: (order.get(graph.get(k).group_name, 99), position[k])
+    ):
         node = graph.get(key)
-        name = key.to_user_string()
-        group = node.group_name
-        if name in raw_source:
-            source = raw_source[name]
-            parts = todo.get(source, [])
-            if parts:
-                steps.append(Step(name, group, parts[0], parts[-1]))
+        name, group = key.to_user_string(), node.group_name
+        own = raw_source.get(name.replace("processed_", "raw_", 1))
+        if own is not None:  # a raw asset, or the processed asset of one source
+            parts = changed_hours if own in hourly else todo.get(own, [])
+            steps += [Step(name, group, a, b) for a, b in segments(parts)]
             continue
         upstream = {raw_source[a.to_user_string()] for a in graph.get_ancestor_asset_keys(key)
                     if a.to_user_string() in raw_source}  # fmt: skip
@@ -289,55 +293,55 @@ def plan_steps(
         if not starts:
             continue
         lo = max(min(starts), floor)
-        partitions = node.partitions_def
-        if partitions is None:
+        if node.partitions_def is None:
             steps.append(Step(name, group, partitioned=False))
             continue
-        daily = partitions.get_serializable_unique_identifier() == _daily_id(graph)
-        if group == "processed":  # same partitions as its raw asset
-            source = raw_source[name.replace("processed_", "raw_", 1)]
-            parts = todo.get(source, [])
-            if parts:
-                steps.append(Step(name, group, parts[0], parts[-1]))
-            continue
-        if name == "egress_model":
-            step = _model_step(name, group, lo, last_day, judged_from, instance, AssetKey(name))
-            if step:
-                steps.append(step)
-            continue
-        if group in ("respond",) or name == "egress_anomalies":
+        if group == "respond" or name == "egress_anomalies":
             lo = max(lo, judged_from)
-            if lo > last_hour:
-                continue
-        if daily:
-            steps.append(Step(name, group, str(lo.date()), str(last_day.date())))
+        if name == "egress_model":
+            done = instance.get_materialized_partitions(AssetKey(name))
+            days = [d for d in data_days if hour_start(d) >= judged_from
+                    and (lo < hour_start(d) or d not in done)]  # fmt: skip
+        elif name == "cost_reconciliation":  # days the bill covers
+            days = [
+                d
+                for d in sorted(landed.objects.get("cur", {}))
+                if hour_start(d) >= lo.replace(hour=0)
+            ]
+        elif _is_daily(node.partitions_def):
+            days = [d for d in data_days if hour_start(d) >= lo.replace(hour=0)]
         else:
-            steps.append(Step(name, group, lo.strftime(HOUR_KEY), last_hour.strftime(HOUR_KEY)))
+            hours = [h for h in data_hours if hour_start(h) >= lo]
+            steps += [Step(name, group, a, b) for a, b in segments(hours)]
+            continue
+        steps += [Step(name, group, a, b) for a, b in segments(days)]
     return steps
 
 
-def _daily_id(graph: Any) -> str:
+def segments(keys: list[str]) -> list[tuple[str, str]]:
+    """Contiguous runs of sorted hourly (or daily) partition keys, as (first, last)."""
+    runs: list[tuple[str, str]] = []
+    step = None
+    for key in sorted(keys):
+        step = step or (timedelta(hours=1) if len(key) > 10 else timedelta(days=1))
+        if runs and hour_start(runs[-1][1]) + step == hour_start(key):
+            runs[-1] = (runs[-1][0], key)
+        else:
+            runs.append((key, key))
+    return [(_dagster_key(a), _dagster_key(b)) for a, b in runs]
+
+
+def _dagster_key(key: str) -> str:
+    return key if len(key) == 10 else hour_start(key).strftime(HOUR_KEY)
+
+
+def _is_daily(partitions: Any) -> bool:
     from assets.partitions import DAILY
 
-    return DAILY.get_serializable_unique_identifier()
-
-
-def _model_step(
-    name: str, group: str, lo: datetime, last_day: datetime, judged_from: datetime,
-    instance: Any, key: Any,
-) -> Step | None:  # fmt: skip
-    """A day's model trains on the days before it: retrain when that history changed, else only
-    train the days that have no model yet."""
-    done = instance.get_materialized_partitions(key)
-    days = []
-    day = judged_from
-    while day <= last_day:
-        if lo < day or str(day.date()) not in done:
-            days.append(day)
-        day += timedelta(days=1)
-    if not days:
-        return None
-    return Step(name, group, str(days[0].date()), str(days[-1].date()))
+    return bool(
+        partitions.get_serializable_unique_identifier()
+        == DAILY.get_serializable_unique_identifier()
+    )
 
 
 def materialize_step(assets: list[Any], resources: dict[str, Any], instance: Any,
@@ -423,7 +427,7 @@ def build_summary(
                                "landed_objects": len(landed.keys(name))}  # fmt: skip
         if meta:
             row |= {
-                k: meta[k] for k in ("partitions", "files", "records", "quarantined", "bytes_read")
+                k: meta[k] for k in ("partitions", "files", "records", "quarantined", "input_records", "bytes_read")
             }
             row |= {"seconds": meta["seconds"], "check_passed": meta["check_passed"]}
         sources[name] = row

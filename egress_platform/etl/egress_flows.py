@@ -26,13 +26,39 @@ class EgressInputs:
     network: NetworkMetadata
     ip_ranges: IpRanges | None
     account_id: str
+    owners: pl.DataFrame | None = None  # resource_owners(): a bucket's or distribution's account
+
+
+OWNERS_SCHEMA = {
+    "source_id": pl.String(),
+    "owner_account": pl.String(),
+    "owner_region": pl.String(),
+}
+
+
+def resource_owners(config_items: pl.DataFrame) -> pl.DataFrame:
+    """Each resource Config recorded, with the account and region it belongs to: S3 and
+    CloudFront logs do not name the account, and one landing zone may hold several."""
+    if config_items.height == 0 or "resource_id" not in config_items.columns:
+        return pl.DataFrame(schema=OWNERS_SCHEMA)
+    return (
+        config_items.sort("capture_time", nulls_last=False)
+        .group_by("resource_id", maintain_order=True)
+        .last()
+        .select(
+            pl.col("resource_id").alias("source_id"),
+            pl.col("account_id").alias("owner_account"),
+            pl.col("aws_region").alias("owner_region"),
+        )
+        .filter(pl.col("source_id").is_not_null())
+        .sort("source_id")
+    )
 
 
 def egress_facts(inputs: EgressInputs) -> pl.DataFrame:
     """Flow, S3 and CloudFront egress facts in one frame (not yet priced)."""
-    return pl.concat(
+    served = pl.concat(
         [
-            flow_egress_facts(inputs.classified_flows),
             s3_egress_facts(
                 inputs.s3_records,
                 inputs.account_id,
@@ -42,6 +68,22 @@ def egress_facts(inputs: EgressInputs) -> pl.DataFrame:
             ),
             cloudfront_egress_facts(inputs.cloudfront_records, inputs.account_id),
         ],
+        how="vertical",
+    )
+    if inputs.owners is not None and inputs.owners.height and served.height:
+        served = (
+            served.join(inputs.owners, on="source_id", how="left")
+            .with_columns(
+                pl.coalesce("owner_account", "account_id").alias("account_id"),
+                pl.when(pl.col("product_code") == "AmazonS3")
+                .then(pl.coalesce("owner_region", "region"))
+                .otherwise(pl.col("region"))
+                .alias("region"),
+            )
+            .drop("owner_account", "owner_region")
+        )
+    return pl.concat(
+        [flow_egress_facts(inputs.classified_flows), served.select(list(FACTS_SCHEMA))],
         how="vertical",
     ).select(list(FACTS_SCHEMA))
 

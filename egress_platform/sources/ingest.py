@@ -84,3 +84,23 @@ def cur_rows_for_day(batch: IngestBatch, day: datetime, period_start: datetime) 
         variants=batch.variants,
         objects=batch.objects,  # every day's items come from the month's files
     )
+
+
+def merge_batches(spec: SourceSpec, batches: list[IngestBatch]) -> IngestBatch:
+    """One partition's batch from several (a day covered by more than one CUR report)."""
+    if not batches:
+        return IngestBatch(pl.DataFrame(schema=spec.schema), empty_quarantine())
+    if len(batches) == 1:
+        return batches[0]
+    variants: Counter[str] = Counter()
+    for b in batches:
+        variants.update(b.variants)
+    return IngestBatch(
+        pl.concat([b.records for b in batches], how="diagonal_relaxed"),
+        pl.concat([b.quarantine for b in batches], how="diagonal_relaxed"),
+        files=sum(b.files for b in batches),
+        bytes_read=sum(b.bytes_read for b in batches),
+        input_records=sum(b.input_records for b in batches),
+        variants=variants,
+        objects=[o for b in batches for o in b.objects],
+    )

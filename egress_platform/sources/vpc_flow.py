@@ -9,6 +9,7 @@ their field types is quarantined with the reason.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import polars as pl
@@ -198,10 +199,30 @@ def layout_version(fields: Sequence[str]) -> int:
     return max(FIELDS[f][1] for f in fields)
 
 
+_KEY_ORIGIN = re.compile(
+    r"AWSLogs/(?:[^/]+/)*?(?P<account>\d{12})/vpcflowlogs/(?P<region>[a-z0-9-]+)/"
+)
+
+
 def parse_bytes(
     data: bytes, source_file: str, log_format: Sequence[str] | None = None
 ) -> ParseResult:
-    """Parse one delivered flow-log object (plain, gzip or Parquet)."""
+    """Parse one delivered flow-log object (plain, gzip or Parquet). A format without the
+    ``region`` or ``account-id`` field gets them from the object's key (AWS writes
+    ``AWSLogs/<account>/vpcflowlogs/<region>/...``): one landing zone may hold many of each."""
+    result = _parse_object(data, source_file, log_format)
+    origin = _KEY_ORIGIN.search(source_file)
+    if origin and result.records.height:
+        result.records = result.records.with_columns(
+            pl.col("region").fill_null(pl.lit(origin["region"], dtype=pl.String)),
+            pl.col("account_id").fill_null(pl.lit(origin["account"], dtype=pl.String)),
+        )
+    return result
+
+
+def _parse_object(
+    data: bytes, source_file: str, log_format: Sequence[str] | None = None
+) -> ParseResult:
     decoded = decompress(data)
     if decoded.data.startswith(PARQUET_MAGIC):
         return _parse_parquet(decoded.data, source_file)
