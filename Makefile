@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 RUN := $(UV) run --frozen --no-sync
 export DAGSTER_HOME ?= $(CURDIR)/lake/.dagster
 
-.PHONY: setup demo test lint dev bench synth lambda-layer
+.PHONY: setup demo run test lint dev bench synth lambda-layer
 
 $(UV):
 	@echo "bootstrapping uv into .tools/ ..."
@@ -20,6 +20,11 @@ setup: .venv/.synced
 demo: setup ## simulate an account and ingest every source through Dagster
 	@mkdir -p $(DAGSTER_HOME)
 	@$(RUN) egress demo
+
+run: setup ## the pipeline over a landing zone: make run LANDING=path|s3://bucket/prefix [LAKE=dir|s3://...]
+	@test -n "$(LANDING)" || { echo "usage: make run LANDING=path|s3://bucket/prefix [LAKE=...]"; exit 2; }
+	@mkdir -p $(DAGSTER_HOME)
+	@$(RUN) egress run --landing "$(LANDING)" $(if $(LAKE),--lake "$(LAKE)",)
 
 test: setup ## the whole test suite
 	@$(RUN) pytest -q -p no:cacheprovider

@@ -128,8 +128,10 @@ def test_both_accounts_and_regions_are_kept_on_the_facts(foreign: dict[str, Any]
     )
     assert flows.schema == pl.Schema(PRICED_SCHEMA)
     assert set(flows["account_id"].unique()) == set(foreign["accounts"])
-    regions = flows.filter(pl.col("product_code") == "AmazonEC2").group_by("account_id").agg(
-        pl.col("region").unique()
+    regions = (
+        flows.filter(pl.col("product_code") == "AmazonEC2")
+        .group_by("account_id")
+        .agg(pl.col("region").unique())
     )
     by_account = {a: set(r) for a, r in regions.iter_rows()}
     assert by_account == {foreign["accounts"][0]: {"us-east-1"},
