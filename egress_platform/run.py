@@ -427,7 +427,15 @@ def build_summary(
                                "landed_objects": len(landed.keys(name))}  # fmt: skip
         if meta:
             row |= {
-                k: meta[k] for k in ("partitions", "files", "records", "quarantined", "input_records", "bytes_read")
+                k: meta[k]
+                for k in (
+                    "partitions",
+                    "files",
+                    "records",
+                    "quarantined",
+                    "input_records",
+                    "bytes_read",
+                )
             }
             row |= {"seconds": meta["seconds"], "check_passed": meta["check_passed"]}
         sources[name] = row

@@ -85,6 +85,7 @@ class NetworkMetadata:
     nat_gateways: dict[str, str] = field(default_factory=dict)  # ENI id -> NAT gateway id
     endpoint_enis: dict[str, str] = field(default_factory=dict)  # ENI id -> VPC endpoint id
     peer_cidrs: list[IpNetwork] = field(default_factory=list)
+    az_ids: dict[str, str] = field(default_factory=dict)  # AZ name -> AZ id, where Config says
 
     @property
     def empty(self) -> bool:
@@ -116,10 +117,17 @@ class NetworkMetadata:
             meta._add_vpc(c)
         for c in by_type.get("AWS::EC2::Subnet", []):
             meta._add_subnet(c)
+        for subnet in meta.subnets.values():  # one name for an AZ: its id where any item gives it
+            subnet.az_id = meta.az_ids.get(subnet.az_id, subnet.az_id)
+        nat_enis: list[dict[str, Any]] = []
         for c in by_type.get("AWS::EC2::NatGateway", []):
             for address in c.get("natGatewayAddresses") or []:
                 if address.get("networkInterfaceId"):
                     meta.nat_gateways[address["networkInterfaceId"]] = c.get("natGatewayId", "")
+                    nat_enis.append({"networkInterfaceId": address["networkInterfaceId"],
+                                     "privateIpAddress": address.get("privateIp"),
+                                     "subnetId": c.get("subnetId"), "vpcId": c.get("vpcId"),
+                                     "interfaceType": "nat_gateway"})  # fmt: skip
         for c in by_type.get("AWS::EC2::VPCEndpoint", []):
             if c.get("state", "available") in ("deleted", "deleting"):
                 continue
@@ -127,6 +135,9 @@ class NetworkMetadata:
                 meta.endpoint_enis[eni_id] = c.get("vpcEndpointId", "")
         for c in by_type.get("AWS::EC2::NetworkInterface", []):
             meta._add_eni(c)
+        for c in nat_enis:  # a recorder limited to some types has no item for the NAT's ENI
+            if c["networkInterfaceId"] not in meta.enis:
+                meta._add_eni(c)
         for c in by_type.get("AWS::EC2::RouteTable", []):
             meta._add_route_table(c)
         for c in by_type.get("AWS::EC2::VPCPeeringConnection", []):
@@ -152,9 +163,11 @@ class NetworkMetadata:
         cidrs += [a.get("ipv6CidrBlock") for a in c.get("ipv6CidrBlockAssociationSet") or []]
         nets = [n for n in (_network(x) for x in cidrs) if n is not None]
         subnet_id = c.get("subnetId", "")
-        self.subnets[subnet_id] = Subnet(
-            subnet_id, c.get("vpcId", ""), nets, c.get("availabilityZoneId") or ""
-        )
+        az_id, az_name = c.get("availabilityZoneId") or "", c.get("availabilityZone") or ""
+        if az_id and az_name:
+            self.az_ids[az_name] = az_id
+        # An item may name the AZ only (availabilityZone): the name then stands for it.
+        self.subnets[subnet_id] = Subnet(subnet_id, c.get("vpcId", ""), nets, az_id or az_name)
 
     def _add_eni(self, c: dict[str, Any]) -> None:
         eni_id = c.get("networkInterfaceId", "")
@@ -162,11 +175,16 @@ class NetworkMetadata:
         addresses += [a.get("privateIpAddress") for a in c.get("privateIpAddresses") or []]
         addresses += [a.get("ipv6Address") for a in c.get("ipv6Addresses") or []]
         attachment = c.get("attachment") or {}
+        found = [a for a in dict.fromkeys(addresses) if a]
+        subnet_id = c.get("subnetId") or self._subnet_holding(found)
+        vpc_id = c.get("vpcId") or (
+            self.subnets[subnet_id].vpc_id if subnet_id in self.subnets else ""
+        )
         eni = NetworkInterface(
             eni_id,
-            c.get("subnetId", ""),
-            c.get("vpcId", ""),
-            [a for a in dict.fromkeys(addresses) if a],
+            subnet_id,
+            vpc_id,
+            found,
             c.get("interfaceType") or "interface",
             attachment.get("instanceId"),
         )
@@ -191,6 +209,18 @@ class NetworkMetadata:
         for subnet_id in table.subnet_ids:
             if subnet_id in self.subnets:
                 self.subnets[subnet_id].route_table_id = table.route_table_id
+
+    def _subnet_holding(self, addresses: list[str]) -> str:
+        """The subnet whose CIDR holds one of these addresses (an ENI item without subnetId)."""
+        for text in addresses:
+            try:
+                ip = ipaddress.ip_address(text)
+            except ValueError:
+                continue
+            for subnet in self.subnets.values():
+                if any(ip.version == net.version and ip in net for net in subnet.cidrs):
+                    return subnet.subnet_id
+        return ""
 
     # ---- lookups -------------------------------------------------------------------------------
     def _in_vpc(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

@@ -17,6 +17,8 @@ from typing import Any
 
 import polars as pl
 
+from egress_platform.sources.config import decode_embedded_json
+
 LOOKBACK = timedelta(hours=48)  # how far before onset a change can be the cause
 AFTER_ONSET = timedelta(hours=1)  # CloudTrail can lag the first bytes by a few minutes
 READ_ONLY_PREFIXES = ("Describe", "List", "Get", "Lookup", "Head", "AssumeRole")
@@ -113,6 +115,8 @@ def latest_resources(config_items: pl.DataFrame, at: datetime) -> dict[str, dict
         ):
             value = _json(r[column])
             if isinstance(value, dict):
+                if key == "supplementary":
+                    value = decode_embedded_json(value)
                 known[key] = {**known[key], **value}
     return found
 

@@ -8,6 +8,7 @@ CloudTrail event and a Config item); benign changes do the same without being in
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -574,7 +575,11 @@ def _schedule(
                 b["exports"],
                 {"bucketName": b["exports"], "bucketPolicy": policy},
                 {"name": b["exports"]},
-                {"BucketPolicy": {"policyText": policy}, "PublicAccessBlockConfiguration": None},
+                # AWS Config delivers the policy as JSON text inside the item.
+                {
+                    "BucketPolicy": {"policyText": json.dumps(policy)},
+                    "PublicAccessBlockConfiguration": None,
+                },
             )
             streams = [
                 Stream(

@@ -158,3 +158,24 @@ def _item_row(item: Any, change_type: str | None) -> tuple[dict[str, Any], str |
         "source_file": None,
         "line_no": None,
     }, None
+
+
+# Fields AWS Config delivers as JSON text inside an item (the simulator once wrote them as
+# objects, which hid the difference): the bucket policy's text and the ACL among them.
+def decode_embedded_json(supplementary: dict[str, Any]) -> dict[str, Any]:
+    """A supplementaryConfiguration with its JSON-string values parsed (``BucketPolicy.
+    policyText``, ``AccessControlList``, ...); text that is not JSON is kept as it is."""
+    out: dict[str, Any] = {}
+    for key, value in supplementary.items():
+        value = _maybe_json(value)
+        if isinstance(value, dict) and "policyText" in value:
+            value = {**value, "policyText": _maybe_json(value["policyText"])}
+        out[key] = value
+    return out
+
+
+def _maybe_json(value: Any) -> Any:
+    if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+        with contextlib.suppress(ValueError):
+            return json.loads(value)
+    return value
