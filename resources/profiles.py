@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from egress_platform.settings import Settings, get_settings
+from egress_platform.settings import Settings, get_settings, reload_settings
 from resources.etl import GlueEtl, PolarsEtl
 from resources.lake import LocalLakeIOManager, LocalLandingZone, S3LakeIOManager, S3LandingZone
 from resources.ml import (
@@ -37,7 +37,7 @@ def lake_dir() -> Path:
 
 
 def resources_for(profile: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
-    s = settings or get_settings()
+    s = settings or reload_settings()  # once per definitions load: the environment as it is now
     profile = profile or s.profile
     if profile == "local":
         root = s.lake_root()

@@ -48,14 +48,13 @@ def ingest_objects(spec: SourceSpec, objects: Iterable[tuple[str, bytes]]) -> In
         try:
             result = spec.parse(data, key)
         except SourceError as exc:
-            result = ParseResult(
-                pl.DataFrame(schema=spec.schema),
-                quarantine_rows(
-                    key, [(1, str(exc), data[:65536].decode("utf-8", "backslashreplace"))]
-                ),
-                "unreadable object",
-                1,
-            )
+            result = _unreadable(spec, key, data, str(exc))
+        except (RecursionError, MemoryError, ValueError, ArithmeticError, LookupError,
+                TypeError, pl.exceptions.PolarsError) as exc:  # fmt: skip
+            # One poison object (nested 10,000 deep, a 5,000-digit number, a header naming a
+            # field twice) is quarantined whole with the reason; it never stops the others.
+            reason = f"{spec.name} parser failed on this object: {type(exc).__name__}: {exc}"
+            result = _unreadable(spec, key, data, reason[:500])
         batch.input_records += result.input_records
         batch.variants[result.variant] += 1
         records.append(result.records)
@@ -63,6 +62,16 @@ def ingest_objects(spec: SourceSpec, objects: Iterable[tuple[str, bytes]]) -> In
     batch.records = pl.concat(records, how="vertical") if records else batch.records
     batch.quarantine = pl.concat(quarantine, how="vertical")
     return batch
+
+
+def _unreadable(spec: SourceSpec, key: str, data: bytes, reason: str) -> ParseResult:
+    original = data[:65536].decode("utf-8", "backslashreplace")
+    return ParseResult(
+        pl.DataFrame(schema=spec.schema),
+        quarantine_rows(key, [(1, reason, original)]),
+        "unreadable object",
+        1,
+    )
 
 
 def cur_rows_for_day(batch: IngestBatch, day: datetime, period_start: datetime) -> IngestBatch:

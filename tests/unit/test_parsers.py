@@ -185,3 +185,28 @@ def test_truncated_json_is_one_quarantined_document(source: str) -> None:
     result = SOURCES[source].parse(data[: len(data) // 2], "half.json")
     assert (result.records.height, result.quarantined) == (0, 1)
     assert result.quarantine.get_column("reason")[0].startswith("invalid JSON")
+
+
+def test_one_poison_object_is_quarantined_whole_and_the_others_still_parse() -> None:
+    from egress_platform.sources import SOURCES
+    from egress_platform.sources.ingest import ingest_objects
+
+    good_trail = json.dumps({"Records": [{"eventVersion": "1.08", "eventTime": "2026-11-01T00:00:00Z",
+        "eventSource": "ec2.amazonaws.com", "eventName": "RunInstances", "awsRegion": "us-east-1",
+        "eventID": "e-1", "recipientAccountId": "111122223333"}]}).encode()  # fmt: skip
+    nested = b'{"Records": [' + b"[" * 10_000 + b"]" * 10_000 + b"]}"
+    huge_number = b'{"Records": [{"eventTime": "2026-11-01T00:00:00Z", "n": ' + b"9" * 5000 + b"}]}"
+    trail = ingest_objects(SOURCES["cloudtrail"], [("a.json", nested), ("b.json", huge_number),
+                                                   ("c.json", good_trail)])  # fmt: skip
+    assert trail.balanced and trail.files == 3
+    assert trail.records.height >= 1 and "c.json" in set(trail.records["source_file"])
+    twice = b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes bytes start end action log-status\n"
+    twice += (
+        b"2 111122223333 eni-1 10.0.0.1 1.1.1.1 1 2 6 1 10 10 1793491200 1793491260 ACCEPT OK\n"
+    )
+    good_flow = (
+        b"2 111122223333 eni-1 10.0.0.1 1.1.1.1 1 2 6 1 10 1793491200 1793491260 ACCEPT OK\n"
+    )
+    flows = ingest_objects(SOURCES["vpc_flow"], [("x.log", twice), ("y.log", good_flow)])
+    assert flows.balanced and flows.files == 2
+    assert "y.log" in set(flows.records["source_file"])
