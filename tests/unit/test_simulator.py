@@ -37,6 +37,16 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
     assert landed(tmp_path / "a") != landed(tmp_path / "c")
 
 
+def test_the_simulator_writes_ip_ranges_for_the_aws_addresses_it_uses(small_account: Path) -> None:
+    from egress_platform.network.ip_ranges import load_ip_ranges
+
+    ranges = load_ip_ranges(small_account / "ip-ranges.json")
+    s3, peer = ranges.lookup("52.216.10.7"), ranges.lookup("44.230.1.9")
+    assert (s3.service, s3.region) == ("S3", "us-east-1")
+    assert (peer.service, peer.region) == ("EC2", "us-west-2")
+    assert ranges.lookup("81.2.69.7") is None  # internet clients are not AWS's
+
+
 def test_keys_follow_aws_layouts_and_every_object_parses_cleanly(small_account: Path) -> None:
     files = landed(small_account)
     flow_keys = [k for k in files if "/vpcflowlogs/" in k]
@@ -46,9 +56,8 @@ def test_keys_follow_aws_layouts_and_every_object_parses_cleanly(small_account: 
     for key, data in files.items():
         source = source_of(key)
         if source is None:
-            assert key == "ground_truth.json" or key.endswith(".csv.gz"), (
-                key
-            )  # CUR report files hang off manifests
+            # CUR report files hang off manifests; the simulator's AWS ranges sit beside it all.
+            assert key in ("ground_truth.json", "ip-ranges.json") or key.endswith(".csv.gz"), key
             continue
         if source == "cur":
             continue
