@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from egress_platform.settings import Settings, get_settings, reload_settings
+from egress_platform.settings import Settings, reload_settings
 from egress_platform.sources import SOURCES
 from egress_platform.sources.discover import (
     Landed,
@@ -84,7 +84,7 @@ class RunOutcome:
 def configure(landing: str, lake: str | None, base: Settings | None = None) -> Settings:
     """The settings pointed at this landing zone and lake (a folder or ``s3://bucket/prefix``);
     the environment is left as it is."""
-    base = base or get_settings()
+    base = base or reload_settings()
     over: dict[str, Any] = {}
     if landing.startswith("s3://"):
         bucket, _, prefix = landing[5:].partition("/")
@@ -216,6 +216,7 @@ def run_landing(
         outcome.steps.append({"asset": step.asset, "first": step.first, "last": step.last,
                               "seconds": seconds})  # fmt: skip
         say(f"            {_step_line(step.asset, meta)} in {seconds:.1f}s")
+    _start_responses(resources, [s for s in steps if s.asset == "egress_anomalies"], say)
     merged = recorded.get("partitions", {})
     for source, parts in current.items():
         merged.setdefault(source, {}).update(parts)
@@ -225,6 +226,24 @@ def run_landing(
     outcome.summary = summary
     outcome.summary_uri = write_summary(resources["lake"], summary)
     return outcome
+
+
+def _start_responses(resources: dict[str, Any], judged: list[Step], say: Say) -> None:
+    """One response workflow per anomaly first reported in the judged hours (a Step Functions
+    execution named after the anomaly on AWS: a repeat run starts nothing twice)."""
+    from egress_platform.sensors import start_responses
+
+    started = []
+    for step in judged:
+        hour = hour_start(step.first)
+        while hour <= hour_start(step.last):
+            started += start_responses(
+                resources["lake"], resources["workflow"], hour.strftime(HOUR_KEY)
+            )
+            hour += timedelta(hours=1)
+    remote = [arn for _, arn in started if arn != "in-process"]
+    if remote:
+        say(f"      {len(remote)} response workflows started (one per anomaly)")
 
 
 def _loaded_start() -> str:

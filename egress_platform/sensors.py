@@ -1,6 +1,7 @@
 """Sensors: one response per new anomaly, and a pipeline-health alert when a run fails."""
 
 import json
+from typing import Any
 
 from dagster import (
     AssetKey,
@@ -27,6 +28,20 @@ from resources.respond import Notifier, Workflow
 from resources.run_state import LANDING_INDEX_KEY, read_state
 
 ANOMALIES = AssetKey("egress_anomalies")
+
+
+def start_responses(
+    lake: LakeIOManager, workflow: Workflow, partition: str
+) -> list[tuple[dict[str, Any], str]]:
+    """Start the response workflow (a Step Functions execution named after the anomaly on AWS,
+    so a repeat is a no-op) for each anomaly first reported in this hourly partition."""
+    started = []
+    for row in first_reported(lake, partition).iter_rows(named=True):
+        payload = {"anomaly_id": row["anomaly_id"], "partition": partition,
+                   "account_id": row["account_id"], "entity": row["entity"],
+                   "dest_class": row["dest_class"]}  # fmt: skip
+        started.append((row, workflow.start(row["anomaly_id"], payload)))
+    return started
 
 
 @sensor(
@@ -95,10 +110,7 @@ def anomaly_response_sensor(
         key = record.partition_key
         if key is None:
             continue
-        for row in first_reported(lake, key).iter_rows(named=True):
-            payload = {"anomaly_id": row["anomaly_id"], "partition": key,
-                       "entity": row["entity"], "dest_class": row["dest_class"]}  # fmt: skip
-            started = workflow.start(row["anomaly_id"], payload)
+        for row, started in start_responses(lake, workflow, key):
             requests.append(
                 RunRequest(
                     run_key=row["anomaly_id"],

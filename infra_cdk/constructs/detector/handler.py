@@ -1,8 +1,9 @@
 """Detector Lambda: judge the hour that just closed (features, then anomalies) in the aws profile.
 
 The same assets as the hourly Dagster schedule, materialized in-process with the aws profile's
-resources (lake in S3, the SageMaker endpoint as scorer); the anomaly sensor then starts one
-Step Functions execution per new anomaly.
+resources (lake in S3, the SageMaker endpoint as scorer); then it starts one Step Functions
+execution per anomaly first reported in the hour, named by the anomaly id so a retry of the
+Lambda starts nothing twice (a sensor could not see this ephemeral instance's runs).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     from dagster import AssetKey, DagsterInstance, materialize
 
     from egress_platform.definitions import ALL_ASSETS, defs
+    from egress_platform.sensors import start_responses
 
     when = datetime.fromisoformat(event["time"]) if event.get("time") else datetime.now(UTC)
     hour = (when - timedelta(hours=1)).strftime("%Y-%m-%d-%H:00")
@@ -29,4 +31,7 @@ def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     )
     if not result.success:
         raise RuntimeError(f"detection for {hour} failed")
-    return {"partition": hour, "success": True}
+    resources = defs.resources or {}
+    started = start_responses(resources["lake"], resources["workflow"], hour)
+    return {"partition": hour, "success": True,
+            "executions": [arn for _, arn in started]}  # fmt: skip
