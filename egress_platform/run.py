@@ -159,8 +159,11 @@ def run_landing(
     landing = resources["landing"]
     try:
         listing = list_landing(landing)
-    except OSError as exc:
-        raise UnusableInput(f"cannot read the landing zone {landing_uri}: {exc}") from exc
+    except Exception as exc:  # a missing folder or bucket, no credentials, access denied
+        raise UnusableInput(
+            f"cannot list the landing zone {landing_uri}: {type(exc).__name__}: {exc}"
+            .splitlines()[0]
+        ) from exc
     landed = discover(listing, lambda key: landing.store_for(key).read(key), since, until)
     if landed.object_count == 0:
         raise UnusableInput(

@@ -82,11 +82,13 @@ class LocalExecutor(Executor):
         if store.exists(FAKE_ACCOUNT_KEY):
             account = FakeAccount.from_dict(json.loads(store.read(FAKE_ACCOUNT_KEY)))
             seeded = FakeAccount.from_resources(resources)
-            # Resources first seen since the account was seeded join it as Config saw them.
+            # Resources first seen since the account was seeded join it as Config saw them; the
+            # tags of every resource are read fresh (a resource tagged egress:protected later is
+            # protected now), while rules and policies keep the changes applied to them.
             for name, bucket in seeded.buckets.items():
-                account.buckets.setdefault(name, bucket)
+                account.buckets.setdefault(name, bucket)["tags"] = dict(bucket["tags"])
             for gid, group in seeded.security_groups.items():
-                account.security_groups.setdefault(gid, group)
+                account.security_groups.setdefault(gid, group)["tags"] = dict(group["tags"])
             return account
         return FakeAccount.from_resources(resources)
 

@@ -44,6 +44,14 @@ def _permission_from_config(perm: dict[str, Any]) -> dict[str, Any]:
         found["ToPort"] = int(perm.get("toPort", perm["fromPort"]))
     found["IpRanges"] = [{"CidrIp": c} for c in dict.fromkeys(v4) if c]
     found["Ipv6Ranges"] = [{"CidrIpv6": c} for c in dict.fromkeys(v6) if c]
+    # Kept so that removing one CIDR of a mixed rule never removes the group or prefix-list part.
+    pairs = [p for p in perm.get("userIdGroupPairs") or [] if isinstance(p, dict)]
+    found["UserIdGroupPairs"] = [
+        {k: v for k, v in (("GroupId", p.get("groupId")), ("UserId", p.get("userId"))) if v}
+        for p in pairs
+    ]
+    lists = [p.get("prefixListId") for p in perm.get("prefixListIds") or [] if isinstance(p, dict)]
+    found["PrefixListIds"] = [{"PrefixListId": p} for p in lists if p]
     return found
 
 

@@ -173,3 +173,29 @@ def test_alerts_wait_in_the_outbox_until_delivered(tmp_path: Path) -> None:
     assert deliver([message], store, up) == []  # deduplicated by anomaly and state
     assert sent[0][2] == {"severity": "high", "state": "opened", "anomaly_id": "a1"}
     assert json.loads(sent[0][1])["entity"] == "eni-1"
+
+
+def test_protection_is_read_fresh_from_config_not_from_the_first_seen_tags(tmp_path: Path) -> None:
+    from resources.respond import LocalExecutor
+
+    store = LocalStore(tmp_path)
+    executor = LocalExecutor()
+    seen = {SG: {"type": "AWS::EC2::SecurityGroup", "configuration": {"ipPermissions": []},
+                 "supplementary": {}, "tags": {}}}  # fmt: skip
+    executor.commit(store, executor.account(store, seen))  # the fake account is stored
+    later = {SG: {**seen[SG], "tags": {"egress:protected": "true"}}}
+    account = executor.account(store, later)
+    assert account.security_group(SG)["tags"] == {"egress:protected": "true"}
+
+
+def test_a_mixed_rule_keeps_its_group_and_prefix_list_parts_when_its_cidr_is_revoked() -> None:
+    from egress_platform.remediate.accounts import _permission_from_config, remove_ranges
+
+    rule = _permission_from_config({"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+        "ipv4Ranges": [{"cidrIp": "0.0.0.0/0"}], "userIdGroupPairs": [{"groupId": "sg-bastion",
+        "userId": "111122223333"}], "prefixListIds": [{"prefixListId": "pl-12345678"}]})  # fmt: skip
+    assert rule["UserIdGroupPairs"] == [{"GroupId": "sg-bastion", "UserId": "111122223333"}]
+    assert rule["PrefixListIds"] == [{"PrefixListId": "pl-12345678"}]
+    kept = remove_ranges(rule, {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                                "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": []})  # fmt: skip
+    assert kept is not None and kept["IpRanges"] == [] and kept["UserIdGroupPairs"]
