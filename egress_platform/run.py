@@ -161,8 +161,9 @@ def run_landing(
         listing = list_landing(landing)
     except Exception as exc:  # a missing folder or bucket, no credentials, access denied
         raise UnusableInput(
-            f"cannot list the landing zone {landing_uri}: {type(exc).__name__}: {exc}"
-            .splitlines()[0]
+            f"cannot list the landing zone {landing_uri}: {type(exc).__name__}: {exc}".splitlines()[
+                0
+            ]
         ) from exc
     landed = discover(listing, lambda key: landing.store_for(key).read(key), since, until)
     if landed.object_count == 0:

@@ -76,7 +76,7 @@ def series_frame(flows: pl.DataFrame) -> pl.DataFrame:
         .fill_nan(0.0)
         .alias("new_destination_share"),
         pl.col("dest")
-        .sort_by("gb", descending=True)
+        .sort_by(["gb", "dest"], descending=[True, False])  # ties broken by name: reproducible
         .head(3)
         .str.join(",")
         .alias("top_destinations"),

@@ -196,3 +196,12 @@ def test_scoring_counts_both_sides_of_a_cross_az_incident() -> None:
     assert (result.recall, result.precision) == (1.0, pytest.approx(2 / 3))
     assert result.delays_h == [1.0]
     assert result.impact_errors == [pytest.approx(0.0)]
+
+
+def test_top_destinations_break_ties_by_name_so_reruns_are_identical() -> None:
+    one = flows_for({("eni-a", "internet"): [1.0]}, 1)
+    tied = pl.concat([one.with_columns(pl.lit(f"81.2.{n}.0/24").alias("dest_prefix"))
+                      for n in (9, 7, 8, 6)])  # fmt: skip
+    orders = [series_frame(tied.sample(fraction=1.0, shuffle=True, seed=s))["top_destinations"][0]
+              for s in range(5)]  # fmt: skip
+    assert set(orders) == {"81.2.6.0/24,81.2.7.0/24,81.2.8.0/24"}
