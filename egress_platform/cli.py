@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from egress_platform.run import StepFailed, UnusableInput
-from egress_platform.settings import get_settings, settings_help
+from egress_platform.settings import get_settings, reload_settings, settings_help
 from egress_platform.sources import SOURCES, get_source
 from egress_platform.sources.common import SourceError
 from egress_platform.sources.vpc_flow import parse_log_format
@@ -49,6 +49,29 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
+    return value
+
+
+MAX_DAYS, MAX_ENIS, LAST_DAY = 3660, 2000, date(2100, 12, 31)
+
+
+def check_simulation(start: date, days: int, enis: int) -> None:
+    """The simulator's limits, said before it starts rather than after an hour of work."""
+    if days > MAX_DAYS:
+        raise CliError(f"--days {days} is more than {MAX_DAYS} (ten years); simulate fewer days")
+    if enis > MAX_ENIS:
+        raise CliError(f"--enis {enis} is more than {MAX_ENIS}; simulate fewer ENIs")
+    if start > LAST_DAY or (LAST_DAY - start).days + 1 < days:
+        raise CliError(f"the simulated days must end by {LAST_DAY}; choose an earlier --start")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="egress",
@@ -71,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--days", type=_positive, default=21, help="number of days (default 21)")
     sim.add_argument(
-        "--seed", type=int, default=7, help="random seed; same seed, same bytes (default 7)"
+        "--seed",
+        type=_non_negative,
+        default=7,
+        help="random seed; same seed, same bytes (default 7)",
     )
     sim.add_argument(
         "--enis",
@@ -119,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="days to simulate (default 21; 28 with EGRESS_SCALE=large, which also runs 40 ENIs)",
     )
-    demo.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
+    demo.add_argument("--seed", type=_non_negative, default=7, help="simulation seed (default 7)")
     demo.add_argument(
         "--start",
         type=_date,
@@ -227,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        reload_settings()  # the environment, read once for this command (errors said below)
         handler = {
             "simulate": cmd_simulate,
             "parse": cmd_parse,
@@ -247,6 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = "EGRESS_" + str(problem["loc"][0]).upper() if problem["loc"] else "a setting"
         print(f"egress: error: {name}: {problem['msg']}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file or folder the command was pointed at
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"egress: error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except StepFailed as exc:
         print(f"egress: {exc}", file=sys.stderr)
         return 1
@@ -262,6 +293,7 @@ def _say(message: str) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from egress_platform.simulate import simulate
 
+    check_simulation(args.start, args.days, args.enis)
     started = time.monotonic()
     try:
         summary = simulate(
@@ -295,6 +327,10 @@ def _log_format(args: argparse.Namespace) -> list[str] | None:
             ) from exc
     if text is None:
         return None
+    if not text.strip():
+        raise CliError(
+            "the flow-log format is empty; give its fields, e.g. '${version} ${srcaddr} ...'"
+        )
     try:
         return parse_log_format(text)
     except ValueError as exc:
@@ -357,6 +393,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     scale = demo_scale()
     days = args.days or get_settings().demo_days or scale.days
+    check_simulation(args.start, days, scale.enis)
     return run_demo(args.start, days, args.seed, _say, scale.enis)
 
 
@@ -377,8 +414,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
     from egress_platform.detect.run_eval import evaluate, table
-    from egress_platform.settings import reload_settings
 
+    if not args.seeds:
+        raise CliError("--seeds names no seed; give comma-separated integers, e.g. 1,2,3")
+    remote = args.ip_ranges.startswith(("http://", "https://"))
+    if args.ip_ranges and not remote and not Path(args.ip_ranges).is_file():
+        raise CliError(f"--ip-ranges {args.ip_ranges} does not exist; give AWS's "
+                           "ip-ranges.json path or URL")  # fmt: skip
+    _writable_file(args.out, "--out")
     if args.ip_ranges:
         os.environ["EGRESS_IP_RANGES"] = args.ip_ranges
         reload_settings()
@@ -390,6 +433,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _writable_file(path: Path, flag: str) -> None:
+    """Fail before the work, not after it: the output must be a file in a writable folder."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise CliError(f"{flag} {path} is a folder; give a file name")
+    if not folder.is_dir():
+        raise CliError(f"{flag} {path}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"{flag} {path}: folder {folder} is not writable")
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     import sys
 
@@ -397,6 +451,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     if not args.file.is_file():
         raise SourceError(f"{args.file} does not exist")
+    if args.out:
+        _writable_file(args.out, "--out")
     try:
         series = read_series(str(args.file))
     except ValueError as exc:
@@ -422,11 +478,21 @@ def cmd_nab_eval(args: argparse.Namespace) -> int:
         raise SourceError(
             f"{args.dir} is not a NAB folder (needs data/{args.corpus}/ and labels/combined_windows.json)"
         )
-    windows = nab.load_windows(labels)
+    _writable_file(args.out, "--out")
+    try:
+        windows = nab.load_windows(labels)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise SourceError(f"{labels} is not NAB's combined_windows.json: {exc}") from None
+    paths = sorted(data.glob("*.csv"))
+    if not paths:
+        raise CliError(f"no CSV files under {data}; is --corpus right?")
     items = []
-    for path in sorted(data.glob("*.csv")):
+    for path in paths:
         name = f"{args.corpus}/{path.name}"
-        series = read_series(str(path))
+        try:
+            series = read_series(str(path))
+        except ValueError as exc:
+            raise SourceError(str(exc)) from None
         scored = score_series(series)
         stamps = series.get_column("timestamp").to_list()
         items.append(
