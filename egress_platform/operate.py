@@ -54,7 +54,11 @@ def approve_action(
     say(f"{action_id}: {row['action']} on {row['resource'] or '-'} (anomaly {row['anomaly_id']}), "
         f"now {row['status']}")  # fmt: skip
     if row["kind"] != "change":
-        raise CliError(f"{action_id} is a recommendation ({row['action']}): nothing to apply")
+        raise CliError(
+            f"{action_id} is a recommendation ({row['action']}): a change the product does not "
+            "make itself (it needs a design decision or new infrastructure); make it through your "
+            "infrastructure code. `egress approve` applies actions whose status is planned"
+        )
     Ledger(store).approve(action_id, who)
     resources["workflow"].approve(action_id, store)
     if instance is None:

@@ -523,7 +523,11 @@ def say_summary(summary: dict[str, Any], say: Say) -> None:
     for a in summary["anomalies"]:
         say(f"  {a['onset'][:16]}  {a['entity']:<28}{a['dest_class']:<14}{a['type']:<17}"
             f"{a['extra_usd_per_hour']:>8.3f}{a['projected_extra_usd_per_month']:>10,.0f}  {a['severity']}")  # fmt: skip
-    say("root causes and remediation (dry run: `egress approve <action-id>` applies one)")
+    planned = [x["action_id"] for a in summary["anomalies"] for x in a["remediation"]
+               if x["status"] == "planned"]  # fmt: skip
+    hint = f"`egress approve {planned[0]}` applies that planned action" if planned else (
+        "no planned action to approve: recommendations are made by hand")  # fmt: skip
+    say(f"root causes and remediation (dry run; {hint})")
     for a in summary["anomalies"]:
         event = f"{a['cause_event']} on " if a["cause_event"] else ""
         confidence = f" ({a['confidence']:.0%})" if a["confidence"] is not None else ""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import polars as pl
@@ -67,6 +67,7 @@ class Store(Protocol):
 
 
 AUDIT_PREFIX = "remediation/audit/"
+APPROVAL_TTL = timedelta(hours=24)
 APPROVAL_PREFIX = "remediation/approvals/"
 
 
@@ -94,20 +95,52 @@ class Ledger:
         self.store.write(key, json.dumps(entry, sort_keys=True, default=str).encode())
         return True
 
-    def approve(self, action_id: str, who: str) -> None:
+    def approve(self, action_id: str, who: str, ttl: timedelta = APPROVAL_TTL) -> None:
+        """Approve the action's last recorded plan (what the approver was shown): the approval
+        holds for that exact plan only, once, until it expires."""
+        planned = [e for e in self.entries(action_id) if e["step"] == "plan"]
+        changes = planned[-1].get("changes", []) if planned else []
+        now = datetime.now(UTC)
         self.store.write(
             f"{APPROVAL_PREFIX}{action_id}.json",
-            json.dumps({"action_id": action_id, "approved_by": who,
-                        "at": datetime.now(UTC).isoformat()}).encode(),
+            json.dumps({"action_id": action_id, "approved_by": who, "at": now.isoformat(),
+                        "expires_at": (now + ttl).isoformat(),
+                        "plan_digest": plan_digest(changes)}).encode(),
         )  # fmt: skip
-        self.record(action_id, "approve", "approved", actor=who)
+        self.record(action_id, "approve", "approved", actor=who, plan_digest=plan_digest(changes))
 
-    def approved(self, action_id: str) -> bool:
-        return self.store.exists(f"{APPROVAL_PREFIX}{action_id}.json")
+    def approval(self, action_id: str) -> dict[str, Any] | None:
+        key = f"{APPROVAL_PREFIX}{action_id}.json"
+        if not self.store.exists(key):
+            return None
+        doc: dict[str, Any] = json.loads(self.store.read(key))
+        return doc
+
+    def approved(self, action_id: str, changes: list[str], now: datetime | None = None) -> bool:
+        """An unused, unexpired approval of exactly this plan."""
+        doc = self.approval(action_id)
+        if doc is None or doc.get("used_at"):
+            return False
+        if datetime.fromisoformat(doc["expires_at"]) <= (now or datetime.now(UTC)):
+            return False
+        return bool(doc.get("plan_digest") == plan_digest(changes))
+
+    def consume(self, action_id: str, reason: str) -> None:
+        """Spend an approval (it was used, or what it approved can no longer happen)."""
+        doc = self.approval(action_id)
+        if doc is None or doc.get("used_at"):
+            return
+        doc |= {"used_at": datetime.now(UTC).isoformat(), "used_for": reason}
+        self.store.write(f"{APPROVAL_PREFIX}{action_id}.json", json.dumps(doc).encode())
+        self.record(action_id, "approval", "consumed", reason=reason)
 
     def applied(self, action_id: str) -> bool:
         return any(e["step"] == "result" and e["outcome"] == "applied"
                    for e in self.entries(action_id))  # fmt: skip
+
+
+def plan_digest(changes: list[str]) -> str:
+    return hashlib.sha256(json.dumps(list(changes)).encode()).hexdigest()[:16]
 
 
 def action_id(anomaly_id: str, action: str, params: dict[str, Any]) -> str:
@@ -163,12 +196,14 @@ def remediate_one(
     if action.kind == "recommendation":
         return done("recommended", plan.changes[0], plan)
     if plan.protected:
+        ledger.consume(aid, "resource is protected")  # never applies once the tag is removed
         return done("blocked_protected", f"{plan.resource} is tagged egress:protected=true", plan)
     if plan.noop:
+        ledger.consume(aid, "already in the desired state")
         if ledger.applied(aid):
             return done("applied", "already applied; nothing left to change", plan)
         return done("no_op", "already in the desired state", plan)
-    approved = ledger.approved(aid)
+    approved = ledger.approved(aid, plan.changes)
     if not policy.may_apply(action.risk, approved):
         if policy.mode == "dry-run":
             return done("planned", "dry run: " + "; ".join(plan.changes), plan)
@@ -176,6 +211,8 @@ def remediate_one(
     ledger.record(aid, "apply", "started", anomaly_id=anomaly_id, action=rec["action"],
                   params=params, changes=plan.changes, approved=approved)  # fmt: skip
     assert action.apply is not None
+    if approved:
+        ledger.consume(aid, "applied")  # single use: a rule re-added later needs a new approval
     try:
         action.apply(account, params)
         after = action.plan(account, params)

@@ -8,6 +8,7 @@ Remediate, ``egress_alerts`` = Notify). Each step takes the state document and r
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -57,10 +58,13 @@ def choose_actions_step(
     anomaly_id = event["anomaly"]["anomaly_id"]
     plans = remediate(anomaly_id, event["root_cause"]["recommended"], account,
                       Policy("dry-run"), ledger)  # fmt: skip
+
+    def approved(p: dict[str, Any]) -> bool:
+        return ledger.approved(p["action_id"], json.loads(p["plan"]))
+
     waiting = [
         p["action_id"] for p in plans
-        if p["status"] == "planned" and not policy.may_apply(CATALOG[p["action"]].risk,
-                                                             ledger.approved(p["action_id"]))
+        if p["status"] == "planned" and not policy.may_apply(CATALOG[p["action"]].risk, approved(p))
     ]  # fmt: skip
     return {"plans": plans, "needs_approval": bool(waiting), "waiting": waiting}
 

@@ -168,3 +168,18 @@ def test_egress_approve_applies_one_planned_action(responded: dict[str, Any]) ->
     assert fake["buckets"][bucket["entity"]]["public_access_block"]["BlockPublicPolicy"] is True
     with pytest.raises(CliError, match="no action 'act-0000'"):
         approve_action("act-0000", "carol", said.append, env, instance)
+    nat = next(i for i in truth(lake / "landing")["incidents"] if i["kind"] == "nat_s3")
+    advice = next(
+        r for r in (find_action(store, a)[1] for a in _action_ids(store))
+        if r["anomaly_id"] == f"anom-{nat['id']}" and r["kind"] != "change"
+    )  # fmt: skip
+    with pytest.raises(CliError, match="make it through your infrastructure code"):
+        approve_action(advice["action_id"], "carol", said.append, env, instance)
+
+
+def _action_ids(store: Any) -> list[str]:
+    import io
+
+    rows = [pl.read_parquet(io.BytesIO(store.read(k))) for k, _ in store.list(
+        "curated/remediation_actions/") if k.endswith(".parquet")]  # fmt: skip
+    return sorted({a for frame in rows for a in frame["action_id"].to_list()})

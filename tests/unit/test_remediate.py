@@ -104,7 +104,7 @@ def test_approval_gate_then_apply_once(tmp_path: Path) -> None:
     assert account.calls == [f"RevokeSecurityGroupIngress {SG}"]
     steps = [(e["step"], e["outcome"]) for e in ledger.entries(waiting["action_id"])]
     assert steps == [("plan", "awaiting_approval"), ("approve", "approved"), ("apply", "started"),
-                     ("result", "applied"), ("plan", "applied")]  # fmt: skip
+                     ("approval", "consumed"), ("result", "applied"), ("plan", "applied")]  # fmt: skip
     remediate("a1", [OPEN_22], account, policy, ledger)
     assert len(ledger.entries(waiting["action_id"])) == len(steps)  # re-runs add nothing
 
@@ -199,3 +199,44 @@ def test_a_mixed_rule_keeps_its_group_and_prefix_list_parts_when_its_cidr_is_rev
     kept = remove_ranges(rule, {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
                                 "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": []})  # fmt: skip
     assert kept is not None and kept["IpRanges"] == [] and kept["UserIdGroupPairs"]
+
+
+def test_an_approval_is_used_once_a_re_added_rule_needs_a_new_one(tmp_path: Path) -> None:
+    account, ledger = fake(), Ledger(LocalStore(tmp_path))
+    policy = Policy("approve")
+    [waiting] = remediate("a1", [OPEN_22], account, policy, ledger)
+    ledger.approve(waiting["action_id"], "alice")
+    [applied] = remediate("a1", [OPEN_22], account, policy, ledger)
+    assert applied["status"] == "applied"
+    account.security_groups[SG]["ingress"] = fake().security_groups[SG]["ingress"]  # re-added
+    [again] = remediate("a1", [OPEN_22], account, policy, ledger)
+    assert again["status"] == "awaiting_approval"
+    assert account.calls == [f"RevokeSecurityGroupIngress {SG}"]  # revoked once, not twice
+
+
+def test_an_approval_on_a_protected_resource_is_spent_not_kept(tmp_path: Path) -> None:
+    account, ledger = fake({"egress:protected": "true"}), Ledger(LocalStore(tmp_path))
+    policy = Policy("approve")
+    [blocked] = remediate("a1", [OPEN_22], account, policy, ledger)
+    ledger.approve(blocked["action_id"], "alice")
+    [blocked] = remediate("a1", [OPEN_22], account, policy, ledger)
+    assert blocked["status"] == "blocked_protected"
+    account.security_groups[SG]["tags"] = {}  # the tag is removed later
+    [after] = remediate("a1", [OPEN_22], account, policy, ledger)
+    assert after["status"] == "awaiting_approval" and account.calls == []
+
+
+def test_an_approval_holds_for_the_plan_it_approved_and_expires(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    account, ledger = fake(), Ledger(LocalStore(tmp_path))
+    policy = Policy("approve")
+    [waiting] = remediate("a1", [OPEN_22], account, policy, ledger)
+    aid = waiting["action_id"]
+    assert ledger.approved(aid, json.loads(waiting["plan"])) is False
+    ledger.approve(aid, "alice", ttl=timedelta(seconds=-1))  # already expired
+    assert remediate("a1", [OPEN_22], account, policy, ledger)[0]["status"] == "awaiting_approval"
+    ledger.approve(aid, "alice")
+    assert ledger.approved(aid, json.loads(waiting["plan"]))
+    assert not ledger.approved(aid, ["revoke ingress tcp 22-22 from 10.0.0.0/8 on sg-other"])
+    assert account.calls == []
