@@ -23,8 +23,8 @@ from egress_platform.sensors import landing_sensor
 from egress_platform.simulate import simulate
 from resources.profiles import resources_for
 
-HELD_BACK = "2026-11-05-23:00"
-HELD_BACK_STAMPS = ("20261105T23", "2026-11-05-23-")  # flow logs/CloudTrail, S3/CloudFront keys
+HELD_BACK = "2026-11-04-23:00"
+HELD_BACK_STAMPS = ("20261104T23", "2026-11-04-23-")  # flow logs/CloudTrail, S3/CloudFront keys
 
 
 def held_back(key: str) -> bool:
@@ -32,14 +32,14 @@ def held_back(key: str) -> bool:
     changed day of Config items rightly re-prices the whole day)."""
     if "/Config/" in key:
         return False
-    return any(stamp in key for stamp in HELD_BACK_STAMPS) or ".2026-11-05-23." in key
+    return any(stamp in key for stamp in HELD_BACK_STAMPS) or ".2026-11-04-23." in key
 
 
 @pytest.fixture(scope="module")
 def lake_before_the_last_hour(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("automation")
     staging, landing, lake = root / "staging", root / "landing", root / "lake"
-    simulate(staging, date(2026, 11, 1), 5, seed=5)
+    simulate(staging, date(2026, 11, 1), 4, seed=5)
     late = []
     for path in sorted(p for p in staging.rglob("*") if p.is_file()):
         key = path.relative_to(staging).as_posix()
@@ -119,8 +119,8 @@ def test_one_more_landed_hour_becomes_its_alert_and_nothing_else_reruns(
                                    "processed_cloudfront_logs", "processed_cloudtrail",
                                    "egress_flows_hourly", "egress_features", "egress_anomalies",
                                    "rca_reports", "remediation_actions", "egress_alerts")),
-        ("cost_reconciliation", "2026-11-05"),  # the day's bill vs estimate, with its last hour
+        ("cost_reconciliation", "2026-11-04"),  # the day's bill vs estimate, with its last hour
     }  # fmt: skip
     assert {a for a, p in ran if p is None} <= {"remediation_audit_log", "egress_sql_views",
                                                 "egress_dashboard"}  # fmt: skip
-    assert ("egress_model", "2026-11-05") not in ran  # the day's model stays the day's model
+    assert ("egress_model", "2026-11-04") not in ran  # the day's model stays the day's model

@@ -129,7 +129,7 @@ def test_reports_actions_audit_and_alerts(responded: dict[str, Any]) -> None:
         lake / CURATED_ZONE / "remediation_audit_log" / "partition=all" / "*.parquet"
     )
     mine = log.filter(pl.col("action_id") == sg["action_id"]).sort("seq")
-    assert mine["step"].to_list() == ["plan", "approve", "apply", "result"]
+    assert mine["step"].to_list() == ["plan", "approve", "apply", "approval", "result"]
     assert mine.filter(pl.col("step") == "approve")["actor"].to_list() == ["alice"]
     assert meta(audit, "remediation_audit_log")["entries"] == log.height
 

@@ -21,7 +21,7 @@ from egress_platform.simulate import simulate
 from resources.lake import LocalLakeIOManager
 
 START = date(2025, 12, 30)
-DAYS = 4
+DAYS = 3  # 2025-12-30 .. 2026-01-01: the month and the year change inside it
 GAP = "2026-01-01-05:00"  # no source delivered anything for this hour
 GAP_STAMPS = ("20260101T05", "2026-01-01-05-", ".2026-01-01-05.")
 OTHER_REGION = "us-west-2"
