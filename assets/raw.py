@@ -30,7 +30,7 @@ from egress_platform.sources.ingest import (
     ingest_objects,
     merge_batches,
 )
-from egress_platform.sources.landing import LAYOUTS, partition_key, read_cur_manifest
+from egress_platform.sources.landing import partition_key, read_cur_manifest, source_prefixes
 from resources.lake import LandingZone
 
 BALANCE_CHECK = "records_plus_quarantined_equal_input"
@@ -40,7 +40,7 @@ def read_partitions(
     spec: SourceSpec, landing: LandingZone, partition_keys: list[str], log: Any = None
 ) -> dict[str, IngestBatch]:
     """Parse the landed objects of every requested partition (empty partitions give empty batches)."""
-    listing = landing.list_objects(LAYOUTS[spec.name].prefix)
+    listing = [o for prefix in source_prefixes(spec.name) for o in landing.list_objects(prefix)]
     if spec.name == "cur":
         return _read_cur(spec, landing, listing, partition_keys)
     wanted = set(partition_keys)

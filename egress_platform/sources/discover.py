@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from egress_platform.sources import SOURCES
-from egress_platform.sources.landing import LAYOUTS, partition_key, read_cur_manifest
+from egress_platform.sources.landing import (
+    FIREHOSE_PREFIX,
+    LAYOUTS,
+    partition_key,
+    read_cur_manifest,
+    source_prefixes,
+)
 
 Listing = list[tuple[str, int]]
 HOUR_KEY = "%Y-%m-%d-%H:00"
@@ -58,7 +64,7 @@ def listing_digest(objects: Iterable[tuple[str, int]]) -> str:
 
 
 def layout_prefixes() -> list[str]:
-    return sorted({layout.prefix for layout in LAYOUTS.values()})
+    return sorted({layout.prefix for layout in LAYOUTS.values()} | {FIREHOSE_PREFIX})
 
 
 def discover(
@@ -73,9 +79,9 @@ def discover(
     for name, spec in SOURCES.items():
         if name == "cur":
             continue
-        prefix = LAYOUTS[name].prefix
+        prefixes = tuple(source_prefixes(name))
         for key, size in listing:
-            if not key.startswith(prefix):
+            if not key.startswith(prefixes):
                 continue
             part = partition_key(name, key, spec.partitioning)
             if part is None:

@@ -56,8 +56,27 @@ LAYOUTS: dict[str, LandingLayout] = {
 }
 
 
+# A Kinesis Data Firehose stream (flow logs publish to one natively; the raw stream of the CDK
+# app partitions by record source) writes the records as delivered, under
+# ``firehose/source=<source>/YYYY/MM/DD/HH/<stream>-<version>-<time>-<uuid>``.
+FIREHOSE_PREFIX = "firehose/"
+FIREHOSE_KEY = re.compile(
+    r"^firehose/source=(?P<source>[a-z_]+)/(?P<t>\d{4}/\d{2}/\d{2}/\d{2})/[^/]+$"
+)
+
+
+def source_prefixes(source: str) -> list[str]:
+    """Where a source's objects may land: its own AWS layout and its Firehose prefix."""
+    return [LAYOUTS[source].prefix, f"{FIREHOSE_PREFIX}source={source}/"]
+
+
 def key_time(source: str, key: str) -> datetime | None:
     """Delivery time encoded in a landing key, or None if the key is not this source's object."""
+    firehose = FIREHOSE_KEY.match(key)
+    if firehose:
+        if firehose.group("source") != source:
+            return None
+        return datetime.strptime(firehose.group("t"), "%Y/%m/%d/%H").replace(tzinfo=UTC)
     match = LAYOUTS[source].key_pattern.search(key)
     if not match:
         return None

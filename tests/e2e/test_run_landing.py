@@ -32,9 +32,12 @@ def in_gap(key: str) -> bool:
 
 
 def as_other_region(key: str, data: bytes) -> tuple[str, bytes]:
-    """Account B's objects as its region would deliver them (key path, record contents)."""
+    """Account B's objects as its region would deliver them (key path, record contents), under
+    an organization trail's prefix (``AWSLogs/<org-id>/<account>/...``)."""
     if key.startswith("AWSLogs/"):
-        key = key.replace("us-east-1", OTHER_REGION)
+        key = key.replace("us-east-1", OTHER_REGION).replace(
+            "AWSLogs/", "AWSLogs/o-exampleorg1/", 1
+        )
         packed = data[:2] == b"\x1f\x8b"
         text = gzip.decompress(data) if packed else data
         text = text.replace(b"us-east-1", OTHER_REGION.encode()).replace(b"use1-az", b"usw2-az")

@@ -1,0 +1,65 @@
+"""What has landed: partitions from AWS's key layouts (Firehose and Organizations prefixes too),
+unmatched objects counted, changes found by digest, gaps split into ranges."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from egress_platform.run import segments
+from egress_platform.sources.discover import changed, discover
+
+FLOW = ("AWSLogs/o-exampleorg1/111122223333/vpcflowlogs/eu-west-1/2026/01/01/"
+        "111122223333_vpcflowlogs_eu-west-1_fl-0a1b2c3d_20260101T0005Z_0f1e2d3c.log.gz")  # fmt: skip
+MANIFEST = "cur/egress-cur/hourly/20260101-20260201/egress-cur-Manifest.json"
+REPORT = "cur/egress-cur/hourly/20260101-20260201/a1b2/egress-cur-00001.csv.gz"
+LISTING = [
+    (FLOW, 100),
+    ("firehose/source=vpc_flow/2026/01/01/01/egress-raw-1-2026-01-01-01-00-00-abc", 50),
+    ("firehose/source=cloudtrail/2026/01/01/03/egress-raw-1-2026-01-01-03-10-00-def", 70),
+    ("firehose/errors/processing-failed/2026/01/01/egress-raw-1-x", 5),
+    ("AWSLogs/111122223333/vpcflowlogs/eu-west-1/2026/01/01/notes.txt", 3),
+    (MANIFEST, 10),
+    (REPORT, 900),
+]
+
+
+def manifest(_: str) -> bytes:
+    return json.dumps({"assemblyId": "a1b2", "reportKeys": [REPORT],
+                       "billingPeriod": {"start": "20260101T000000.000Z",
+                                         "end": "20260201T000000.000Z"}}).encode()  # fmt: skip
+
+
+def test_partitions_come_from_the_keys_of_every_layout() -> None:
+    landed = discover(LISTING, manifest)
+    assert landed.hours("vpc_flow") == ["2026-01-01-00:00", "2026-01-01-01:00"]
+    assert landed.hours("cloudtrail") == ["2026-01-01-03:00"]
+    # The bill covers the month, clipped to the days the other sources span.
+    assert sorted(landed.objects["cur"]) == ["2026-01-01"]
+    assert landed.objects["cur"]["2026-01-01"] == [(MANIFEST, 10), (REPORT, 900)]
+    assert sorted(k for k, _ in landed.unmatched) == [
+        "AWSLogs/111122223333/vpcflowlogs/eu-west-1/2026/01/01/notes.txt",
+        "firehose/errors/processing-failed/2026/01/01/egress-raw-1-x",
+    ]
+    assert landed.object_count == 5
+
+
+def test_a_partition_changes_when_its_objects_do_and_only_then() -> None:
+    before = discover(LISTING, manifest).digests()
+    assert changed(before, before) == {s: [] for s in before}
+    grown = discover([*LISTING[:1], (LISTING[1][0], 51), *LISTING[2:]], manifest).digests()
+    assert changed(grown, before)["vpc_flow"] == ["2026-01-01-01:00"]
+    assert changed(before, {})["cloudtrail"] == ["2026-01-01-03:00"]  # nothing recorded yet
+
+
+def test_since_and_until_keep_only_those_days() -> None:
+    landed = discover(LISTING, manifest, until=date(2025, 12, 31))
+    assert landed.object_count == 0
+
+
+def test_ranges_split_around_hours_with_no_objects() -> None:
+    hours = ["2025-12-31-22:00", "2025-12-31-23:00", "2026-01-01-00:00", "2026-01-01-02:00"]
+    assert segments(hours) == [("2025-12-31-22:00", "2026-01-01-00:00"),
+                               ("2026-01-01-02:00", "2026-01-01-02:00")]  # fmt: skip
+    assert segments(["2026-01-30", "2026-01-31", "2026-02-02"]) == [
+        ("2026-01-30", "2026-01-31"), ("2026-02-02", "2026-02-02")]  # fmt: skip
