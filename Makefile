@@ -45,9 +45,9 @@ synth: setup ## synthesize the CDK app (cdk-nag AwsSolutions checks included) in
 	@$(RUN) python -m infra_cdk.app
 	@echo "templates written to cdk.out/"
 
-lambda-layer: setup ## the response Lambdas' packages (polars, jsonschema; Linux wheels) as build/lambda-layer.zip
+lambda-layer: setup ## the response Lambdas' packages (polars, jsonschema, pydantic-settings; Linux wheels) as build/lambda-layer.zip
 	@rm -rf build/lambda-layer && mkdir -p build/lambda-layer/python
-	@$(UV) export --frozen --no-dev --no-hashes --no-emit-project | grep -E '^(polars|polars-runtime-[0-9]+|jsonschema|jsonschema-specifications|referencing|rpds-py|attrs)==' > build/lambda-layer/requirements.txt
+	@$(UV) export --frozen --no-dev --no-hashes --no-emit-project | grep -E '^(polars|polars-runtime-[0-9]+|jsonschema|jsonschema-specifications|referencing|rpds-py|attrs|pydantic|pydantic-core|pydantic-settings|annotated-types|typing-extensions|typing-inspection|python-dotenv)==' > build/lambda-layer/requirements.txt
 	@$(UV) pip install --quiet --python-platform x86_64-manylinux2014 --python-version 3.14 \
 		--target build/lambda-layer/python -r build/lambda-layer/requirements.txt
 	@cd build/lambda-layer && $(PYTHON) -m zipfile -c ../lambda-layer.zip python

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     remediation_mode: Literal["dry-run", "approve", "auto"] = Field(
         "dry-run", description="remediation policy: dry-run, approve or auto"
     )
+    auto_max_risk: Literal["low", "medium", "high"] = Field(
+        "low", description="auto mode applies actions up to this risk"
+    )
     alerts_file: str = Field(
         "", description="local profile: alert outbox file (default <lake>/reports/alerts.jsonl)"
     )

@@ -40,7 +40,7 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
     MlStack(app, "EgressMl", lake_bucket=lake.lake_name, key=lake.key, env=env)
     observability = ObservabilityStack(app, "EgressObservability", key=lake.key, env=env)
     ResponseStack(
-        app, "EgressResponse", lake_bucket=lake.lake_name, key=lake.key,
+        app, "EgressResponse", lake_bucket=lake.lake_name, raw_bucket=lake.raw_name, key=lake.key,
         alerts=observability.alerts, env=env,
     )  # fmt: skip
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -45,6 +45,7 @@ class ResponseStack(Stack):
         construct_id: str,
         *,
         lake_bucket: str,
+        raw_bucket: str,
         key: kms.IKey,
         alerts: sns.ITopic,
         **kwargs: object,
@@ -53,7 +54,9 @@ class ResponseStack(Stack):
         model_id = self.node.try_get_context("bedrock_model_id") or DEFAULT_MODEL
         layer = self.node.try_get_context("lambda_layer_arn")
         mode = self.node.try_get_context("remediation_mode") or "dry-run"
-        lake_env = {"LAKE_BUCKET": lake_bucket, "LAKE_PREFIX": "lake"}
+        # The platform's own settings (egress_platform/settings.py), as every other entry point.
+        lake_env = {"EGRESS_PROFILE": "aws", "EGRESS_LAKE_BUCKET": lake_bucket,
+                    "EGRESS_LAKE_PREFIX": "lake", "EGRESS_RAW_BUCKET": raw_bucket}  # fmt: skip
 
         def function(cid: str, name: str, handler: str, description: str,
                      environment: dict[str, str]) -> PlatformFunction:  # fmt: skip
@@ -65,7 +68,7 @@ class ResponseStack(Stack):
         prefix = "infra_cdk/constructs/response_workflow/handlers"
         rca = function("Rca", "egress-rca", f"{prefix}.rca_handler",
                        "Gathers evidence and writes the root-cause report (Bedrock narrative)",
-                       {"BEDROCK_MODEL_ID": model_id})  # fmt: skip
+                       {"EGRESS_BEDROCK_MODEL_ID": model_id})  # fmt: skip
         grant_prefix(rca.role, lake_bucket, "lake/processed/", write=False,
                      why="evidence: Config items, CloudTrail and CUR tables")  # fmt: skip
         grant_prefix(rca.role, lake_bucket, "lake/curated/", write=False,
@@ -77,7 +80,7 @@ class ResponseStack(Stack):
         remediation = function("Remediation", "egress-remediation",
                                f"{prefix}.remediation_handler",
                                "Plans, gates and applies the catalog's remediation actions",
-                               {"REMEDIATION_MODE": mode, "AUTO_MAX_RISK": "low"})  # fmt: skip
+                               {"EGRESS_REMEDIATION_MODE": mode, "EGRESS_AUTO_MAX_RISK": "low"})  # fmt: skip
         grant_prefix(remediation.role, lake_bucket, "lake/remediation/", write=True,
                      why="the audit log and approvals, one object per entry")  # fmt: skip
         self.remediation_role = remediation.role
@@ -85,7 +88,7 @@ class ResponseStack(Stack):
 
         notify = function("Notify", "egress-notify", f"{prefix}.notify_handler",
                           "Sends the anomaly's alerts and approval requests to SNS",
-                          {"ALERT_TOPIC_ARN": alerts.topic_arn})  # fmt: skip
+                          {"EGRESS_ALERT_TOPIC_ARN": alerts.topic_arn})  # fmt: skip
         grant_prefix(notify.role, lake_bucket, "lake/alerts/", write=True,
                      why="the alert outbox and the sent ledger, one object per message")  # fmt: skip
         grant_prefix(notify.role, lake_bucket, "lake/remediation/approval_tokens/", write=True,
@@ -137,9 +140,12 @@ class ResponseStack(Stack):
             description="Judges the hour that just closed: features, then anomalies",
             key=key, alerts=alerts, layer_arn=None, timeout_minutes=15, memory_mb=3008,
             dockerfile=DETECTOR_DOCKERFILE,
-            environment={"EGRESS_PROFILE": "aws", "EGRESS_LAKE_BUCKET": lake_bucket,
-                         "EGRESS_RAW_BUCKET": lake_bucket, "DAGSTER_HOME": "/tmp/dagster"},
+            environment={**lake_env, "DAGSTER_HOME": "/tmp/dagster",
+                         "EGRESS_STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
+                         "EGRESS_ALERT_TOPIC_ARN": alerts.topic_arn},
         )  # fmt: skip
+        # It starts one response execution per new anomaly itself (named by the anomaly id).
+        self.state_machine.grant_start_execution(detector.role)
         grant_prefix(detector.role, lake_bucket, "lake/", write=True,
                      why="reads features and models, writes the hour's anomaly partitions")  # fmt: skip
         self._schedule(detector, key, alerts)

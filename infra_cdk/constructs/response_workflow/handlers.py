@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,13 +20,15 @@ from egress_platform.rca.narrative import converse_narrative
 from egress_platform.remediate.aws_account import Boto3Account
 from egress_platform.remediate.run import Ledger, Policy
 from egress_platform.respond import steps
+from egress_platform.settings import get_settings
 from resources.storage import S3Store
 
 APPROVAL_TOKENS = "remediation/approval_tokens/"
 
 
 def _lake() -> S3Store:
-    return S3Store(os.environ["LAKE_BUCKET"], os.environ.get("LAKE_PREFIX", "lake"))
+    settings = get_settings()
+    return S3Store(settings.lake_bucket, settings.lake_prefix)
 
 
 def _document(event: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +69,7 @@ def rca_handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
         onset = datetime.fromisoformat(str(doc["anomaly"]["onset_hour"]))
         return steps.gather_evidence_step(doc, _sources(_lake(), onset))
     client = boto3.client("bedrock-runtime")
-    model = os.environ["BEDROCK_MODEL_ID"]
+    model = get_settings().bedrock_model_id
 
     def narrator(anomaly: Any, hypotheses: Any, evidence: Any) -> tuple[dict[str, str], str]:
         return converse_narrative(client, model, anomaly, hypotheses, evidence)
@@ -78,9 +79,9 @@ def rca_handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
 
 def remediation_handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     doc = _document(event)
-    account = Boto3Account.from_session(os.environ.get("AWS_REGION", "us-east-1"))
-    policy = Policy(os.environ.get("REMEDIATION_MODE", "dry-run"),
-                    os.environ.get("AUTO_MAX_RISK", "low"))  # fmt: skip
+    settings = get_settings()
+    account = Boto3Account.from_session(settings.region)
+    policy = Policy(settings.remediation_mode, settings.auto_max_risk)
     ledger = Ledger(_lake())
     if event["step"] == "choose_actions":
         return steps.choose_actions_step(doc, account, policy, ledger)
@@ -91,7 +92,7 @@ def notify_handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any
     import boto3
 
     sns = boto3.client("sns")
-    topic = os.environ["ALERT_TOPIC_ARN"]
+    topic = get_settings().alert_topic_arn
 
     def publish(subject: str, body: str, attributes: dict[str, str]) -> str:
         answer = sns.publish(
