@@ -38,7 +38,12 @@ from egress_platform.pricing.estimate import PRICED_SCHEMA
 from egress_platform.rca.evidence import LOOKBACK, Sources, latest_resources
 from egress_platform.rca.report import REPORT_SCHEMA, build_reports
 from egress_platform.remediate.run import ACTION_SCHEMA, Ledger, Policy, remediate
-from egress_platform.respond.alerts import ALERT_SCHEMA, alert_messages, deliver
+from egress_platform.respond.alerts import (
+    ALERT_SCHEMA,
+    DeliveryBudget,
+    alert_messages,
+    deliver,
+)
 from egress_platform.settings import get_settings
 from resources.lake import LakeIOManager
 from resources.respond import Executor, Llm, Notifier
@@ -251,6 +256,7 @@ def egress_alerts(
         by_id = {r["anomaly_id"]: r for r in reports.iter_rows(named=True)}
         actions = lake.read_frame("remediation_actions", window, ACTION_SCHEMA)
         store = lake.store()
+        budget = DeliveryBudget()
         for key, rows in by_key.items():
             messages = []
             for row in rows.iter_rows(named=True):
@@ -262,7 +268,7 @@ def egress_alerts(
                     "run_id": context.run.run_id,
                 }
                 messages.extend(alert_messages(row, report, mine, lineage))
-            delivered = deliver(messages, store, notifier.publish)
+            delivered = deliver(messages, store, notifier.publish, budget=budget)
             if delivered:
                 out[key] = pl.DataFrame(delivered, schema=ALERT_SCHEMA)
     every = pl.concat(list(out.values()))

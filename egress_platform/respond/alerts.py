@@ -93,13 +93,28 @@ def _subject(message: dict[str, Any]) -> str:
     )[:100]
 
 
+class DeliveryBudget:
+    """Bounded delivery work per run: once the notifier has failed one message through all its
+    attempts, the rest of the run keeps its messages in the outbox without trying (a notifier
+    that is down must not stall every hourly partition with retries and back-off)."""
+
+    def __init__(self) -> None:
+        self.down = ""
+
+    def tried(self, error: str) -> None:
+        if error:
+            self.down = error
+
+
 def deliver(
     messages: list[dict[str, Any]],
     store: Store,
     publish: Publish,
     sleep: Callable[[float], None] = time.sleep,
+    budget: DeliveryBudget | None = None,
 ) -> list[dict[str, Any]]:
     """Send what was not sent yet (older outbox entries first); return one row per attempt."""
+    budget = budget or DeliveryBudget()
     for message in messages:
         key = alert_key(message)
         if not store.exists(f"{SENT}{key}.json") and not store.exists(f"{OUTBOX}{key}.json"):
@@ -112,7 +127,9 @@ def deliver(
         attributes = {"severity": message["severity"], "state": message["state"],
                       "anomaly_id": message["anomaly_id"]}  # fmt: skip
         message_id, error = "", ""
-        for attempt in range(ATTEMPTS):
+        if budget.down:
+            error = f"not tried: the notifier failed earlier in this run ({budget.down})"
+        for attempt in range(0 if budget.down else ATTEMPTS):
             try:
                 message_id = publish(_subject(message), body, attributes)
                 error = ""
@@ -121,6 +138,8 @@ def deliver(
                 error = f"{type(failure).__name__}: {failure}"
                 if attempt + 1 < ATTEMPTS:
                     sleep(0.5 * 2**attempt)
+        if not budget.down:
+            budget.tried(error)
         if not error:
             store.write(
                 f"{SENT}{key}.json", json.dumps({"message_id": message_id, **message}).encode()

@@ -175,6 +175,29 @@ def test_alerts_wait_in_the_outbox_until_delivered(tmp_path: Path) -> None:
     assert json.loads(sent[0][1])["entity"] == "eni-1"
 
 
+def test_a_notifier_that_is_down_costs_one_message_s_retries_per_run_not_every_partition_s(
+    tmp_path: Path,
+) -> None:
+    from egress_platform.respond.alerts import ATTEMPTS, DeliveryBudget
+
+    store, calls, slept = LocalStore(tmp_path), [], []
+
+    def down(subject: str, body: str, attributes: dict[str, str]) -> str:
+        calls.append(subject)
+        raise ConnectionError("endpoint unreachable")
+
+    budget = DeliveryBudget()
+    rows = []
+    for hour in range(48):  # one run over 48 hourly partitions, one alert each
+        message = {"anomaly_id": f"a{hour}", "state": "opened", "severity": "high",
+                   "entity": "eni-1", "dest_class": "internet", "extra_usd_per_hour": 1.0}  # fmt: skip
+        rows += deliver([message], store, down, sleep=slept.append, budget=budget)
+    assert len(calls) == ATTEMPTS and len(slept) == ATTEMPTS - 1
+    assert len(store.list(OUTBOX)) == 48  # nothing lost: every message waits in the outbox
+    assert not any(r["delivered"] for r in rows)
+    assert "not tried" in rows[-1]["error"]
+
+
 def test_protection_is_read_fresh_from_config_not_from_the_first_seen_tags(tmp_path: Path) -> None:
     from resources.respond import LocalExecutor
 
