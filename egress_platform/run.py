@@ -160,11 +160,8 @@ def run_landing(
     try:
         listing = list_landing(landing)
     except Exception as exc:  # a missing folder or bucket, no credentials, access denied
-        raise UnusableInput(
-            f"cannot list the landing zone {landing_uri}: {type(exc).__name__}: {exc}".splitlines()[
-                0
-            ]
-        ) from exc
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise UnusableInput(f"cannot list the landing zone {landing_uri}: {reason}") from exc
     landed = discover(listing, lambda key: landing.store_for(key).read(key), since, until)
     if landed.object_count == 0:
         raise UnusableInput(
