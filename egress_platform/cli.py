@@ -411,7 +411,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from egress_platform.detect.run_eval import evaluate, table
+    from egress_platform.evaluation import evaluate, table
 
     if not args.seeds:
         raise CliError("--seeds names no seed; give comma-separated integers, e.g. 1,2,3")

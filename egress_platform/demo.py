@@ -34,6 +34,7 @@ def run_demo(
     start: date, days: int, seed: int, say: Say, enis: int = 10, dagster_home: Path | None = None
 ) -> int:
     """Simulate an account into the lake's landing zone, then `egress run` over it."""
+    from egress_platform.evaluation import score_lake
     from egress_platform.run import run_landing, say_summary, write_summary
     from egress_platform.simulate import simulate
     from resources.lake import LocalLakeIOManager
@@ -55,7 +56,7 @@ def run_demo(
                                "enis": enis}  # fmt: skip
     summary |= outcome.summary
     truth = json.loads((landing / "ground_truth.json").read_text())
-    summary["ground_truth_score"] = ground_truth_score(lake, truth)
+    summary["ground_truth_score"] = score_lake(lake, truth)[0]
     summary["seconds"] = round(time.monotonic() - began, 1)
     say_summary(summary, say)
     say_score(summary, say)
@@ -71,20 +72,6 @@ def run_demo(
     say("browse the assets, partitions, lineage and checks with `make dev`")
     say(f"done in {summary['seconds']:.0f}s")
     return 0 if outcome.checks_ok else 1
-
-
-def ground_truth_score(lake: Path, truth: dict[str, Any]) -> dict[str, Any]:
-    """The detections and root causes in the lake scored against the simulator's ground truth."""
-    from assets.report import latest_events
-    from egress_platform.detect.evaluate import rca_accuracy, score_against_truth
-    from egress_platform.rca.report import REPORT_SCHEMA
-    from resources.lake import LocalLakeIOManager
-
-    store = LocalLakeIOManager(root=str(lake))
-    events = latest_events(store)  # both scores leave the suppressed ones out themselves
-    score = score_against_truth(events, truth)
-    rca = rca_accuracy(store.read_all("rca_reports", REPORT_SCHEMA), events, truth)
-    return {**score.summary(), **rca, "per_incident": score.per_incident}
 
 
 def say_score(summary: dict[str, Any], say: Say) -> None:

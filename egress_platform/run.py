@@ -147,7 +147,6 @@ def run_landing(
     from resources.run_state import (
         LANDING_INDEX_KEY,
         PARTITIONS_KEY,
-        lake_store,
         read_state,
         write_state,
     )
@@ -168,7 +167,7 @@ def run_landing(
             f"no AWS log objects found under {landing_uri} (expected AWSLogs/<account>/..., cur/, "
             "s3-access-logs/, cloudfront-logs/ or cost-explorer/ in AWS's own key layouts)"
         )
-    store = lake_store(settings)
+    store = resources["lake"].store()
     recorded = read_state(store, LANDING_INDEX_KEY)
     current = landed.digests()
     todo = changed(current, recorded.get("partitions", {}))

@@ -9,31 +9,43 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from egress_platform.detect.evaluate import rca_accuracy, score_against_truth
+import polars as pl
+
 from egress_platform.simulate import simulate
 
 COLUMNS = ("seed", "incidents", "detected", "recall", "events", "precision", "benign_alerts",
            "median_delay_h", "median_impact_error", "rca_accuracy")  # fmt: skip
 
 
+def score_lake(lake: Path, truth: dict[str, Any]) -> tuple[dict[str, Any], pl.DataFrame]:
+    """The detections and root causes in the lake scored against a ground truth, and the
+    anomaly events scored (suppressed ones too: both scores leave them out themselves)."""
+    from assets.report import latest_events
+    from egress_platform.detect.evaluate import rca_accuracy, score_against_truth
+    from egress_platform.rca.report import REPORT_SCHEMA
+    from resources.lake import LocalLakeIOManager
+
+    store = LocalLakeIOManager(root=str(lake))
+    events = latest_events(store)
+    score = score_against_truth(events, truth)
+    rca = rca_accuracy(store.read_all("rca_reports", REPORT_SCHEMA), events, truth)
+    return {**score.summary(), **rca, "per_incident": score.per_incident}, events
+
+
 def evaluate_seed(seed: int, days: int, work: Path, say: Callable[[str], None]) -> dict[str, Any]:
     """Simulate one account, run the pipeline over it (`egress run`), score the lake it wrote."""
-    from assets.report import latest_events
-    from egress_platform.rca.report import REPORT_SCHEMA
     from egress_platform.run import run_landing
-    from resources.lake import LocalLakeIOManager
 
     landing, lake = work / f"seed-{seed}" / "landing", work / f"seed-{seed}" / "lake"
     simulate(landing, date(2026, 11, 1), days, seed)
     run_landing(str(landing), str(lake), lambda _: None, dagster_home=lake / ".dagster")
-    store = LocalLakeIOManager(root=str(lake))
-    events = latest_events(store)
     truth = json.loads((landing / "ground_truth.json").read_text())
-    score = score_against_truth(events, truth)
-    rca = rca_accuracy(store.read_all("rca_reports", REPORT_SCHEMA), events, truth)
-    say(f"  seed {seed}: {score.summary()} rca {rca['rca_correct']}/{rca['rca_judged']}")
-    return {"seed": seed, **score.summary(), **rca, "per_incident": score.per_incident,
-            "anomalies": events.drop("baseline_profile").to_dicts()}  # fmt: skip
+    score, events = score_lake(lake, truth)
+    shown = {
+        k: v for k, v in score.items() if k not in ("per_incident", "rca_judged", "rca_correct")
+    }
+    say(f"  seed {seed}: {shown} rca {score['rca_correct']}/{score['rca_judged']}")
+    return {"seed": seed, **score, "anomalies": events.drop("baseline_profile").to_dicts()}
 
 
 def evaluate(seeds: list[int], days: int, say: Callable[[str], None]) -> dict[str, Any]:
