@@ -195,23 +195,48 @@ def run(
     output_path: str,
 ) -> int:
     """Read, classify, write; returns the number of facts written."""
-    from pyspark.sql import functions as F
 
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     config = pl.concat([pl.read_parquet(p) for p in config_paths]) if config_paths else None
     network = NetworkMetadata.from_config_items(config) if config is not None else NetworkMetadata()
     ip_ranges = load_ip_ranges(ip_ranges_source) if ip_ranges_source else None
-    frames = [
-        spark.read.parquet(path).withColumn(PARTITION, F.lit(key))
-        for path, key in zip(raw_paths, partitions, strict=True)
-    ]
-    raw = frames[0]
-    for frame in frames[1:]:
-        raw = raw.unionByName(frame)
+    raw = _read_partitions(spark, raw_paths, partitions)
     classified = classify_flows(spark, raw, network, ip_ranges)
     classified.write.mode("overwrite").parquet(output_path)
     return int(spark.read.parquet(output_path).count())
+
+
+def _read_partitions(spark: Any, raw_paths: list[str], partitions: list[str]) -> Any:
+    """All raw files in one scan, each row tagged with the partition key of its file.
+
+    One scan, not a union of one scan per file: the plan of a 96-way union took Spark longer
+    than the work (45 s for four days of hourly files on 2 cores). The key comes from the lake's
+    ``partition=<key>`` folder in the file's URI, which Spark may spell differently from the
+    argument (``file:/`` for a local path), so both sides are matched on the folder name.
+    """
+    from pyspark.sql import functions as F
+
+    folders = [_partition_folder(path) for path in raw_paths]
+    if None in folders or len(set(folders)) != len(folders):  # not lake paths: one scan each
+        frames = [spark.read.parquet(path).withColumn(PARTITION, F.lit(key))
+                  for path, key in zip(raw_paths, partitions, strict=True)]  # fmt: skip
+        raw = frames[0]
+        for frame in frames[1:]:
+            raw = raw.unionByName(frame)
+        return raw
+    keys = spark.createDataFrame(
+        list(zip(folders, partitions, strict=True)), schema="_folder string, partition string"
+    ).withColumnRenamed("partition", PARTITION)
+    scanned = spark.read.parquet(*raw_paths).withColumn(
+        "_folder", F.regexp_extract(F.input_file_name(), r"partition=([^/]+)/", 1)
+    )
+    return scanned.join(F.broadcast(keys), on="_folder", how="inner").drop("_folder")
+
+
+def _partition_folder(path: str) -> str | None:
+    folder = path.rstrip("/").split("/")[-2]
+    return folder.removeprefix("partition=") if folder.startswith("partition=") else None
 
 
 def main(argv: list[str]) -> None:  # pragma: no cover - runs on Glue

@@ -7,39 +7,21 @@ read what it wrote: summary.json, the dashboard and the instance's event log.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dagster import DagsterInstance
 
-ROOT = Path(__file__).resolve().parents[2]
-DAYS = 10
+from tests.conftest import egress
+
 INCIDENT_KINDS = {"public_bucket", "sg_exfiltration", "nat_s3", "replication", "cross_az",
                   "cloudfront_cache_miss"}  # fmt: skip
 
 
-def egress(args: list[str], lake: Path) -> subprocess.CompletedProcess[str]:
-    # Nothing from outside the repository: the simulator's own ip-ranges.json classifies.
-    env = {**os.environ, "EGRESS_LAKE_DIR": str(lake), "DAGSTER_HOME": str(lake / ".dagster")}
-    for name in ("EGRESS_SCALE", "EGRESS_IP_RANGES", "EGRESS_PARTITIONS_START"):
-        env.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "-m", "egress_platform.cli", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, Any]]:
-    lake = tmp_path_factory.mktemp("demo") / "lake"
-    done = egress(["demo", "--days", str(DAYS), "--seed", "7"], lake)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    summary = json.loads((lake / "reports" / "summary.json").read_text())
-    return lake, done.stdout, summary
+def demo(demo_lake: tuple[Path, str, dict[str, Any]]) -> tuple[Path, str, dict[str, Any]]:
+    return demo_lake
 
 
 def test_every_incident_kind_is_detected_with_its_root_cause(

@@ -26,10 +26,11 @@ INJECTION = (
 
 
 @pytest.fixture(scope="module")
-def account(pipeline_lake: tuple[Path, Path]) -> tuple[Path, Sources]:
+def account(demo_lake: tuple[Path, str, dict[str, Any]]) -> tuple[Path, Sources]:
     from resources.lake import LocalLakeIOManager
 
-    landing, lake = pipeline_lake
+    lake, _, _ = demo_lake
+    landing = lake / "landing"
     store = LocalLakeIOManager(root=str(lake))
     sources = Sources(
         store.read_all("processed_config_items"), store.read_all("processed_cloudtrail"),
