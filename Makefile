@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 RUN := $(UV) run --frozen --no-sync
 export DAGSTER_HOME ?= $(CURDIR)/lake/.dagster
 
-.PHONY: setup demo run test lint dev bench synth lambda-layer
+.PHONY: setup demo run test lint golden dev bench synth lambda-layer
 
 $(UV):
 	@echo "bootstrapping uv into .tools/ ..."
@@ -26,13 +26,19 @@ run: setup ## the pipeline over a landing zone: make run LANDING=path|s3://bucke
 	@mkdir -p $(DAGSTER_HOME)
 	@$(RUN) egress run --landing "$(LANDING)" $(if $(LAKE),--lake "$(LAKE)",)
 
-test: setup ## the whole test suite
+test: setup ## the layer contracts (import-linter), then the whole test suite
+	@$(RUN) lint-imports --no-cache --no-logo
 	@$(RUN) pytest -q -p no:cacheprovider
 
-lint: setup ## ruff + mypy
+lint: setup ## ruff, mypy and the layer contracts (import-linter)
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
 	@$(RUN) mypy
+	@$(RUN) lint-imports --no-cache --no-logo
+
+golden: setup ## rewrite tests/golden/ (stored answers of the demo account) after a change meant to move them
+	@EGRESS_GOLDEN_UPDATE=1 $(RUN) pytest -q -p no:cacheprovider tests/e2e/test_golden.py
+	@git status --short tests/golden/
 
 dev: setup ## Dagit on the local lake
 	@mkdir -p $(DAGSTER_HOME)

@@ -1,7 +1,6 @@
 """What every lake-backed asset shares: partitioned Parquet through the ``lake`` IO manager."""
 
 import hashlib
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,19 +95,3 @@ def lake_asset(
         "kinds": kinds,
         "code_version": CODE_VERSION,
     }
-
-
-HOUR_FORMAT = "%Y-%m-%d-%H:%M"  # Dagster's hourly partition keys
-
-
-def hour_of(key: str) -> datetime:
-    return datetime.strptime(key, HOUR_FORMAT).replace(tzinfo=UTC)
-
-
-def hour_keys(first: datetime, last: datetime) -> list[str]:
-    """Hourly partition keys from ``first`` to ``last`` inclusive."""
-    keys, hour = [], first
-    while hour <= last:
-        keys.append(hour.strftime(HOUR_FORMAT))
-        hour += timedelta(hours=1)
-    return keys

@@ -9,21 +9,17 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetSelection,
+    Definitions,
     MetadataValue,
     Output,
     ResourceParam,
     asset,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
 )
 
-from assets.common import (
-    CONFIG_ITEMS,
-    HOUR_FORMAT,
-    after_upstream,
-    hour_keys,
-    hour_of,
-    lake_asset,
-    when_first_needed,
-)
+from assets.common import CONFIG_ITEMS, after_upstream, lake_asset, when_first_needed
 from assets.partitions import DAILY, HOURLY
 from egress_platform.detect.anomalies import (
     ANOMALY_SCHEMA,
@@ -34,6 +30,7 @@ from egress_platform.detect.anomalies import (
 )
 from egress_platform.detect.features import build_features, series_frame
 from egress_platform.detect.model import TRAINING_DAYS, EgressModel, backtest, enough_history
+from egress_platform.lake_layout import HOUR_FORMAT, hour_keys, hour_of
 from egress_platform.pricing.estimate import PRICED_SCHEMA
 from resources.lake import LakeIOManager
 from resources.ml import Scorer, Trainer
@@ -196,3 +193,25 @@ def egress_anomalies(
 
 
 DETECT_ASSETS = [egress_features, egress_model, egress_anomalies]
+
+detect_hourly_job = define_asset_job(
+    "detect_hourly",
+    selection=AssetSelection.assets("egress_features", "egress_anomalies"),
+    partitions_def=HOURLY,
+    description="Features for the hour, then judge it with the day's model.",
+)
+retrain_daily_job = define_asset_job(
+    "retrain_daily",
+    selection=AssetSelection.assets("egress_model"),
+    partitions_def=DAILY,
+    description=f"Retrain the detector on the trailing {TRAINING_DAYS} days.",
+)
+defs = Definitions(
+    assets=DETECT_ASSETS,
+    jobs=[detect_hourly_job, retrain_daily_job],
+    # Each hourly run starts a few minutes after the hour closes, once its logs have landed.
+    schedules=[
+        build_schedule_from_partitioned_job(detect_hourly_job, minute_of_hour=15),
+        build_schedule_from_partitioned_job(retrain_daily_job, hour_of_day=0, minute_of_hour=30),
+    ],
+)

@@ -9,6 +9,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
+    Definitions,
     MaterializeResult,
     MetadataValue,
     Output,
@@ -23,8 +24,6 @@ from assets.common import (
     after_any_update,
     after_upstream,
     after_upstream_done,
-    hour_keys,
-    hour_of,
     lake_asset,
 )
 from assets.partitions import DAILY, HOURLY
@@ -37,6 +36,7 @@ from egress_platform.etl.egress_flows import (
     top_talkers,
     usd_by_class,
 )
+from egress_platform.lake_layout import PARTITION, hour_keys, hour_of
 from egress_platform.network.facts import FACTS_SCHEMA
 from egress_platform.network.topology import NetworkMetadata
 from egress_platform.pricing.estimate import PRICED_SCHEMA, internet_gb_by_month, price_facts
@@ -52,7 +52,6 @@ from resources.lake import LakeIOManager
 from resources.network import AwsIpRanges
 from resources.sql import LakeSql
 
-PARTITION = "partition"
 RECONCILED_CHECK = "flows_explain_the_bill_within_3pct"
 
 
@@ -223,3 +222,4 @@ def _markdown(frame: pl.DataFrame) -> str:
 
 
 EGRESS_ASSETS = [egress_flows_hourly, cost_reconciliation, egress_sql_views]
+defs = Definitions(assets=EGRESS_ASSETS)

@@ -13,16 +13,19 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
+    AssetSelection,
+    Definitions,
     MetadataValue,
     Output,
     ResourceParam,
     asset,
+    define_asset_job,
 )
 
 from assets.common import CONFIG_ITEMS, after_upstream, lake_asset
-from assets.partitions import partitions_for
+from assets.partitions import DAILY, HOURLY, partitions_for
 from egress_platform.etl.processed import processed_records
-from egress_platform.glue.flows_job import PARTITION
+from egress_platform.lake_layout import PARTITION
 from egress_platform.pricing.price_book import GB
 from egress_platform.sources import SOURCES, SourceSpec
 from resources.etl import FlowEtl
@@ -134,3 +137,26 @@ def processed_vpc_flow_logs(
 
 
 PROCESSED_ASSETS = [*PROCESSED_RECORD_ASSETS, processed_vpc_flow_logs]
+
+# The Glue layer's runs by cadence: each takes its sources' processing through to pricing.
+glue_hourly_job = define_asset_job(
+    "glue_layer_hourly",
+    selection=AssetSelection.assets(
+        "processed_vpc_flow_logs",
+        "processed_s3_access_logs",
+        "processed_cloudfront_logs",
+        "processed_cloudtrail",
+        "egress_flows_hourly",
+    ),
+    partitions_def=HOURLY,
+    description="Classify flows, process the hourly sources and price egress for the hour.",
+)
+glue_daily_job = define_asset_job(
+    "glue_layer_daily",
+    selection=AssetSelection.assets(
+        "processed_cur", "processed_config_items", "processed_cost_explorer", "cost_reconciliation"
+    ),
+    partitions_def=DAILY,
+    description="Process the daily sources and reconcile the day's estimate with the CUR.",
+)
+defs = Definitions(assets=PROCESSED_ASSETS, jobs=[glue_hourly_job, glue_daily_job])

@@ -5,6 +5,7 @@ over the whole range, reading the landing listing once.
 """
 
 import hashlib
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,16 +15,27 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
     AssetsDefinition,
+    AssetSelection,
     DataVersion,
+    DefaultSensorStatus,
+    Definitions,
     MetadataValue,
     Output,
+    ResourceParam,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
     asset,
+    define_asset_job,
+    sensor,
 )
 
 from assets.common import lake_asset
-from assets.partitions import partitions_for
+from assets.partitions import DAILY, HOURLY, partitions_for
 from egress_platform.sources import SOURCES, SourceSpec
+from egress_platform.sources.discover import changed, discover
 from egress_platform.sources.ingest import (
     IngestBatch,
     cur_rows_for_day,
@@ -31,7 +43,8 @@ from egress_platform.sources.ingest import (
     merge_batches,
 )
 from egress_platform.sources.landing import partition_key, read_cur_manifest, source_prefixes
-from resources.lake import LandingZone
+from resources.lake import LakeIOManager, LandingZone
+from resources.run_state import LANDING_INDEX_KEY, read_state
 
 BALANCE_CHECK = "records_plus_quarantined_equal_input"
 
@@ -153,3 +166,61 @@ def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
 
 
 RAW_ASSETS = [build_raw_asset(spec) for spec in SOURCES.values()]
+DAILY_RAW = [s.asset_name for s in SOURCES.values() if s.partitioning == "daily"]
+
+raw_hourly_job = define_asset_job(
+    "raw_hourly_ingest",
+    selection=AssetSelection.groups("raw") - AssetSelection.assets(*DAILY_RAW),
+    partitions_def=HOURLY,
+    description="Parse the hourly-delivered sources (flow logs, S3/CloudFront access logs, CloudTrail).",
+)
+raw_daily_job = define_asset_job(
+    "raw_daily_ingest",
+    selection=AssetSelection.assets(*DAILY_RAW),
+    partitions_def=DAILY,
+    description="Parse the daily sources (CUR, Config, Cost Explorer).",
+)
+
+
+@sensor(
+    asset_selection=AssetSelection.groups("raw"),
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Lists the landing zone, groups the objects by source and partition (AWS's key layouts) "
+        "and requests the raw partitions whose objects are new or changed since the last "
+        "`egress run` or tick; the automation conditions take it from there to the alerts."
+    ),
+)
+def landing_sensor(
+    context: SensorEvaluationContext,
+    landing: ResourceParam[LandingZone],
+    lake: ResourceParam[LakeIOManager],
+) -> SensorResult:
+    seen: dict[str, dict[str, str]] = json.loads(context.cursor) if context.cursor else {}
+    recorded = read_state(lake.store(), LANDING_INDEX_KEY).get("partitions", {})
+    baseline = {s: {**recorded.get(s, {}), **seen.get(s, {})} for s in {*recorded, *seen}}
+    landed = discover(landing.list_landed(), lambda key: landing.store_for(key).read(key))
+    current = landed.digests()
+    requests = []
+    for source, parts in changed(current, baseline).items():
+        spec = SOURCES[source]
+        partitions = partitions_for(spec)
+        for part in parts:
+            if not partitions.has_partition_key(part):
+                context.log.warning(f"{source} objects for {part} lie outside the partitions")
+                continue
+            requests.append(
+                RunRequest(
+                    run_key=f"{source}:{part}:{current[source][part]}",
+                    asset_selection=[AssetKey(spec.asset_name)],
+                    partition_key=part,
+                )
+            )
+            seen.setdefault(source, {})[part] = current[source][part]
+    return SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
+
+
+defs = Definitions(
+    assets=RAW_ASSETS, jobs=[raw_hourly_job, raw_daily_job], sensors=[landing_sensor]
+)

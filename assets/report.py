@@ -1,9 +1,19 @@
 """``egress_dashboard``: the self-contained HTML report over everything the lake holds."""
 
+import json
 from datetime import UTC, datetime
 
 import polars as pl
-from dagster import MaterializeResult, MetadataValue, ResourceParam, asset
+from dagster import (
+    DefaultSensorStatus,
+    Definitions,
+    MaterializeResult,
+    MetadataValue,
+    ResourceParam,
+    RunFailureSensorContext,
+    asset,
+    run_failure_sensor,
+)
 
 from assets.common import CODE_VERSION, OWNERS, after_any_update
 from egress_platform.detect.anomalies import ANOMALY_SCHEMA, latest_rows
@@ -13,6 +23,7 @@ from egress_platform.rca.report import REPORT_SCHEMA
 from egress_platform.remediate.run import ACTION_SCHEMA
 from egress_platform.report.dashboard import DashboardData, render
 from resources.lake import LakeIOManager
+from resources.respond import Notifier
 from resources.sql import LakeSql
 
 DASHBOARD_KEY = "reports/dashboard.html"
@@ -76,3 +87,21 @@ def egress_dashboard(lake: ResourceParam[LakeIOManager], sql: LakeSql) -> Materi
 
 
 REPORT_ASSETS = [egress_dashboard]
+
+
+@run_failure_sensor(
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Sends a pipeline-health alert through the notifier when any run fails.",
+)
+def pipeline_health_sensor(context: RunFailureSensorContext, notifier: Notifier) -> None:
+    run = context.dagster_run
+    body = {"kind": "pipeline_health", "run_id": run.run_id, "job": run.job_name,
+            "error": (context.failure_event.message or "")[:500]}  # fmt: skip
+    notifier.publish(
+        f"[egress high] run failed: {run.job_name}"[:100],
+        json.dumps(body),
+        {"severity": "high", "state": "run_failed", "anomaly_id": run.run_id},
+    )
+
+
+defs = Definitions(assets=REPORT_ASSETS, sensors=[pipeline_health_sensor])

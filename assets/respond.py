@@ -8,32 +8,40 @@ run in-process over the lake; in the aws profile the same resources call Bedrock
 import json
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import polars as pl
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
+    AssetRecordsFilter,
+    AssetSelection,
     Config,
+    DefaultSensorStatus,
+    Definitions,
     MetadataValue,
     Output,
     ResourceParam,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
     asset,
+    define_asset_job,
+    sensor,
 )
 from pydantic import Field
 
 from assets.common import (
     CODE_VERSION,
     CONFIG_ITEMS,
-    HOUR_FORMAT,
     OWNERS,
     after_any_update,
     after_upstream,
-    hour_keys,
-    hour_of,
     lake_asset,
 )
 from assets.partitions import HOURLY
-from egress_platform.detect.anomalies import ANOMALY_SCHEMA
+from egress_platform.detect.anomalies import ANOMALY_SCHEMA, newly_reported
+from egress_platform.lake_layout import HOUR_FORMAT, hour_keys, hour_of
 from egress_platform.pricing.estimate import PRICED_SCHEMA
 from egress_platform.rca.evidence import LOOKBACK, Sources, latest_resources
 from egress_platform.rca.report import REPORT_SCHEMA, build_reports
@@ -46,7 +54,7 @@ from egress_platform.respond.alerts import (
 )
 from egress_platform.settings import get_settings
 from resources.lake import LakeIOManager
-from resources.respond import Executor, Llm, Notifier
+from resources.respond import Executor, Llm, Notifier, Workflow
 
 EVIDENCE_AFTER = timedelta(hours=3)
 
@@ -63,11 +71,9 @@ def anomalies_in(lake: LakeIOManager, key: str) -> pl.DataFrame:
 
 
 def first_reported(lake: LakeIOManager, key: str) -> pl.DataFrame:
-    """The partition's anomalies that were not in the hour before: reported for the first time."""
-    rows = anomalies_in(lake, key)
-    before = anomalies_in(lake, (hour_of(key) - timedelta(hours=1)).strftime(HOUR_FORMAT))
-    known = before["anomaly_id"].to_list() if before.height else []
-    return rows.filter(~pl.col("anomaly_id").is_in(known)) if rows.height else rows
+    """The partition's anomalies reported for the first time (not in the hour before)."""
+    before = (hour_of(key) - timedelta(hours=1)).strftime(HOUR_FORMAT)
+    return newly_reported(anomalies_in(lake, key), anomalies_in(lake, before))
 
 
 @asset(
@@ -283,3 +289,67 @@ def egress_alerts(
 
 
 RESPOND_ASSETS = [rca_reports, remediation_actions, remediation_audit_log, egress_alerts]
+
+respond_job = define_asset_job(
+    "respond_to_anomaly",
+    selection=AssetSelection.assets(*(a.key for a in RESPOND_ASSETS)),
+    partitions_def=HOURLY,
+    description="Root cause, planned (or approved) remediation and alerts for an hour's anomalies.",
+)
+
+
+def start_responses(
+    lake: LakeIOManager, workflow: Workflow, partition: str
+) -> list[tuple[dict[str, Any], str]]:
+    """Start the response workflow (a Step Functions execution named after the anomaly on AWS,
+    so a repeat is a no-op) for each anomaly first reported in this hourly partition."""
+    started = []
+    for row in first_reported(lake, partition).iter_rows(named=True):
+        payload = {"anomaly_id": row["anomaly_id"], "partition": partition,
+                   "account_id": row["account_id"], "entity": row["entity"],
+                   "dest_class": row["dest_class"]}  # fmt: skip
+        started.append((row, workflow.start(row["anomaly_id"], payload)))
+    return started
+
+
+@sensor(
+    job=respond_job,
+    minimum_interval_seconds=60,
+    # It starts side effects (a Step Functions execution per anomaly on AWS): off until turned on.
+    default_status=DefaultSensorStatus.STOPPED,
+    description=(
+        "For each anomaly first reported by a new egress_anomalies materialization: start its "
+        "response workflow (a Step Functions execution named after the anomaly on AWS) and a run "
+        "of the respond assets, with the anomaly id as run key so it starts only once."
+    ),
+)
+def anomaly_response_sensor(
+    context: SensorEvaluationContext,
+    lake: ResourceParam[LakeIOManager],
+    workflow: ResourceParam[Workflow],
+) -> SensorResult:
+    after = int(context.cursor) if context.cursor else None
+    found = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("egress_anomalies"), after_storage_id=after),
+        limit=500,
+        ascending=True,
+    )
+    requests = []
+    cursor = context.cursor
+    for record in found.records:
+        cursor = str(record.storage_id)
+        key = record.partition_key
+        if key is None:
+            continue
+        for row, started in start_responses(lake, workflow, key):
+            requests.append(
+                RunRequest(
+                    run_key=row["anomaly_id"],
+                    partition_key=key,
+                    tags={"egress/anomaly_id": row["anomaly_id"], "egress/workflow": started},
+                )
+            )
+    return SensorResult(run_requests=requests, cursor=cursor)
+
+
+defs = Definitions(assets=RESPOND_ASSETS, jobs=[respond_job], sensors=[anomaly_response_sensor])

@@ -16,11 +16,11 @@ import polars as pl
 from dagster import AssetExecutionContext, ConfigurableResource
 
 from egress_platform.etl.processed import classified_flows
-from egress_platform.glue.flows_job import PARTITION
+from egress_platform.lake_layout import PARTITION, PROCESSED_ZONE, RAW_ZONE, partition_path
 from egress_platform.network.classify import CLASSIFIED_SCHEMA
 from egress_platform.network.ip_ranges import IpRanges
 from egress_platform.network.topology import NetworkMetadata
-from resources.lake import PROCESSED_ZONE, RAW_ZONE, LakeIOManager, partition_path
+from resources.lake import LakeIOManager
 
 RAW_FLOWS = "raw_vpc_flow_logs"
 CONFIG = "processed_config_items"

@@ -16,25 +16,18 @@ from pathlib import Path
 import polars as pl
 from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
 
+from egress_platform.lake_layout import (
+    MANIFEST_ZONE,
+    PART_FILE,
+    QUARANTINE_ZONE,
+    UNPARTITIONED,
+    partition_of_path,
+    partition_path,
+    zone_of,
+)
+from egress_platform.sources.discover import layout_prefixes
 from egress_platform.sources.ingest import IngestBatch
 from resources.storage import LocalStore, ObjectStore, S3Store
-
-RAW_ZONE = "raw"
-QUARANTINE_ZONE = "quarantine"
-PROCESSED_ZONE = "processed"
-CURATED_ZONE = "curated"
-MANIFEST_ZONE = "manifests"  # per raw partition: the landed objects it was parsed from
-PART_FILE = "part-00000.parquet"
-UNPARTITIONED = "all"
-
-
-def zone_of(asset: str) -> str:
-    if asset.startswith("raw_"):
-        return RAW_ZONE
-    if asset.startswith("processed_"):
-        return PROCESSED_ZONE
-    return CURATED_ZONE
-
 
 # S3 server access logs cannot go to an SSE-KMS bucket and CloudFront's standard logs need ACLs,
 # so on AWS these two sources land in their own log-target bucket (same key layouts).
@@ -58,6 +51,13 @@ class LandingZone(ConfigurableResource):
         for key in keys:
             yield key, self.store_for(key).read(key)
 
+    def list_landed(self) -> list[tuple[str, int]]:
+        """(key, size) of every object under the prefixes AWS's layouts write to."""
+        listing: set[tuple[str, int]] = set()
+        for prefix in layout_prefixes():
+            listing.update(self.list_objects(prefix))
+        return sorted(listing)
+
 
 class LocalLandingZone(LandingZone):
     root: str
@@ -80,16 +80,6 @@ class S3LandingZone(LandingZone):
         if self.access_log_bucket and key.startswith(ACCESS_LOG_PREFIXES):
             return S3Store(self.access_log_bucket)
         return self.store()
-
-
-def partition_path(zone: str, asset: str, partition: str, file: str = PART_FILE) -> str:
-    return f"{zone}/{asset}/partition={partition.replace(':', '')}/{file}"
-
-
-def partition_of_path(path: str) -> str:
-    """The partition key back from a lake path (``2026-11-04-1000`` -> ``2026-11-04-10:00``)."""
-    folder = path.split("/")[-2].removeprefix("partition=")
-    return f"{folder[:13]}:{folder[13:]}" if len(folder) == 15 else folder
 
 
 def to_parquet(frame: pl.DataFrame) -> bytes:

@@ -9,8 +9,8 @@ from typing import Any
 import polars as pl
 from dagster import ConfigurableResource
 
+from egress_platform.lake_layout import zone_of
 from egress_platform.sql import TABLES, VIEW_NAMES, create_view_statement, view_sql
-from resources.lake import zone_of
 
 
 class LakeSql(ConfigurableResource):

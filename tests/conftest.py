@@ -88,6 +88,6 @@ def egress(args: list[str], lake: Path) -> subprocess.CompletedProcess[str]:
     for name in ("EGRESS_SCALE", "EGRESS_IP_RANGES", "EGRESS_PARTITIONS_START"):
         env.pop(name, None)
     return subprocess.run(
-        [sys.executable, "-m", "egress_platform.cli", *args],
+        [sys.executable, "-m", "egress_platform.app.cli", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip

@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from egress_platform.detect.features import SERIES_KEY
+from egress_platform.pricing.price_book import HOURS_PER_MONTH
 
 ANOMALY_SCHEMA: dict[str, pl.DataType] = {
     "anomaly_id": pl.String(),
@@ -93,13 +94,13 @@ class OpenEvent:
             "hours": self.hours,
             "status": status,
             "type": self._type(config),
-            "severity": severity(extra * 730),
+            "severity": severity(extra * HOURS_PER_MONTH),
             "actual_usd": self.last_actual,
             "expected_usd": self.last_expected,
             "upper_usd": self.last_upper,
             "extra_usd_per_hour": extra,
             "projected_extra_usd_per_day": extra * 24,
-            "projected_extra_usd_per_month": extra * 730,
+            "projected_extra_usd_per_month": extra * HOURS_PER_MONTH,
             "suppressed": suppressed is not None,
             "suppressed_reason": suppressed,
             "baseline_profile": json.dumps([round(v, 6) for v in self.baseline]),
@@ -130,6 +131,15 @@ def latest_rows(rows: pl.DataFrame) -> pl.DataFrame:
     if rows.height == 0:
         return rows
     return rows.sort("last_hour").unique("anomaly_id", keep="last", maintain_order=True)
+
+
+def newly_reported(rows: pl.DataFrame, before: pl.DataFrame) -> pl.DataFrame:
+    """The anomalies of an hour that the hour before did not report: reported for the first
+    time, so each gets one response (an ongoing event is reported every hour it lasts)."""
+    if not rows.height:
+        return rows
+    known = before["anomaly_id"].to_list() if before.height else []
+    return rows.filter(~pl.col("anomaly_id").is_in(known))
 
 
 def open_events_from_rows(rows: pl.DataFrame) -> list[OpenEvent]:

@@ -13,6 +13,7 @@ from typing import cast
 
 import polars as pl
 
+from egress_platform.network.classify import DEST_CLASSES
 from egress_platform.pricing.price_book import GB
 
 SERIES_KEY = ["account_id", "entity", "entity_type", "dest_class"]
@@ -32,13 +33,7 @@ FEATURES = [
     "usd_per_gb",
     "history_hours",
 ]
-CLASS_CODES = {
-    c: i
-    for i, c in enumerate(
-        ["internet", "inter_region", "inter_az", "intra_az", "nat_gateway", "vpc_endpoint",
-         "transit_gateway", "peering", "cloudfront", "aws_service_same_region"]
-    )
-}  # fmt: skip
+CLASS_CODES = {c: i for i, c in enumerate(DEST_CLASSES)}  # the model's code for each class
 ENTITY_TYPE_CODES = {"eni": 0, "nat_gateway": 1, "vpc_endpoint": 2, "bucket": 3, "distribution": 4}
 
 

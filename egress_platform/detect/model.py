@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from egress_platform.detect.features import FEATURES
+from egress_platform.detect.features import FEATURES, SERIES_KEY
 
 SCALE = 1000.0
 UPPER_QUANTILE = 0.98
@@ -168,7 +168,9 @@ def residual_bands(
 
 def train(features: pl.DataFrame, rounds: int = ROUNDS) -> EgressModel:
     """Fit both quantiles on every series-hour with at least a day of history, and calibrate."""
-    rows = features.filter(pl.col("history_hours") >= 24)
+    # In a fixed order: LightGBM's bins and splits depend on row order, and the rows arrive in
+    # whatever order the partitions' group-bys left them, so equal data gave unequal models.
+    rows = features.filter(pl.col("history_hours") >= 24).sort(["hour", *SERIES_KEY])
     boosters = [_fit(rows, alpha, rounds) for alpha in (0.5, UPPER_QUANTILE)]
     bands = residual_bands(rows, rounds)
     hours = rows.get_column("hour")

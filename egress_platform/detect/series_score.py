@@ -24,7 +24,6 @@ from egress_platform.detect.model import _fit, to_target
 
 PROBATION_SHARE = 0.15
 BLOCKS = 6
-SCORE_HALF = 8.0  # z at which the score is 0.5
 MIN_SPREAD = 0.05
 SHORT_WINDOW = 6
 LONG_WINDOW = 1152  # points of history the surprise is judged against (4 days at 5 min)

@@ -31,13 +31,6 @@ from egress_platform.network.classify import (
 from egress_platform.sources import vpc_flow
 from egress_platform.sources.common import GZIP_MAGIC
 
-NEEDED = [
-    "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol",
-    "packets", "bytes", "start", "end", "action", "log-status", "flow-direction", "pkt-srcaddr",
-    "pkt-dstaddr", "traffic-path", "region", "subnet-id", "az-id", "instance-id",
-    "pkt-src-aws-service", "pkt-dst-aws-service",
-]  # fmt: skip
-
 
 @dataclass
 class FileFactsStats:

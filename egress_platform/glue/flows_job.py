@@ -20,11 +20,11 @@ from typing import Any
 
 import polars as pl
 
+from egress_platform.lake_layout import PARTITION
 from egress_platform.network.classify import CLASSIFIED_SCHEMA, FACT_KEY, RECORD_KEY
 from egress_platform.network.ip_ranges import IpRanges, load_ip_ranges
 from egress_platform.network.topology import ADDRESS_SCHEMA, ENI_SCHEMA, NetworkMetadata
 
-PARTITION = "partition"
 _PRIVATE = r"^(10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.|f[cd]|fe80)"
 
 

@@ -116,11 +116,6 @@ def unique_records(
     return records
 
 
-def data_records(raw: pl.LazyFrame, keep: tuple[str, ...] = (), dedup: bool = True) -> pl.LazyFrame:
-    """Accepted records that carry bytes, each exactly once."""
-    return unique_records(raw, keep, dedup).filter(accepted_with_bytes())
-
-
 def accepted_with_bytes() -> pl.Expr:
     return (
         (pl.col("log_status").fill_null("OK") == "OK")

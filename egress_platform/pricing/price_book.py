@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 GB = 1024**3
+HOURS_PER_MONTH = 730  # AWS's own month for projecting an hourly rate (8,760 / 12)
 """AWS bills data transfer in GB of 2^30 bytes."""
 
 # CUR usage-type prefixes of the regions (us-east-1 carries none on most transfer lines).

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from egress_platform.pricing.price_book import HOURS_PER_MONTH
 from egress_platform.rca.evidence import AnomalyRef, Evidence
 
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
-HOURS_PER_MONTH = 730
 UNEXPLAINED_WEIGHT = 0.25  # how much confidence stays on "something we did not see"
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from egress_platform.pricing.price_book import HOURS_PER_MONTH
+
 MAX_SUMMARY = 600
 MAX_EXPLANATION = 2000
 NARRATIVE_SCHEMA: dict[str, Any] = {
@@ -48,7 +50,7 @@ def template_narrative(anomaly: dict[str, Any], hypotheses: list[dict[str, Any]]
     summary = (
         f"{anomaly['entity']} ({anomaly['entity_type']}) sends more {anomaly['dest_class']} "
         f"traffic since {anomaly['onset']}: about ${extra:,.2f}/h above expected "
-        f"(${extra * 730:,.0f}/month if it continues)."
+        f"(${extra * HOURS_PER_MONTH:,.0f}/month if it continues)."
     )
     if not hypotheses:
         return {"summary": summary, "explanation": "No evidence was found.", "confidence_note": ""}

@@ -31,7 +31,6 @@ SIMULATED_AWS_RANGES = (
     + [(p, PEER_REGION, "EC2") for p in EC2_US_WEST_2]
     + [(p, "GLOBAL", "CLOUDFRONT_ORIGIN_FACING") for p in CLOUDFRONT_ORIGIN_FACING]
 )
-FLOW_LOG_ID = "fl-0a1b2c3d4e5f60718"
 
 
 @dataclass

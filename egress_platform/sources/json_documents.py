@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from egress_platform.sources.common import SourceError, decompress
+from egress_platform.sources.common import decompress
 
 
 @dataclass
@@ -64,9 +64,3 @@ def as_json_text(value: Any) -> str | None:
     if value is None:
         return None
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def require_object(doc: Any, source_file: str) -> dict[str, Any]:
-    if not isinstance(doc, dict):
-        raise SourceError(f"{source_file}: expected a JSON object, found {type(doc).__name__}")
-    return doc

@@ -17,9 +17,9 @@ from dagster import (
     materialize,
 )
 
-from egress_platform.definitions import ALL_ASSETS
-from egress_platform.run import configure, run_landing
-from egress_platform.sensors import landing_sensor
+from assets.raw import landing_sensor
+from egress_platform.app.definitions import ALL_ASSETS
+from egress_platform.app.run import configure, run_landing
 from egress_platform.simulate import simulate
 from resources.profiles import resources_for
 

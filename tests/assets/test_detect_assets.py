@@ -12,7 +12,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
 from assets.detect import BACKTEST_CHECK
-from egress_platform.definitions import ALL_ASSETS
+from egress_platform.app.definitions import ALL_ASSETS
 from egress_platform.simulate import simulate
 from tests.assets.test_egress_assets import meta, resources
 from tests.conftest import samples_dir

@@ -11,10 +11,11 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
 from assets.egress import RECONCILED_CHECK
-from egress_platform.definitions import ALL_ASSETS
+from egress_platform.app.definitions import ALL_ASSETS
+from egress_platform.lake_layout import CURATED_ZONE, PROCESSED_ZONE
 from egress_platform.sql import VIEW_NAMES
 from resources.etl import PolarsEtl
-from resources.lake import CURATED_ZONE, PROCESSED_ZONE, LocalLakeIOManager, LocalLandingZone
+from resources.lake import LocalLakeIOManager, LocalLandingZone
 from resources.ml import LocalScorer, LocalTrainer
 from resources.network import AwsIpRanges
 from resources.respond import LocalExecutor, LocalNotifier, LocalWorkflow, TemplateLlm

@@ -12,7 +12,8 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from assets.raw import BALANCE_CHECK, RAW_ASSETS
-from resources.lake import QUARANTINE_ZONE, RAW_ZONE, LocalLakeIOManager, LocalLandingZone
+from egress_platform.lake_layout import QUARANTINE_ZONE, RAW_ZONE
+from resources.lake import LocalLakeIOManager, LocalLandingZone
 
 HOURS = ("2026-11-01-00:00", "2026-11-01-23:00")
 DAYS = ("2026-11-01", "2026-11-02")

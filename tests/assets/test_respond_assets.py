@@ -17,11 +17,11 @@ from dagster import (
     materialize,
 )
 
-from assets.common import HOUR_FORMAT
-from egress_platform.definitions import ALL_ASSETS
-from egress_platform.sensors import anomaly_response_sensor
+from assets.respond import anomaly_response_sensor
+from egress_platform.app.definitions import ALL_ASSETS
+from egress_platform.lake_layout import CURATED_ZONE, HOUR_FORMAT, partition_path
 from egress_platform.simulate import simulate
-from resources.lake import CURATED_ZONE, LocalLakeIOManager, partition_path, to_parquet
+from resources.lake import LocalLakeIOManager, to_parquet
 from resources.respond import LocalWorkflow
 from tests.assets.test_egress_assets import meta, resources
 from tests.conftest import samples_dir
@@ -145,8 +145,8 @@ def test_reports_actions_audit_and_alerts(responded: dict[str, Any]) -> None:
 
 
 def test_egress_approve_applies_one_planned_action(responded: dict[str, Any]) -> None:
-    from egress_platform.cli import CliError
-    from egress_platform.operate import approve_action, find_action
+    from egress_platform.app.errors import CliError
+    from egress_platform.app.operate import approve_action, find_action
 
     lake, instance = responded["lake"], responded["instance"]
     window = (responded["keys"][0], responded["keys"][-1])

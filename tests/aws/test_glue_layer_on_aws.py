@@ -20,7 +20,7 @@ import pytest
 import requests
 from dagster import AssetKey, DagsterInstance, materialize
 
-from egress_platform.definitions import ALL_ASSETS
+from egress_platform.app.definitions import ALL_ASSETS
 from egress_platform.glue import flows_job
 from egress_platform.sql import VIEW_NAMES
 from resources.profiles import resources_for

@@ -22,9 +22,9 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
+from egress_platform.app.run import run_landing
 from egress_platform.detect.model import EgressModel
 from egress_platform.glue import flows_job
-from egress_platform.run import run_landing
 from egress_platform.simulate import simulate
 from tests.aws.test_glue_layer_on_aws import JOB, LocalGlueRuntime
 from tests.aws.test_sagemaker_on_aws import LocalTrainingRuntime

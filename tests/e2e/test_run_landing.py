@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 from dagster import AssetKey, DagsterInstance
 
+from egress_platform.app.run import run_landing
 from egress_platform.pricing.estimate import PRICED_SCHEMA
-from egress_platform.run import run_landing
 from egress_platform.simulate import simulate
 from resources.lake import LocalLakeIOManager
 

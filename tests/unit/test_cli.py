@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from egress_platform.cli import main
+from egress_platform.app.cli import main
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:

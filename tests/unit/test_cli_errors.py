@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from egress_platform.cli import main
+from egress_platform.app.cli import main
 
 
 @pytest.fixture()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from egress_platform.run import segments
+from egress_platform.app.run import segments
 from egress_platform.sources.discover import changed, discover
 
 FLOW = ("AWSLogs/o-exampleorg1/111122223333/vpcflowlogs/eu-west-1/2026/01/01/"

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from egress_platform.cli import main
+from egress_platform.app.cli import main
 from egress_platform.detect import nab
 
 

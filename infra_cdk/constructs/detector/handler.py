@@ -11,14 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-HOUR_FORMAT = "%Y-%m-%d-%H:%M"
-
 
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     from dagster import AssetKey, DagsterInstance, materialize
 
-    from egress_platform.definitions import ALL_ASSETS, defs
-    from egress_platform.sensors import start_responses
+    from assets.respond import start_responses
+    from egress_platform.app.definitions import ALL_ASSETS, defs
 
     when = datetime.fromisoformat(event["time"]) if event.get("time") else datetime.now(UTC)
     hour = (when - timedelta(hours=1)).strftime("%Y-%m-%d-%H:00")

@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from egress_platform.lake_layout import HOUR_FORMAT, partition_path
 from egress_platform.rca.evidence import LOOKBACK, Sources
 from egress_platform.rca.narrative import converse_narrative
 from egress_platform.remediate.aws_account import Boto3Account
@@ -44,14 +45,14 @@ def _document(event: dict[str, Any]) -> dict[str, Any]:
 def _partitions(store: S3Store, zone: str, asset: str, keys: list[str]) -> pl.DataFrame:
     frames = []
     for key in keys:
-        path = f"{zone}/{asset}/partition={key.replace(':', '')}/part-00000.parquet"
+        path = partition_path(zone, asset, key)
         if store.exists(path):
             frames.append(pl.read_parquet(io.BytesIO(store.read(path))))
     return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
 
 
 def _sources(store: S3Store, onset: datetime) -> Sources:
-    hours = [(onset - LOOKBACK + timedelta(hours=i)).strftime("%Y-%m-%d-%H:%M") for i in range(52)]
+    hours = [(onset - LOOKBACK + timedelta(hours=i)).strftime(HOUR_FORMAT) for i in range(52)]
     days = sorted({(onset + timedelta(days=d)).strftime("%Y-%m-%d") for d in range(-3, 2)})
     return Sources(
         _partitions(store, "processed", "processed_config_items", days),

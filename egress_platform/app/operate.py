@@ -7,8 +7,9 @@ from typing import Any
 
 import polars as pl
 
+from egress_platform.app.errors import CliError
+from egress_platform.lake_layout import partition_of_path
 from egress_platform.remediate.run import Ledger
-from resources.lake import partition_of_path
 
 Say = Callable[[str], None]
 ACTIONS_PREFIX = "curated/remediation_actions/"
@@ -41,8 +42,7 @@ def approve_action(
 ) -> int:
     from dagster import AssetKey, DagsterInstance, materialize
 
-    from egress_platform.cli import CliError
-    from egress_platform.definitions import ALL_ASSETS, defs
+    from egress_platform.app.definitions import ALL_ASSETS, defs
 
     resources = resources or dict(defs.resources or {})
     lake = resources["lake"]

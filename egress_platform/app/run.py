@@ -23,6 +23,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from egress_platform.app.errors import StepFailed, UnusableInput
+from egress_platform.lake_layout import HOUR_FORMAT
 from egress_platform.settings import Settings, reload_settings
 from egress_platform.sources import SOURCES
 from egress_platform.sources.discover import (
@@ -30,12 +32,10 @@ from egress_platform.sources.discover import (
     changed,
     discover,
     hour_start,
-    layout_prefixes,
 )
 
 Say = Callable[[str], None]
 WARMUP_DAYS = 3  # detection judges hours from the fourth landed day on (the model needs history)
-HOUR_KEY = "%Y-%m-%d-%H:%M"
 SUMMARY_KEY = "reports/summary.json"
 INSTANCE_SETTINGS = "telemetry:\n  enabled: false\n"
 GROUP_ORDER = ("raw", "processed", "egress", "detect", "respond", "report")
@@ -47,14 +47,6 @@ LAYER_TITLES = {
     "respond": "respond: root cause per anomaly, remediation plans, audit log, alerts",
     "report": "report: SQL views and the dashboard",
 }
-
-
-class UnusableInput(Exception):
-    """The landing zone or lake cannot be used: one line for the user, exit code 2."""
-
-
-class StepFailed(Exception):
-    """A materialization failed; the run is visible in `make dev`."""
 
 
 @dataclass
@@ -127,13 +119,6 @@ def quiet_dagster() -> None:
     warnings.filterwarnings("ignore", message=r".*[Ss]upersession.*")
 
 
-def list_landing(landing: Any) -> list[tuple[str, int]]:
-    listing: list[tuple[str, int]] = []
-    for prefix in layout_prefixes():
-        listing.extend(landing.list_objects(prefix))
-    return sorted(set(listing))
-
-
 def run_landing(
     landing_uri: str,
     lake_uri: str | None,
@@ -157,7 +142,7 @@ def run_landing(
     resources = resources_for(settings=settings)
     landing = resources["landing"]
     try:
-        listing = list_landing(landing)
+        listing = landing.list_landed()
     except Exception as exc:  # a missing folder or bucket, no credentials, access denied
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise UnusableInput(f"cannot list the landing zone {landing_uri}: {reason}") from exc
@@ -189,7 +174,7 @@ def run_landing(
         os.environ["EGRESS_PARTITIONS_START"] = start  # read once, when the assets load below
         reload_settings()
 
-    from egress_platform.definitions import ALL_ASSETS, defs
+    from egress_platform.app.definitions import ALL_ASSETS, defs
 
     loaded_start = _loaded_start()
     if loaded_start > start:
@@ -231,14 +216,14 @@ def run_landing(
 def _start_responses(resources: dict[str, Any], judged: list[Step], say: Say) -> None:
     """One response workflow per anomaly first reported in the judged hours (a Step Functions
     execution named after the anomaly on AWS: a repeat run starts nothing twice)."""
-    from egress_platform.sensors import start_responses
+    from assets.respond import start_responses
 
     started = []
     for step in judged:
         hour = hour_start(step.first)
         while hour <= hour_start(step.last):
             started += start_responses(
-                resources["lake"], resources["workflow"], hour.strftime(HOUR_KEY)
+                resources["lake"], resources["workflow"], hour.strftime(HOUR_FORMAT)
             )
             hour += timedelta(hours=1)
     remote = [arn for _, arn in started if arn != "in-process"]
@@ -351,7 +336,7 @@ def segments(keys: list[str]) -> list[tuple[str, str]]:
 
 
 def _dagster_key(key: str) -> str:
-    return key if len(key) == 10 else hour_start(key).strftime(HOUR_KEY)
+    return key if len(key) == 10 else hour_start(key).strftime(HOUR_FORMAT)
 
 
 def _is_daily(partitions: Any) -> bool:
@@ -406,8 +391,8 @@ def build_summary(
     from egress_platform.detect.anomalies import ANOMALY_SCHEMA, latest_rows
     from egress_platform.etl.egress_flows import top_talkers, usd_by_class
     from egress_platform.pricing.estimate import PRICED_SCHEMA
+    from egress_platform.pricing.price_book import HOURS_PER_MONTH
     from egress_platform.pricing.reconcile import RECONCILIATION_SCHEMA, reconciliation_summary
-    from egress_platform.rca.hypotheses import HOURS_PER_MONTH
     from egress_platform.rca.report import REPORT_SCHEMA
     from egress_platform.remediate.run import ACTION_SCHEMA
 

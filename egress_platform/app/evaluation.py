@@ -34,7 +34,7 @@ def score_lake(lake: Path, truth: dict[str, Any]) -> tuple[dict[str, Any], pl.Da
 
 def evaluate_seed(seed: int, days: int, work: Path, say: Callable[[str], None]) -> dict[str, Any]:
     """Simulate one account, run the pipeline over it (`egress run`), score the lake it wrote."""
-    from egress_platform.run import run_landing
+    from egress_platform.app.run import run_landing
 
     landing, lake = work / f"seed-{seed}" / "landing", work / f"seed-{seed}" / "lake"
     simulate(landing, date(2026, 11, 1), days, seed)

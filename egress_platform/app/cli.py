@@ -14,17 +14,13 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from egress_platform.run import StepFailed, UnusableInput
+from egress_platform.app.errors import CliError, StepFailed, UnusableInput
 from egress_platform.settings import get_settings, reload_settings, settings_help
 from egress_platform.sources import SOURCES, get_source
 from egress_platform.sources.common import SourceError
 from egress_platform.sources.vpc_flow import parse_log_format
 
 DEFAULT_START = "2026-11-01"
-
-
-class CliError(Exception):
-    """A user mistake: printed as one line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -387,7 +383,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from egress_platform.demo import demo_scale, run_demo
+    from egress_platform.app.demo import demo_scale, run_demo
 
     scale = demo_scale()
     days = args.days or get_settings().demo_days or scale.days
@@ -396,7 +392,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from egress_platform.run import run_landing, say_summary
+    from egress_platform.app.run import run_landing, say_summary
 
     if args.since and args.until and args.since > args.until:
         raise CliError(f"--since {args.since} is after --until {args.until}")
@@ -411,7 +407,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from egress_platform.evaluation import evaluate, table
+    from egress_platform.app.evaluation import evaluate, table
 
     if not args.seeds:
         raise CliError("--seeds names no seed; give comma-separated integers, e.g. 1,2,3")
@@ -527,20 +523,20 @@ def cmd_nab_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from egress_platform.operate import approve_action
+    from egress_platform.app.operate import approve_action
 
     return approve_action(args.action_id, args.by, _say)
 
 
 def cmd_audit_lineage(args: argparse.Namespace) -> int:
-    from egress_platform import lineage
-    from egress_platform.run import quiet_dagster
+    from egress_platform.app import lineage
+    from egress_platform.app.run import quiet_dagster
     from resources.profiles import lake_dir
 
     quiet_dagster()
     from dagster import DagsterInstance
 
-    from egress_platform.definitions import defs
+    from egress_platform.app.definitions import defs
 
     home = os.environ.setdefault("DAGSTER_HOME", str(lake_dir() / ".dagster"))
     if not Path(home, "dagster.yaml").is_file():

@@ -10,7 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from egress_platform.run import WARMUP_DAYS, UnusableInput
+from egress_platform.app.errors import UnusableInput
+from egress_platform.app.run import WARMUP_DAYS
 from egress_platform.settings import get_settings
 
 Say = Callable[[str], None]
@@ -34,8 +35,8 @@ def run_demo(
     start: date, days: int, seed: int, say: Say, enis: int = 10, dagster_home: Path | None = None
 ) -> int:
     """Simulate an account into the lake's landing zone, then `egress run` over it."""
-    from egress_platform.evaluation import score_lake
-    from egress_platform.run import run_landing, say_summary, write_summary
+    from egress_platform.app.evaluation import score_lake
+    from egress_platform.app.run import run_landing, say_summary, write_summary
     from egress_platform.simulate import simulate
     from resources.lake import LocalLakeIOManager
 

@@ -1,0 +1,1 @@
+"""Remediation: the catalog of actions, plans bound to approvals, and the accounts they act on."""

@@ -1,0 +1,1 @@
+"""Response: the workflow's steps and the alerts it sends."""
