@@ -1,17 +1,20 @@
 """The remediation catalog: every action the platform can plan, with what it needs and risks.
 
-Each action has a parameter schema (JSON Schema, validated before anything runs), the IAM
-permissions its calls need (the remediation Lambda's role holds exactly their union), its
-preconditions, ``plan`` (a dry run: what would change, whether it is already done, and the
-record that would undo it) and ``apply``. Recommendation-only actions never call AWS: they say
-what to do and what it would save.
+Actions are registered as Cloud Custodian registers its own (``@actions.register("name")`` on
+a class): each class states its ``summary``, ``kind``, ``risk``, parameter ``schema`` (JSON
+Schema, validated before anything runs), the IAM ``permissions`` its calls need (the
+remediation Lambda's role holds exactly their union) and ``preconditions``, and implements
+``plan`` (a dry run: what would change, whether it is already done), ``rollback`` (the call
+that restores the state the plan saw) and, for changes, ``apply``. Recommendation-only actions
+never call AWS: they say what to do. A new action is one new class here; the registry test
+checks every one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import jsonschema
 
@@ -42,21 +45,62 @@ class Plan:
         return is_protected(self.tags)
 
 
-@dataclass(frozen=True)
 class Action:
-    name: str
-    summary: str
-    kind: str  # "change" (apply calls AWS) or "recommendation"
-    risk: str
-    parameters: dict[str, Any]
-    permissions: tuple[str, ...]
-    preconditions: tuple[str, ...]
-    plan: Callable[[AccountApi | None, dict[str, Any]], Plan]
-    apply: Callable[[AccountApi, dict[str, Any]], None] | None = None
+    """One catalogued action; subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str] = ""  # set by ``actions.register``
+    summary: ClassVar[str]
+    kind: ClassVar[str] = "change"  # "change" (apply calls AWS) or "recommendation"
+    risk: ClassVar[str]
+    schema: ClassVar[dict[str, Any]]
+    permissions: ClassVar[tuple[str, ...]] = ()
+    preconditions: ClassVar[tuple[str, ...]]
 
     def validate(self, params: dict[str, Any]) -> list[str]:
-        validator = jsonschema.Draft202012Validator(self.parameters)
+        validator = jsonschema.Draft202012Validator(self.schema)
         return sorted(e.message for e in validator.iter_errors(params))
+
+    def plan(self, account: AccountApi | None, params: dict[str, Any]) -> Plan:
+        raise NotImplementedError
+
+    def rollback(self, params: dict[str, Any], before: Any) -> dict[str, Any]:
+        """The call that puts back ``before``, the state the plan read (empty: nothing to undo)."""
+        return {}
+
+    def apply(self, account: AccountApi, params: dict[str, Any]) -> None:
+        raise TypeError(f"{self.name} is a recommendation: it is made by hand, never applied")
+
+
+A = TypeVar("A", bound=type[Action])
+
+
+class ActionRegistry(Mapping[str, Action]):
+    """Name -> action, filled by the ``register`` decorator."""
+
+    def __init__(self) -> None:
+        self._actions: dict[str, Action] = {}
+
+    def register(self, name: str) -> Callable[[A], A]:
+        def add(cls: A) -> A:
+            if name in self._actions:
+                raise ValueError(f"remediation action {name!r} is registered twice")
+            cls.name = name
+            self._actions[name] = cls()
+            return cls
+
+        return add
+
+    def __getitem__(self, name: str) -> Action:
+        return self._actions[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._actions)
+
+    def __len__(self) -> int:
+        return len(self._actions)
+
+
+actions = ActionRegistry()
 
 
 def _schema(properties: dict[str, Any]) -> dict[str, Any]:
@@ -76,24 +120,6 @@ def _full_block(config: dict[str, bool] | None) -> bool:
     if not config:
         return False
     return all(config.get(k) or config.get(k[0].lower() + k[1:]) for k in FULL_BLOCK)
-
-
-def plan_block_public_access(account: AccountApi | None, p: dict[str, Any]) -> Plan:
-    assert account is not None
-    bucket = p["bucket"]
-    current = account.public_access_block(bucket)
-    done = _full_block(current)
-    return Plan(
-        [] if done else [f"turn on all four public access block settings of bucket {bucket}"],
-        done,
-        bucket,
-        account.bucket_tags(bucket),
-        {"call": "PutPublicAccessBlock", "bucket": bucket, "previous": current},
-    )
-
-
-def apply_block_public_access(account: AccountApi, p: dict[str, Any]) -> None:
-    account.put_public_access_block(p["bucket"], dict(FULL_BLOCK))
 
 
 def public_statements(policy: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -117,27 +143,60 @@ def _without_public(policy: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**(policy or {}), "Statement": kept} if kept else None
 
 
-def plan_remove_public_statement(account: AccountApi | None, p: dict[str, Any]) -> Plan:
-    assert account is not None
-    bucket = p["bucket"]
-    policy = account.bucket_policy(bucket)
-    public = public_statements(policy)
-    sids = ", ".join(str(s.get("Sid", "(no Sid)")) for s in public)
-    after = _without_public(policy)
-    change = f"remove public statement(s) {sids} from the policy of bucket {bucket}" + (
-        "" if after else " (nothing else is left: delete the policy)"
-    )
-    return Plan(
-        [change] if public else [],
-        not public,
-        bucket,
-        account.bucket_tags(bucket),
-        {"call": "PutBucketPolicy", "bucket": bucket, "previous": policy},
-    )
+@actions.register("s3-block-public-access")
+class BlockPublicAccess(Action):
+    summary = "Turn on the bucket-level S3 public access block (all four settings)."
+    risk = "low"
+    schema = _schema({"bucket": BUCKET})
+    permissions = ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock",
+                   "s3:GetBucketTagging")  # fmt: skip
+    preconditions = ("the bucket exists", "the bucket is not tagged egress:protected=true")
+
+    def plan(self, account: AccountApi | None, params: dict[str, Any]) -> Plan:
+        assert account is not None
+        bucket = params["bucket"]
+        current = account.public_access_block(bucket)
+        done = _full_block(current)
+        change = f"turn on all four public access block settings of bucket {bucket}"
+        return Plan([] if done else [change], done, bucket, account.bucket_tags(bucket),
+                    self.rollback(params, current))  # fmt: skip
+
+    def rollback(self, params: dict[str, Any], before: Any) -> dict[str, Any]:
+        return {"call": "PutPublicAccessBlock", "bucket": params["bucket"], "previous": before}
+
+    def apply(self, account: AccountApi, params: dict[str, Any]) -> None:
+        account.put_public_access_block(params["bucket"], dict(FULL_BLOCK))
 
 
-def apply_remove_public_statement(account: AccountApi, p: dict[str, Any]) -> None:
-    account.put_bucket_policy(p["bucket"], _without_public(account.bucket_policy(p["bucket"])))
+@actions.register("s3-remove-public-policy-statement")
+class RemovePublicPolicyStatement(Action):
+    summary = "Remove the bucket policy statements that allow anyone (Principal *), keep the rest."
+    risk = "medium"
+    schema = _schema({"bucket": BUCKET})
+    permissions = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
+                   "s3:GetBucketTagging")  # fmt: skip
+    preconditions = ("the bucket exists", "the policy has an unconditional public Allow statement",
+                     "the bucket is not tagged egress:protected=true")  # fmt: skip
+
+    def plan(self, account: AccountApi | None, params: dict[str, Any]) -> Plan:
+        assert account is not None
+        bucket = params["bucket"]
+        policy = account.bucket_policy(bucket)
+        public = public_statements(policy)
+        sids = ", ".join(str(s.get("Sid", "(no Sid)")) for s in public)
+        after = _without_public(policy)
+        change = f"remove public statement(s) {sids} from the policy of bucket {bucket}" + (
+            "" if after else " (nothing else is left: delete the policy)"
+        )
+        return Plan([change] if public else [], not public, bucket, account.bucket_tags(bucket),
+                    self.rollback(params, policy))  # fmt: skip
+
+    def rollback(self, params: dict[str, Any], before: Any) -> dict[str, Any]:
+        return {"call": "PutBucketPolicy", "bucket": params["bucket"], "previous": before}
+
+    def apply(self, account: AccountApi, params: dict[str, Any]) -> None:
+        bucket = params["bucket"]
+        account.put_bucket_policy(bucket, _without_public(account.bucket_policy(bucket)))
 
 
 # -- security groups ----------------------------------------------------------------------------
@@ -167,35 +226,11 @@ def _has(rules: list[dict[str, Any]], perm: dict[str, Any]) -> bool:
     return False
 
 
-def _sg_planner(direction: str) -> Callable[[AccountApi | None, dict[str, Any]], Plan]:
-    def plan(account: AccountApi | None, p: dict[str, Any]) -> Plan:
-        assert account is not None
-        group = account.security_group(p["group_id"])
-        perm = _permission(p)
-        present = _has(group[direction], perm)
-        ports = "all ports" if p["protocol"] == "-1" else f"{p['from_port']}-{p['to_port']}"
-        change = f"revoke {direction} {p['protocol']} {ports} from {p['cidr']} on {p['group_id']}"
-        return Plan(
-            [change] if present else [],
-            not present,
-            p["group_id"],
-            group["tags"],
-            {"call": f"AuthorizeSecurityGroup{direction.title()}", "group_id": p["group_id"],
-             "permission": perm},
-        )  # fmt: skip
+class _RevokeOpenRule(Action):
+    """Revoke one security group rule open to the world, in one direction."""
 
-    return plan
-
-
-def _sg_applier(direction: str) -> Callable[[AccountApi, dict[str, Any]], None]:
-    def apply(account: AccountApi, p: dict[str, Any]) -> None:
-        account.revoke(p["group_id"], direction, _permission(p))
-
-    return apply
-
-
-def _sg_schema() -> dict[str, Any]:
-    return _schema(
+    direction: ClassVar[str]
+    schema = _schema(
         {
             "group_id": GROUP,
             "protocol": {"type": "string", "enum": ["tcp", "udp", "icmp", "icmpv6", "-1"]},
@@ -204,99 +239,99 @@ def _sg_schema() -> dict[str, Any]:
             "cidr": {"type": "string", "enum": ["0.0.0.0/0", "::/0"]},
         }
     )
+    preconditions = ("the group exists and still has the rule",
+                     "the group is not tagged egress:protected=true")  # fmt: skip
+
+    def plan(self, account: AccountApi | None, params: dict[str, Any]) -> Plan:
+        assert account is not None
+        group = account.security_group(params["group_id"])
+        present = _has(group[self.direction], _permission(params))
+        ports = ("all ports" if params["protocol"] == "-1"
+                 else f"{params['from_port']}-{params['to_port']}")  # fmt: skip
+        change = (f"revoke {self.direction} {params['protocol']} {ports} from {params['cidr']} "
+                  f"on {params['group_id']}")  # fmt: skip
+        return Plan([change] if present else [], not present, params["group_id"], group["tags"],
+                    self.rollback(params, group))  # fmt: skip
+
+    def rollback(self, params: dict[str, Any], before: Any) -> dict[str, Any]:
+        return {"call": f"AuthorizeSecurityGroup{self.direction.title()}",
+                "group_id": params["group_id"], "permission": _permission(params)}  # fmt: skip
+
+    def apply(self, account: AccountApi, params: dict[str, Any]) -> None:
+        account.revoke(params["group_id"], self.direction, _permission(params))
+
+
+@actions.register("sg-revoke-open-ingress")
+class RevokeOpenIngress(_RevokeOpenRule):
+    summary = "Revoke exactly the matched inbound rule open to 0.0.0.0/0 or ::/0 on its ports."
+    risk = "medium"
+    direction = "ingress"
+    permissions = ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress")
+
+
+@actions.register("sg-revoke-open-egress")
+class RevokeOpenEgress(_RevokeOpenRule):
+    summary = "Revoke exactly the matched outbound rule open to 0.0.0.0/0 or ::/0 on its ports."
+    risk = "high"
+    direction = "egress"
+    permissions = ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupEgress")
 
 
 # -- recommendations ----------------------------------------------------------------------------
 
 
-def _recommend(text: str, resource_key: str) -> Callable[[AccountApi | None, dict[str, Any]], Plan]:
-    def plan(_: AccountApi | None, p: dict[str, Any]) -> Plan:
-        return Plan([text.format(**p)], False, str(p[resource_key]))
+class _Recommendation(Action):
+    """Says what to change; the product never makes the change itself."""
 
-    return plan
+    kind = "recommendation"
+    risk = "low"
+    advice: ClassVar[str]  # formatted with the parameters
+    resource_key: ClassVar[str]  # the parameter that names the resource
+
+    def plan(self, account: AccountApi | None, params: dict[str, Any]) -> Plan:
+        return Plan([self.advice.format(**params)], False, str(params[self.resource_key]))
 
 
-CATALOG: dict[str, Action] = {
-    a.name: a
-    for a in (
-        Action(
-            "s3-block-public-access",
-            "Turn on the bucket-level S3 public access block (all four settings).",
-            "change", "low", _schema({"bucket": BUCKET}),
-            ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock",
-             "s3:GetBucketTagging"),
-            ("the bucket exists", "the bucket is not tagged egress:protected=true"),
-            plan_block_public_access, apply_block_public_access,
-        ),
-        Action(
-            "s3-remove-public-policy-statement",
-            "Remove the bucket policy statements that allow anyone (Principal *), keep the rest.",
-            "change", "medium", _schema({"bucket": BUCKET}),
-            ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
-             "s3:GetBucketTagging"),
-            ("the bucket exists", "the policy has an unconditional public Allow statement",
-             "the bucket is not tagged egress:protected=true"),
-            plan_remove_public_statement, apply_remove_public_statement,
-        ),
-        Action(
-            "sg-revoke-open-ingress",
-            "Revoke exactly the matched inbound rule open to 0.0.0.0/0 or ::/0 on its ports.",
-            "change", "medium", _sg_schema(),
-            ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress"),
-            ("the group exists and still has the rule",
-             "the group is not tagged egress:protected=true"),
-            _sg_planner("ingress"), _sg_applier("ingress"),
-        ),
-        Action(
-            "sg-revoke-open-egress",
-            "Revoke exactly the matched outbound rule open to 0.0.0.0/0 or ::/0 on its ports.",
-            "change", "high", _sg_schema(),
-            ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupEgress"),
-            ("the group exists and still has the rule",
-             "the group is not tagged egress:protected=true"),
-            _sg_planner("egress"), _sg_applier("egress"),
-        ),
-        Action(
-            "add-s3-gateway-endpoint",
-            "Add an S3 gateway endpoint to the VPC so S3 traffic skips the NAT gateway (free).",
-            "recommendation", "low",
-            _schema({"vpc_id": {"type": "string", "pattern": r"^vpc-[0-9a-f]{8,17}$"},
-                     "service": {"type": "string", "enum": ["s3", "dynamodb"]}}),
-            (), ("the VPC has no gateway endpoint for the service",),
-            _recommend("add a {service} gateway endpoint to {vpc_id} and its private route "
-                       "tables", "vpc_id"),
-        ),
-        Action(
-            "enable-cloudfront-caching",
-            "Restore a caching policy on the distribution so viewers are served from the edge.",
-            "recommendation", "low", _schema({"distribution_id": {"type": "string",
-                                                                  "pattern": r"^E[0-9A-Z]{6,20}$"}}),
-            (), ("the distribution's default behaviour forwards query strings or disables caching",),
-            _recommend("set the CachingOptimized policy on {distribution_id}'s default "
-                       "behaviour", "distribution_id"),
-        ),
-        Action(
-            "colocate-az",
-            "Move the workload into the same AZ as the peers it talks to.",
-            "recommendation", "low",
-            _schema({"eni": {"type": "string", "pattern": r"^eni-[0-9a-f]{8,17}$"},
-                     "peers": {"type": "string", "maxLength": 400}}),
-            (), ("the peers sit in one AZ",),
-            _recommend("run {eni}'s workload in the AZ of its peers ({peers})", "eni"),
-        ),
-        Action(
-            "fix-replication-rule",
-            "Scope the replication rule to the prefixes that need a copy in the other region.",
-            "recommendation", "low",
-            _schema({"bucket": BUCKET, "rule_id": {"type": "string", "maxLength": 255}}),
-            (), ("the rule replicates the whole bucket",),
-            _recommend("limit replication rule {rule_id} of {bucket} to the prefixes that need "
-                       "it", "bucket"),
-        ),
+@actions.register("add-s3-gateway-endpoint")
+class AddGatewayEndpoint(_Recommendation):
+    summary = "Add an S3 gateway endpoint to the VPC so S3 traffic skips the NAT gateway (free)."
+    schema = _schema({"vpc_id": {"type": "string", "pattern": r"^vpc-[0-9a-f]{8,17}$"},
+                      "service": {"type": "string", "enum": ["s3", "dynamodb"]}})  # fmt: skip
+    preconditions = ("the VPC has no gateway endpoint for the service",)
+    advice = "add a {service} gateway endpoint to {vpc_id} and its private route tables"
+    resource_key = "vpc_id"
+
+
+@actions.register("enable-cloudfront-caching")
+class EnableCloudFrontCaching(_Recommendation):
+    summary = "Restore a caching policy on the distribution so viewers are served from the edge."
+    schema = _schema({"distribution_id": {"type": "string", "pattern": r"^E[0-9A-Z]{6,20}$"}})
+    preconditions = (
+        "the distribution's default behaviour forwards query strings or disables caching",
     )
-}  # fmt: skip
+    advice = "set the CachingOptimized policy on {distribution_id}'s default behaviour"
+    resource_key = "distribution_id"
+
+
+@actions.register("colocate-az")
+class ColocateAz(_Recommendation):
+    summary = "Move the workload into the same AZ as the peers it talks to."
+    schema = _schema({"eni": {"type": "string", "pattern": r"^eni-[0-9a-f]{8,17}$"},
+                      "peers": {"type": "string", "maxLength": 400}})  # fmt: skip
+    preconditions = ("the peers sit in one AZ",)
+    advice = "run {eni}'s workload in the AZ of its peers ({peers})"
+    resource_key = "eni"
+
+
+@actions.register("fix-replication-rule")
+class FixReplicationRule(_Recommendation):
+    summary = "Scope the replication rule to the prefixes that need a copy in the other region."
+    schema = _schema({"bucket": BUCKET, "rule_id": {"type": "string", "maxLength": 255}})
+    preconditions = ("the rule replicates the whole bucket",)
+    advice = "limit replication rule {rule_id} of {bucket} to the prefixes that need it"
+    resource_key = "bucket"
 
 
 def executable_permissions() -> list[str]:
     """Every IAM action the catalog's applies and plans call: the remediation role's policy."""
-    return sorted({p for a in CATALOG.values() if a.kind == "change" for p in a.permissions})
+    return sorted({p for a in actions.values() if a.kind == "change" for p in a.permissions})

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from egress_platform.remediate.accounts import AccountApi, ResourceMissing
-from egress_platform.remediate.catalog import CATALOG, RISKS, Plan
+from egress_platform.remediate.catalog import RISKS, Plan, actions
 
 MODES = ("dry-run", "approve", "auto")
 ACTION_SCHEMA: dict[str, pl.DataType] = {
@@ -150,7 +150,7 @@ def action_id(anomaly_id: str, action: str, params: dict[str, Any]) -> str:
 
 def _row(anomaly_id: str, aid: str, rec: dict[str, Any], policy: Policy,
          status: str, detail: str, plan: Plan | None) -> dict[str, Any]:  # fmt: skip
-    action = CATALOG.get(rec["action"])
+    action = actions.get(rec["action"])
     return {
         "action_id": aid,
         "anomaly_id": anomaly_id,
@@ -174,7 +174,7 @@ def remediate_one(
     """Plan one recommended action, gate it, apply it if allowed; return its status row."""
     params = rec.get("params", {})
     aid = action_id(anomaly_id, rec["action"], params)
-    action = CATALOG.get(rec["action"])
+    action = actions.get(rec["action"])
 
     def done(
         status: str, detail: str, plan: Plan | None = None, step: str = "plan"
@@ -210,7 +210,6 @@ def remediate_one(
         return done("awaiting_approval", f"run `egress approve {aid}` to apply", plan)
     ledger.record(aid, "apply", "started", anomaly_id=anomaly_id, action=rec["action"],
                   params=params, changes=plan.changes, approved=approved)  # fmt: skip
-    assert action.apply is not None
     if approved:
         ledger.consume(aid, "applied")  # single use: a rule re-added later needs a new approval
     try:

@@ -16,7 +16,7 @@ from egress_platform.rca.evidence import AnomalyRef, Evidence, Sources, gather_e
 from egress_platform.rca.hypotheses import rank_hypotheses
 from egress_platform.rca.report import Narrator, anomaly_facts
 from egress_platform.remediate.accounts import AccountApi
-from egress_platform.remediate.catalog import CATALOG
+from egress_platform.remediate.catalog import actions
 from egress_platform.remediate.run import Ledger, Policy, remediate
 from egress_platform.respond.alerts import Publish, Store, alert_messages, deliver
 
@@ -64,7 +64,7 @@ def choose_actions_step(
 
     waiting = [
         p["action_id"] for p in plans
-        if p["status"] == "planned" and not policy.may_apply(CATALOG[p["action"]].risk, approved(p))
+        if p["status"] == "planned" and not policy.may_apply(actions[p["action"]].risk, approved(p))
     ]  # fmt: skip
     return {"plans": plans, "needs_approval": bool(waiting), "waiting": waiting}
 

@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 
 from egress_platform.remediate.accounts import FakeAccount
-from egress_platform.remediate.catalog import CATALOG, executable_permissions
+from egress_platform.remediate.catalog import (
+    Action,
+    ActionRegistry,
+    actions,
+    executable_permissions,
+)
 from egress_platform.remediate.run import Ledger, Policy, action_id, remediate
 from egress_platform.respond.alerts import OUTBOX, SENT, deliver
 from resources.storage import LocalStore
@@ -51,19 +56,63 @@ def fake(sg_tags: dict[str, str] | None = None) -> FakeAccount:
 
 
 def test_every_action_declares_schema_permissions_and_preconditions() -> None:
-    for action in CATALOG.values():
-        assert action.parameters["type"] == "object" and action.parameters["required"]
+    for name, action in actions.items():
+        assert action.name == name and action.summary
+        assert action.schema["type"] == "object" and action.schema["required"]
         assert action.preconditions, action.name
         assert action.risk in ("low", "medium", "high")
         if action.kind == "change":
-            assert action.permissions and action.apply is not None, action.name
+            assert action.permissions and type(action).apply is not Action.apply, action.name
             assert all(re.fullmatch(r"(s3|ec2):[A-Z][A-Za-z]+", p) for p in action.permissions)
         else:
             assert action.kind == "recommendation" and action.permissions == ()
+            with pytest.raises(TypeError, match="made by hand"):
+                action.apply(fake(), {})
     assert "ec2:RevokeSecurityGroupIngress" in executable_permissions()
     assert {"s3-block-public-access", "s3-remove-public-policy-statement", "sg-revoke-open-ingress",
             "sg-revoke-open-egress", "add-s3-gateway-endpoint", "enable-cloudfront-caching",
-            "colocate-az", "fix-replication-rule"} <= set(CATALOG)  # fmt: skip
+            "colocate-az", "fix-replication-rule"} <= set(actions)  # fmt: skip
+
+
+ALL_OUT = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": []}
+CHANGE_PARAMS = {
+    "s3-block-public-access": {"bucket": BUCKET},
+    "s3-remove-public-policy-statement": {"bucket": BUCKET},
+    "sg-revoke-open-ingress": OPEN_22["params"],
+    "sg-revoke-open-egress": {"group_id": SG, "protocol": "-1", "from_port": -1, "to_port": -1,
+                              "cidr": "0.0.0.0/0"},
+}  # fmt: skip
+
+
+def test_every_change_action_plans_applies_and_records_its_undo() -> None:
+    """The registry's contract, for each change action: a plan with a change and its rollback
+    record, apply, and then the plan says there is nothing left to do."""
+    assert set(CHANGE_PARAMS) == {n for n, a in actions.items() if a.kind == "change"}
+    for name, params in CHANGE_PARAMS.items():
+        action, account = actions[name], fake()
+        account.security_groups[SG]["egress"] = [dict(ALL_OUT)]
+        assert action.validate(params) == [], name
+        before = action.plan(account, params)
+        assert before.changes and not before.noop, name
+        assert before.rollback["call"].startswith(("Put", "Authorize")), name
+        action.apply(account, params)
+        assert action.plan(account, params).noop, name
+
+
+def test_an_action_name_registers_once() -> None:
+    registry = ActionRegistry()
+
+    @registry.register("twice")
+    class First(Action):
+        pass
+
+    with pytest.raises(ValueError, match="registered twice"):
+
+        @registry.register("twice")
+        class Second(Action):
+            pass
+
+    assert list(registry) == ["twice"] and registry["twice"].name == "twice"
 
 
 def test_revoke_removes_exactly_the_matched_permission(tmp_path: Path) -> None:
