@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -488,6 +489,416 @@ def build_account(seed: int, total_hours: int, n_enis: int = 10) -> Account:
     return account
 
 
+@dataclass
+class Stage:
+    """What an incident builder works with: the account so far and the one random stream."""
+
+    account: Account
+    rng: np.random.Generator
+    total_hours: int
+    enis: dict[str, Eni]  # the account's workloads by role (orders_a, db, analytics ...)
+    s3_via_nat: Callable[[Eni, float, str], Stream]
+    change: Callable[..., Change]  # a Change by an admin user at a random minute
+
+
+@dataclass
+class Placed:
+    """An incident as built: its cause, the traffic it adds and what should fix it."""
+
+    cause: Change
+    streams: list[Stream]
+    entity: str
+    entity_type: str
+    dest_class: str
+    remediation: str
+    end: int  # the last hour (a relaunch lasts to the end of the window)
+
+
+class IncidentBuilder:
+    """One kind of incident; ``build`` draws from ``stage.rng`` in a fixed order (same seed,
+    same account)."""
+
+    kind: ClassVar[str]
+
+    def build(self, stage: Stage, iid: str, start: int, end: int, cause_hour: int) -> Placed:
+        raise NotImplementedError
+
+
+INCIDENTS: dict[str, IncidentBuilder] = {}  # in registration order: the order seeds place them
+
+
+def incident(cls: type[IncidentBuilder]) -> type[IncidentBuilder]:
+    """Register an incident kind: adding one is one class below."""
+    if cls.kind in INCIDENTS:
+        raise ValueError(f"incident kind {cls.kind!r} is registered twice")
+    INCIDENTS[cls.kind] = cls()
+    return cls
+
+
+@incident
+class PublicBucket(IncidentBuilder):
+    """A bucket policy opened to everyone: public downloads to the internet."""
+
+    kind = "public_bucket"
+
+    def build(self, stage: Stage, iid: str, start: int, end: int, cause_hour: int) -> Placed:
+        rng = stage.rng
+        b = stage.account.buckets
+        change = stage.change
+        kind = self.kind
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "PublicRead",
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{b['exports']}/*",
+                }
+            ],
+        }
+        cause = change(
+            kind,
+            cause_hour,
+            "PutBucketPolicy",
+            "s3.amazonaws.com",
+            "AWS::S3::Bucket",
+            b["exports"],
+            {"bucketName": b["exports"], "bucketPolicy": policy},
+            {"name": b["exports"]},
+            # AWS Config delivers the policy as JSON text inside the item.
+            {
+                "BucketPolicy": {"policyText": json.dumps(policy)},
+                "PublicAccessBlockConfiguration": None,
+            },
+        )
+        streams = [
+            Stream(
+                f"{iid}-public-downloads",
+                "s3_get",
+                "internet",
+                float(rng.uniform(30, 50)),
+                "flat",
+                bucket=b["exports"],
+                dst_prefixes=INTERNET_CLIENTS,
+                active=(start, end),
+                billing=[
+                    BillingLine(
+                        "AmazonS3",
+                        "DataTransfer-Out-Bytes",
+                        "GetObject",
+                        b["exports"],
+                        "internet",
+                    )
+                ],
+            )
+        ]
+        entity, etype, dclass, fix = (
+            b["exports"],
+            "bucket",
+            "internet",
+            "s3-block-public-access",
+        )
+        return Placed(cause, streams, entity, etype, dclass, fix, end)
+
+
+@incident
+class SgExfiltration(IncidentBuilder):
+    """Port 22 opened to the world on a security group, then data leaves over it."""
+
+    kind = "sg_exfiltration"
+
+    def build(self, stage: Stage, iid: str, start: int, end: int, cause_hour: int) -> Placed:
+        rng = stage.rng
+        change = stage.change
+        analytics = stage.enis["analytics"]
+        kind = self.kind
+        perm = {
+            "ipProtocol": "tcp",
+            "fromPort": 22,
+            "toPort": 22,
+            "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]},
+        }
+        cause = change(
+            kind,
+            cause_hour,
+            "AuthorizeSecurityGroupIngress",
+            "ec2.amazonaws.com",
+            "AWS::EC2::SecurityGroup",
+            analytics.security_group,
+            {"groupId": analytics.security_group, "ipPermissions": {"items": [perm]}},
+            {
+                "groupId": analytics.security_group,
+                "ipPermissions": [
+                    {
+                        "ipProtocol": "tcp",
+                        "fromPort": 22,
+                        "toPort": 22,
+                        "ipRanges": ["0.0.0.0/0"],
+                    },
+                    {
+                        "ipProtocol": "tcp",
+                        "fromPort": 22,
+                        "toPort": 22,
+                        "ipRanges": ["10.0.0.0/16"],
+                    },
+                ],
+            },
+        )
+        streams = [
+            Stream(
+                f"{iid}-exfil",
+                "flow",
+                "internet",
+                float(rng.uniform(20, 35)),
+                "flat",
+                eni=analytics,
+                dst_prefixes=[EXFIL_DESTINATION],
+                dst_port=22,
+                traffic_path=8,
+                active=(start, end),
+                billing=[
+                    BillingLine(
+                        "AmazonEC2",
+                        "DataTransfer-Out-Bytes",
+                        "RunInstances",
+                        analytics.instance_id or "",
+                        "internet",
+                        "out",
+                        AZS[analytics.az_id],
+                    )
+                ],
+            )
+        ]
+        entity, etype, dclass, fix = (
+            analytics.eni_id,
+            "eni",
+            "internet",
+            "sg-revoke-open-ingress",
+        )
+        return Placed(cause, streams, entity, etype, dclass, fix, end)
+
+
+@incident
+class NatS3(IncidentBuilder):
+    """The S3 gateway endpoint deleted: S3 traffic goes through the NAT gateway."""
+
+    kind = "nat_s3"
+
+    def build(self, stage: Stage, iid: str, start: int, end: int, cause_hour: int) -> Placed:
+        account = stage.account
+        change = stage.change
+        s3_via_nat = stage.s3_via_nat
+        kind = self.kind
+        cause = change(
+            kind,
+            cause_hour,
+            "DeleteVpcEndpoints",
+            "ec2.amazonaws.com",
+            "AWS::EC2::VPCEndpoint",
+            account.s3_endpoint_id,
+            {
+                "DeleteVpcEndpointsRequest": {
+                    "VpcEndpointId": {"tag": 1, "content": account.s3_endpoint_id}
+                }
+            },
+            {
+                "vpcEndpointId": account.s3_endpoint_id,
+                "state": "deleted",
+                "serviceName": "com.amazonaws.us-east-1.s3",
+            },
+        )
+        direct = [s for s in account.streams if s.name in ("app-a-s3", "app-b-s3")]
+        streams = []
+        for s in direct:
+            s.off.append((start, end))
+            assert s.eni is not None
+            nat_stream = s3_via_nat(s.eni, s.base_gb_per_h, f"{iid}-{s.name}-via-nat")
+            nat_stream.active = (start, end)
+            streams.append(nat_stream)
+        entity, etype, dclass, fix = (
+            account.nat_gateway_id,
+            "nat_gateway",
+            "nat_gateway",
+            "add-s3-gateway-endpoint",
+        )
+        return Placed(cause, streams, entity, etype, dclass, fix, end)
+
+
+@incident
+class Replication(IncidentBuilder):
+    """A replication rule that copies the whole bucket to another region."""
+
+    kind = "replication"
+
+    def build(self, stage: Stage, iid: str, start: int, end: int, cause_hour: int) -> Placed:
+        rng = stage.rng
+        b = stage.account.buckets
+        change = stage.change
+        kind = self.kind
+        rule = {
+            "Rules": [
+                {
+                    "ID": "replicate-all",
+                    "Status": "Enabled",
+                    "Priority": 1,
+                    "Filter": {"Prefix": ""},
+                    "Destination": {"Bucket": f"arn:aws:s3:::{b['replica']}"},
+                }
+            ]
+        }
+        cause = change(
+            kind,
+            cause_hour,
+            "PutBucketReplication",
+            "s3.amazonaws.com",
+            "AWS::S3::Bucket",
+            b["app"],
+            {"bucketName": b["app"], "ReplicationConfiguration": rule},
+            {"name": b["app"]},
+            {"BucketReplicationConfiguration": rule},
+        )
+        streams = [
+            Stream(
+                f"{iid}-replicate-all",
+                "replication",
+                "inter_region",
+                float(rng.uniform(15, 25)),
+                "flat",
+                bucket=b["app"],
+                active=(start, end),
+                billing=[
+                    BillingLine(
+                        "AmazonS3",
+                        "USE1-USW2-AWS-Out-Bytes",
+                        "S3-Replication",
+                        b["app"],
+                        "inter_region",
+                    )
+                ],
+            )
+        ]
+        entity, etype, dclass, fix = b["app"], "bucket", "inter_region", "fix-replication-rule"
+        return Placed(cause, streams, entity, etype, dclass, fix, end)
+
+
+@incident
+class CrossAz(IncidentBuilder):
+    """The orders service relaunched in another AZ than its database."""
+
+    kind = "cross_az"
+
+    def build(self, stage: Stage, iid: str, start: int, end: int, cause_hour: int) -> Placed:
+        account = stage.account
+        change = stage.change
+        orders_b = stage.enis["orders_b"]
+        db = stage.enis["db"]
+        total_hours = stage.total_hours
+        kind = self.kind
+        cause = change(
+            kind,
+            cause_hour,
+            "RunInstances",
+            "ec2.amazonaws.com",
+            "AWS::EC2::Instance",
+            orders_b.instance_id or "",
+            {
+                "instancesSet": {"items": [{"imageId": "ami-0abcdef1234567890"}]},
+                "subnetId": orders_b.subnet_id,
+            },
+            {
+                "instanceId": orders_b.instance_id,
+                "subnetId": orders_b.subnet_id,
+                "placement": {"availabilityZone": AZS[orders_b.az_id]},
+                "networkInterfaces": [{"networkInterfaceId": orders_b.eni_id}],
+            },
+            tags={"Name": "orders"},
+        )
+        old = next(s for s in account.streams if s.name == "orders-a-db")
+        old.active = (0, start)
+        streams = [
+            Stream(
+                f"{iid}-orders-b-db",
+                "flow",
+                "inter_az",
+                old.base_gb_per_h,
+                "diurnal",
+                eni=orders_b,
+                peer_eni=db,
+                dst_port=5432,
+                traffic_path=1,
+                active=(start, total_hours),
+                billing=inter_az_lines(orders_b, db),
+            )
+        ]
+        end = total_hours
+        entity, etype, dclass, fix = orders_b.eni_id, "eni", "inter_az", "colocate-az"
+        return Placed(cause, streams, entity, etype, dclass, fix, end)
+
+
+@incident
+class CloudFrontCacheMiss(IncidentBuilder):
+    """Caching turned off on the distribution: viewers miss, origin fetches."""
+
+    kind = "cloudfront_cache_miss"
+
+    def build(self, stage: Stage, iid: str, start: int, end: int, cause_hour: int) -> Placed:
+        account = stage.account
+        rng = stage.rng
+        change = stage.change
+        kind = self.kind
+        config = {
+            "id": account.distribution_id,
+            "defaultCacheBehavior": {
+                "cachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+                "forwardedValues": {"queryString": True},
+            },
+        }
+        cause = change(
+            kind,
+            cause_hour,
+            "UpdateDistribution",
+            "cloudfront.amazonaws.com",
+            "AWS::CloudFront::Distribution",
+            account.distribution_id,
+            {"id": account.distribution_id, "distributionConfig": config},
+            config,
+        )
+        base = next(s for s in account.streams if s.name == "cdn-viewers")
+        streams = [
+            Stream(
+                f"{iid}-cache-miss-viewers",
+                "cloudfront_viewer",
+                "internet",
+                base.base_gb_per_h * float(rng.uniform(2.0, 3.0)),
+                "diurnal",
+                distribution_id=account.distribution_id,
+                active=(start, end),
+                billing=base.billing,
+            ),
+            Stream(
+                f"{iid}-origin-fetch",
+                "flow",
+                "cloudfront",
+                base.base_gb_per_h * 3.0,
+                "diurnal",
+                eni=next(e for e in account.enis if e.role == "web-a"),
+                dst_prefixes=CLOUDFRONT_ORIGIN_FACING,
+                traffic_path=8,
+                dst_service="CLOUDFRONT",
+                active=(start, end),
+            ),
+        ]
+        entity, etype, dclass, fix = (
+            account.distribution_id,
+            "distribution",
+            "internet",
+            "enable-cloudfront-caching",
+        )
+        return Placed(cause, streams, entity, etype, dclass, fix, end)
+
+
 def _schedule(
     account: Account,
     rng: np.random.Generator,
@@ -504,14 +915,7 @@ def _schedule(
     """Place the six incidents and the benign changes after a stretch of clean history."""
     seed = account.seed
     history = max(24, int(total_hours * 0.35))
-    kinds = [
-        "public_bucket",
-        "sg_exfiltration",
-        "nat_s3",
-        "replication",
-        "cross_az",
-        "cloudfront_cache_miss",
-    ]
+    kinds = list(INCIDENTS)
     order = list(rng.permutation(len(kinds)))
     span = max(1, total_hours - history - 8)
     slots = np.linspace(history, history + span, len(kinds) + 1)[:-1]
@@ -545,301 +949,22 @@ def _schedule(
             tags or {},
         )
 
+    enis = {"orders_a": orders_a, "orders_b": orders_b, "db": db, "analytics": analytics,
+            "migration": migration, "app_a": app_a, "app_b": app_b}  # fmt: skip
+    stage = Stage(account, rng, total_hours, enis, s3_via_nat, change)
     for slot_index, kind_index in enumerate(order):
         kind = kinds[kind_index]
         start = int(slots[slot_index] + rng.integers(0, max(1, int(span / len(kinds) / 3))))
         end = min(total_hours, start + int(rng.integers(8, 20)))
         cause_hour = max(0, start - 1)
         iid = f"inc-{stable_id(seed, kind, start, length=10)}"
-        b = account.buckets
-        if kind == "public_bucket":
-            policy = {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "PublicRead",
-                        "Effect": "Allow",
-                        "Principal": "*",
-                        "Action": "s3:GetObject",
-                        "Resource": f"arn:aws:s3:::{b['exports']}/*",
-                    }
-                ],
-            }
-            cause = change(
-                kind,
-                cause_hour,
-                "PutBucketPolicy",
-                "s3.amazonaws.com",
-                "AWS::S3::Bucket",
-                b["exports"],
-                {"bucketName": b["exports"], "bucketPolicy": policy},
-                {"name": b["exports"]},
-                # AWS Config delivers the policy as JSON text inside the item.
-                {
-                    "BucketPolicy": {"policyText": json.dumps(policy)},
-                    "PublicAccessBlockConfiguration": None,
-                },
-            )
-            streams = [
-                Stream(
-                    f"{iid}-public-downloads",
-                    "s3_get",
-                    "internet",
-                    float(rng.uniform(30, 50)),
-                    "flat",
-                    bucket=b["exports"],
-                    dst_prefixes=INTERNET_CLIENTS,
-                    active=(start, end),
-                    billing=[
-                        BillingLine(
-                            "AmazonS3",
-                            "DataTransfer-Out-Bytes",
-                            "GetObject",
-                            b["exports"],
-                            "internet",
-                        )
-                    ],
-                )
-            ]
-            entity, etype, dclass, fix = (
-                b["exports"],
-                "bucket",
-                "internet",
-                "s3-block-public-access",
-            )
-        elif kind == "sg_exfiltration":
-            perm = {
-                "ipProtocol": "tcp",
-                "fromPort": 22,
-                "toPort": 22,
-                "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]},
-            }
-            cause = change(
-                kind,
-                cause_hour,
-                "AuthorizeSecurityGroupIngress",
-                "ec2.amazonaws.com",
-                "AWS::EC2::SecurityGroup",
-                analytics.security_group,
-                {"groupId": analytics.security_group, "ipPermissions": {"items": [perm]}},
-                {
-                    "groupId": analytics.security_group,
-                    "ipPermissions": [
-                        {
-                            "ipProtocol": "tcp",
-                            "fromPort": 22,
-                            "toPort": 22,
-                            "ipRanges": ["0.0.0.0/0"],
-                        },
-                        {
-                            "ipProtocol": "tcp",
-                            "fromPort": 22,
-                            "toPort": 22,
-                            "ipRanges": ["10.0.0.0/16"],
-                        },
-                    ],
-                },
-            )
-            streams = [
-                Stream(
-                    f"{iid}-exfil",
-                    "flow",
-                    "internet",
-                    float(rng.uniform(20, 35)),
-                    "flat",
-                    eni=analytics,
-                    dst_prefixes=[EXFIL_DESTINATION],
-                    dst_port=22,
-                    traffic_path=8,
-                    active=(start, end),
-                    billing=[
-                        BillingLine(
-                            "AmazonEC2",
-                            "DataTransfer-Out-Bytes",
-                            "RunInstances",
-                            analytics.instance_id or "",
-                            "internet",
-                            "out",
-                            AZS[analytics.az_id],
-                        )
-                    ],
-                )
-            ]
-            entity, etype, dclass, fix = (
-                analytics.eni_id,
-                "eni",
-                "internet",
-                "sg-revoke-open-ingress",
-            )
-        elif kind == "nat_s3":
-            cause = change(
-                kind,
-                cause_hour,
-                "DeleteVpcEndpoints",
-                "ec2.amazonaws.com",
-                "AWS::EC2::VPCEndpoint",
-                account.s3_endpoint_id,
-                {
-                    "DeleteVpcEndpointsRequest": {
-                        "VpcEndpointId": {"tag": 1, "content": account.s3_endpoint_id}
-                    }
-                },
-                {
-                    "vpcEndpointId": account.s3_endpoint_id,
-                    "state": "deleted",
-                    "serviceName": "com.amazonaws.us-east-1.s3",
-                },
-            )
-            direct = [s for s in account.streams if s.name in ("app-a-s3", "app-b-s3")]
-            streams = []
-            for s in direct:
-                s.off.append((start, end))
-                assert s.eni is not None
-                nat_stream = s3_via_nat(s.eni, s.base_gb_per_h, f"{iid}-{s.name}-via-nat")
-                nat_stream.active = (start, end)
-                streams.append(nat_stream)
-            entity, etype, dclass, fix = (
-                account.nat_gateway_id,
-                "nat_gateway",
-                "nat_gateway",
-                "add-s3-gateway-endpoint",
-            )
-        elif kind == "replication":
-            rule = {
-                "Rules": [
-                    {
-                        "ID": "replicate-all",
-                        "Status": "Enabled",
-                        "Priority": 1,
-                        "Filter": {"Prefix": ""},
-                        "Destination": {"Bucket": f"arn:aws:s3:::{b['replica']}"},
-                    }
-                ]
-            }
-            cause = change(
-                kind,
-                cause_hour,
-                "PutBucketReplication",
-                "s3.amazonaws.com",
-                "AWS::S3::Bucket",
-                b["app"],
-                {"bucketName": b["app"], "ReplicationConfiguration": rule},
-                {"name": b["app"]},
-                {"BucketReplicationConfiguration": rule},
-            )
-            streams = [
-                Stream(
-                    f"{iid}-replicate-all",
-                    "replication",
-                    "inter_region",
-                    float(rng.uniform(15, 25)),
-                    "flat",
-                    bucket=b["app"],
-                    active=(start, end),
-                    billing=[
-                        BillingLine(
-                            "AmazonS3",
-                            "USE1-USW2-AWS-Out-Bytes",
-                            "S3-Replication",
-                            b["app"],
-                            "inter_region",
-                        )
-                    ],
-                )
-            ]
-            entity, etype, dclass, fix = b["app"], "bucket", "inter_region", "fix-replication-rule"
-        elif kind == "cross_az":
-            cause = change(
-                kind,
-                cause_hour,
-                "RunInstances",
-                "ec2.amazonaws.com",
-                "AWS::EC2::Instance",
-                orders_b.instance_id or "",
-                {
-                    "instancesSet": {"items": [{"imageId": "ami-0abcdef1234567890"}]},
-                    "subnetId": orders_b.subnet_id,
-                },
-                {
-                    "instanceId": orders_b.instance_id,
-                    "subnetId": orders_b.subnet_id,
-                    "placement": {"availabilityZone": AZS[orders_b.az_id]},
-                    "networkInterfaces": [{"networkInterfaceId": orders_b.eni_id}],
-                },
-                tags={"Name": "orders"},
-            )
-            old = next(s for s in account.streams if s.name == "orders-a-db")
-            old.active = (0, start)
-            streams = [
-                Stream(
-                    f"{iid}-orders-b-db",
-                    "flow",
-                    "inter_az",
-                    old.base_gb_per_h,
-                    "diurnal",
-                    eni=orders_b,
-                    peer_eni=db,
-                    dst_port=5432,
-                    traffic_path=1,
-                    active=(start, total_hours),
-                    billing=inter_az_lines(orders_b, db),
-                )
-            ]
-            end = total_hours
-            entity, etype, dclass, fix = orders_b.eni_id, "eni", "inter_az", "colocate-az"
-        else:  # cloudfront_cache_miss
-            config = {
-                "id": account.distribution_id,
-                "defaultCacheBehavior": {
-                    "cachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
-                    "forwardedValues": {"queryString": True},
-                },
-            }
-            cause = change(
-                kind,
-                cause_hour,
-                "UpdateDistribution",
-                "cloudfront.amazonaws.com",
-                "AWS::CloudFront::Distribution",
-                account.distribution_id,
-                {"id": account.distribution_id, "distributionConfig": config},
-                config,
-            )
-            base = next(s for s in account.streams if s.name == "cdn-viewers")
-            streams = [
-                Stream(
-                    f"{iid}-cache-miss-viewers",
-                    "cloudfront_viewer",
-                    "internet",
-                    base.base_gb_per_h * float(rng.uniform(2.0, 3.0)),
-                    "diurnal",
-                    distribution_id=account.distribution_id,
-                    active=(start, end),
-                    billing=base.billing,
-                ),
-                Stream(
-                    f"{iid}-origin-fetch",
-                    "flow",
-                    "cloudfront",
-                    base.base_gb_per_h * 3.0,
-                    "diurnal",
-                    eni=next(e for e in account.enis if e.role == "web-a"),
-                    dst_prefixes=CLOUDFRONT_ORIGIN_FACING,
-                    traffic_path=8,
-                    dst_service="CLOUDFRONT",
-                    active=(start, end),
-                ),
-            ]
-            entity, etype, dclass, fix = (
-                account.distribution_id,
-                "distribution",
-                "internet",
-                "enable-cloudfront-caching",
-            )
+        placed = INCIDENTS[kind].build(stage, iid, start, end, cause_hour)
+        streams, end = placed.streams, placed.end
         account.streams.extend(streams)
         account.incidents.append(
-            Incident(iid, kind, entity, etype, dclass, start, end, streams, cause, fix)
-        )
+            Incident(iid, kind, placed.entity, placed.entity_type, placed.dest_class, start, end,
+                     streams, placed.cause, placed.remediation)
+        )  # fmt: skip
 
     # Benign changes: a deploy every few days, and one planned migration in a maintenance window.
     for day in range(1, total_hours // 24, 3):

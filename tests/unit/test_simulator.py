@@ -164,3 +164,21 @@ def test_ground_truth_lists_each_incident_with_its_cause(tmp_path: Path) -> None
         "nightly_backup",
         "planned_migration",
     }
+
+
+def test_every_registered_incident_kind_is_placed_once_with_a_catalogued_fix() -> None:
+    from egress_platform.remediate.catalog import actions
+    from egress_platform.simulate.account import INCIDENTS, IncidentBuilder, build_account, incident
+
+    account = build_account(seed=3, total_hours=10 * 24)
+    assert sorted(i.kind for i in account.incidents) == sorted(INCIDENTS)
+    for placed in account.incidents:
+        assert placed.streams and placed.cause.event_name, placed.kind
+        assert placed.start_hour < placed.end_hour <= 10 * 24, placed.kind
+        assert placed.remediation in actions, placed.kind
+
+    class Again(IncidentBuilder):
+        kind = "nat_s3"
+
+    with pytest.raises(ValueError, match="registered twice"):
+        incident(Again)
