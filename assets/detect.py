@@ -57,9 +57,9 @@ def egress_features(
     flows = lake.read_frame("egress_flows_hourly", window, PRICED_SCHEMA)
     features = build_features(series_frame(flows))
     wanted = features.filter(pl.col("hour") >= first) if features.height else features
-    by_hour = {
-        h.strftime(HOUR_FORMAT): f for (h,), f in wanted.group_by("hour")
-    } if wanted.height else {}  # fmt: skip
+    by_hour = (
+        {h.strftime(HOUR_FORMAT): f for (h,), f in wanted.group_by("hour")} if wanted.height else {}
+    )
     empty = features.clear()
     out = {k: by_hour.get(k, empty) for k in keys}
     return Output(
@@ -172,11 +172,18 @@ def egress_anomalies(
     latest = latest_rows(every)
     reported = latest.filter(~pl.col("suppressed")) if latest.height else latest
     table = [
-        {"id": r["anomaly_id"], "entity": r["entity"], "class": r["dest_class"], "type": r["type"],
-         "onset": str(r["onset_hour"]), "hours": r["hours"], "extra_usd_per_hour": round(r["extra_usd_per_hour"], 3),
-         "severity": r["severity"]}
+        {
+            "id": r["anomaly_id"],
+            "entity": r["entity"],
+            "class": r["dest_class"],
+            "type": r["type"],
+            "onset": str(r["onset_hour"]),
+            "hours": r["hours"],
+            "extra_usd_per_hour": round(r["extra_usd_per_hour"], 3),
+            "severity": r["severity"],
+        }
         for r in reported.sort("onset_hour").iter_rows(named=True)
-    ]  # fmt: skip
+    ]
     return Output(
         out,
         metadata={

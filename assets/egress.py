@@ -160,9 +160,10 @@ def cost_reconciliation(
         priced = lake.read_frame("egress_flows_hourly", hours_of_day(day), PRICED_SCHEMA)
         priced = priced.filter(pl.col("hour").dt.strftime("%Y-%m-%d") == day)
         out[day] = (
-            reconcile(cur, priced) if cur.height or priced.height
+            reconcile(cur, priced)
+            if cur.height or priced.height
             else pl.DataFrame(schema=RECONCILIATION_SCHEMA)
-        )  # fmt: skip
+        )
     report = pl.concat(list(out.values())) if out else pl.DataFrame(schema=RECONCILIATION_SCHEMA)
     summary = reconciliation_summary(report, RECONCILIATION_TOLERANCE)
     per_day = explained_share(report, ["day"])

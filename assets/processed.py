@@ -73,10 +73,12 @@ def build_processed_asset(spec: SourceSpec) -> AssetsDefinition:
         )
         yield AssetCheckResult(
             check_name=NO_DUPLICATES,
-            passed=all(f.height == f.drop(["source_file", "line_no"], strict=False).unique().height
-                       for f in out.values()),
+            passed=all(
+                f.height == f.drop(["source_file", "line_no"], strict=False).unique().height
+                for f in out.values()
+            ),
             metadata={"records": rows},
-        )  # fmt: skip
+        )
 
     return processed_asset
 

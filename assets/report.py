@@ -95,8 +95,12 @@ REPORT_ASSETS = [egress_dashboard]
 )
 def pipeline_health_sensor(context: RunFailureSensorContext, notifier: Notifier) -> None:
     run = context.dagster_run
-    body = {"kind": "pipeline_health", "run_id": run.run_id, "job": run.job_name,
-            "error": (context.failure_event.message or "")[:500]}  # fmt: skip
+    body = {
+        "kind": "pipeline_health",
+        "run_id": run.run_id,
+        "job": run.job_name,
+        "error": (context.failure_event.message or "")[:500],
+    }
     notifier.publish(
         f"[egress high] run failed: {run.job_name}"[:100],
         json.dumps(body),

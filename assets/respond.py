@@ -182,9 +182,14 @@ def remediation_actions(
             rows = [
                 row
                 for report in reports.iter_rows(named=True)
-                for row in remediate(report["anomaly_id"], json.loads(report["recommended_actions"]),
-                                     account, policy, ledger)
-            ]  # fmt: skip
+                for row in remediate(
+                    report["anomaly_id"],
+                    json.loads(report["recommended_actions"]),
+                    account,
+                    policy,
+                    ledger,
+                )
+            ]
             if rows:
                 out[key] = pl.DataFrame(rows, schema=ACTION_SCHEMA)
         executor.commit(store, account)
@@ -228,15 +233,33 @@ def remediation_audit_log(lake: ResourceParam[LakeIOManager]) -> Output[pl.DataF
     entries = Ledger(lake.store()).entries()
     frame = (
         pl.DataFrame(
-            [{**{k: e.get(k) for k in ("at", "seq", "action_id", "anomaly_id", "action", "step",
-                                        "outcome", "detail", "mode", "actor")},
-              "params": json.dumps(e.get("params", {}), sort_keys=True),
-              "changes": json.dumps(e.get("changes", []))} for e in entries],
+            [
+                {
+                    **{
+                        k: e.get(k)
+                        for k in (
+                            "at",
+                            "seq",
+                            "action_id",
+                            "anomaly_id",
+                            "action",
+                            "step",
+                            "outcome",
+                            "detail",
+                            "mode",
+                            "actor",
+                        )
+                    },
+                    "params": json.dumps(e.get("params", {}), sort_keys=True),
+                    "changes": json.dumps(e.get("changes", [])),
+                }
+                for e in entries
+            ],
             infer_schema_length=None,
         ).sort("at", "action_id", "seq")
         if entries
         else pl.DataFrame(schema={"at": pl.String(), "action_id": pl.String()})
-    )  # fmt: skip
+    )
     steps = Counter(f"{e['step']}:{e['outcome']}" for e in entries)
     return Output(frame, metadata={"entries": len(entries), "by_step": MetadataValue.json(steps)})
 
@@ -305,9 +328,13 @@ def start_responses(
     so a repeat is a no-op) for each anomaly first reported in this hourly partition."""
     started = []
     for row in first_reported(lake, partition).iter_rows(named=True):
-        payload = {"anomaly_id": row["anomaly_id"], "partition": partition,
-                   "account_id": row["account_id"], "entity": row["entity"],
-                   "dest_class": row["dest_class"]}  # fmt: skip
+        payload = {
+            "anomaly_id": row["anomaly_id"],
+            "partition": partition,
+            "account_id": row["account_id"],
+            "entity": row["entity"],
+            "dest_class": row["dest_class"],
+        }
         started.append((row, workflow.start(row["anomaly_id"], payload)))
     return started
 

@@ -29,20 +29,36 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
     )
     lake = DataLakeStack(app, "EgressDataLake", env=env)
     CatalogEtlStack(
-        app, "EgressCatalogEtl", raw_bucket=lake.raw_name, lake_bucket=lake.lake_name,
-        athena_bucket=lake.athena_name, key=lake.key, env=env,
-    )  # fmt: skip
+        app,
+        "EgressCatalogEtl",
+        raw_bucket=lake.raw_name,
+        lake_bucket=lake.lake_name,
+        athena_bucket=lake.athena_name,
+        key=lake.key,
+        env=env,
+    )
     vpc_ids = app.node.try_get_context("vpc_ids") or []
     IngestionStack(
-        app, "EgressIngestion", raw=lake.raw, raw_name=lake.raw_name,
-        source_logs=lake.source_logs, key=lake.key, vpc_ids=list(vpc_ids), env=env,
-    )  # fmt: skip
+        app,
+        "EgressIngestion",
+        raw=lake.raw,
+        raw_name=lake.raw_name,
+        source_logs=lake.source_logs,
+        key=lake.key,
+        vpc_ids=list(vpc_ids),
+        env=env,
+    )
     MlStack(app, "EgressMl", lake_bucket=lake.lake_name, key=lake.key, env=env)
     observability = ObservabilityStack(app, "EgressObservability", key=lake.key, env=env)
     ResponseStack(
-        app, "EgressResponse", lake_bucket=lake.lake_name, raw_bucket=lake.raw_name, key=lake.key,
-        alerts=observability.alerts, env=env,
-    )  # fmt: skip
+        app,
+        "EgressResponse",
+        lake_bucket=lake.lake_name,
+        raw_bucket=lake.raw_name,
+        key=lake.key,
+        alerts=observability.alerts,
+        env=env,
+    )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
 

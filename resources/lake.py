@@ -27,7 +27,8 @@ from egress_platform.lake_layout import (
 )
 from egress_platform.sources.discover import layout_prefixes
 from egress_platform.sources.ingest import IngestBatch
-from resources.storage import LocalStore, ObjectStore, S3Store
+from egress_platform.store import Store
+from resources.storage import LocalStore, S3Store
 
 # S3 server access logs cannot go to an SSE-KMS bucket and CloudFront's standard logs need ACLs,
 # so on AWS these two sources land in their own log-target bucket (same key layouts).
@@ -37,10 +38,10 @@ ACCESS_LOG_PREFIXES = ("s3-access-logs/", "cloudfront-logs/")
 class LandingZone(ConfigurableResource):
     """Where the sources' objects land, in AWS's own key layouts."""
 
-    def store(self) -> ObjectStore:
+    def store(self) -> Store:
         raise NotImplementedError
 
-    def store_for(self, key: str) -> ObjectStore:
+    def store_for(self, key: str) -> Store:
         """The store holding ``key`` (or the keys under a prefix)."""
         return self.store()
 
@@ -62,7 +63,7 @@ class LandingZone(ConfigurableResource):
 class LocalLandingZone(LandingZone):
     root: str
 
-    def store(self) -> ObjectStore:
+    def store(self) -> Store:
         return LocalStore(Path(self.root))
 
 
@@ -73,10 +74,10 @@ class S3LandingZone(LandingZone):
     prefix: str = ""
     access_log_bucket: str = ""
 
-    def store(self) -> ObjectStore:
+    def store(self) -> Store:
         return S3Store(self.bucket, self.prefix)
 
-    def store_for(self, key: str) -> ObjectStore:
+    def store_for(self, key: str) -> Store:
         if self.access_log_bucket and key.startswith(ACCESS_LOG_PREFIXES):
             return S3Store(self.access_log_bucket)
         return self.store()
@@ -91,10 +92,10 @@ def to_parquet(frame: pl.DataFrame) -> bytes:
 class LakeIOManager(ConfigurableIOManager):
     """Partitioned Parquet in zones; written whole per partition, read back as one LazyFrame."""
 
-    def store(self) -> ObjectStore:
+    def store(self) -> Store:
         raise NotImplementedError
 
-    def quarantine_store(self) -> ObjectStore:
+    def quarantine_store(self) -> Store:
         """Where quarantined records go: the lake itself unless a quarantine bucket is set."""
         return self.store()
 
@@ -199,7 +200,7 @@ class MissingPartition(LookupError):
 class LocalLakeIOManager(LakeIOManager):
     root: str
 
-    def store(self) -> ObjectStore:
+    def store(self) -> Store:
         return LocalStore(Path(self.root))
 
 
@@ -212,10 +213,10 @@ class S3LakeIOManager(LakeIOManager):
     region_name: str = "us-east-1"
     quarantine_bucket: str = ""
 
-    def store(self) -> ObjectStore:
+    def store(self) -> Store:
         return S3Store(self.bucket, self.prefix)
 
-    def quarantine_store(self) -> ObjectStore:
+    def quarantine_store(self) -> Store:
         return S3Store(self.quarantine_bucket) if self.quarantine_bucket else self.store()
 
     def handle_output(
@@ -237,9 +238,10 @@ class S3LakeIOManager(LakeIOManager):
             return
         frame = first.records if isinstance(first, IngestBatch) else first
         keys = (
-            list(parts) if isinstance(obj, dict)
+            list(parts)
+            if isinstance(obj, dict)
             else [context.asset_partition_key if context.has_asset_partitions else UNPARTITIONED]
-        )  # fmt: skip
+        )
         store = self.store()
         location = store.uri(f"{zone_of(asset)}/{asset}/")
         catalog = GlueCatalog(

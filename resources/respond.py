@@ -121,8 +121,12 @@ class LocalNotifier(Notifier):
         target = Path(self.path)
         target.parent.mkdir(parents=True, exist_ok=True)
         message_id = f"local-{attributes['anomaly_id']}-{attributes['state']}"
-        line = {"message_id": message_id, "subject": subject, "attributes": attributes,
-                "body": json.loads(body)}  # fmt: skip
+        line = {
+            "message_id": message_id,
+            "subject": subject,
+            "attributes": attributes,
+            "body": json.loads(body),
+        }
         with target.open("a") as handle:
             handle.write(json.dumps(line, sort_keys=True) + "\n")
         if self.echo:

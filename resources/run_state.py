@@ -11,19 +11,20 @@ import json
 from typing import Any
 
 from egress_platform.settings import Settings
-from resources.storage import LocalStore, ObjectStore, S3Store
+from egress_platform.store import Store
+from resources.storage import LocalStore, S3Store
 
 PARTITIONS_KEY = "state/partitions.json"
 LANDING_INDEX_KEY = "state/landing_index.json"
 
 
-def lake_store(settings: Settings) -> ObjectStore:
+def lake_store(settings: Settings) -> Store:
     if settings.profile == "aws":
         return S3Store(settings.lake_bucket or settings.raw_bucket, settings.lake_prefix)
     return LocalStore(settings.lake_root())
 
 
-def read_state(store: ObjectStore, key: str) -> dict[str, Any]:
+def read_state(store: Store, key: str) -> dict[str, Any]:
     try:
         if not store.exists(key):
             return {}
@@ -33,7 +34,7 @@ def read_state(store: ObjectStore, key: str) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def write_state(store: ObjectStore, key: str, doc: dict[str, Any]) -> None:
+def write_state(store: Store, key: str, doc: dict[str, Any]) -> None:
     store.write(key, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
 
 

@@ -413,8 +413,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CliError("--seeds names no seed; give comma-separated integers, e.g. 1,2,3")
     remote = args.ip_ranges.startswith(("http://", "https://"))
     if args.ip_ranges and not remote and not Path(args.ip_ranges).is_file():
-        raise CliError(f"--ip-ranges {args.ip_ranges} does not exist; give AWS's "
-                           "ip-ranges.json path or URL")  # fmt: skip
+        raise CliError(
+            f"--ip-ranges {args.ip_ranges} does not exist; give AWS's ip-ranges.json path or URL"
+        )
     _writable_file(args.out, "--out")
     if args.ip_ranges:
         os.environ["EGRESS_IP_RANGES"] = args.ip_ranges
@@ -544,8 +545,9 @@ def cmd_audit_lineage(args: argparse.Namespace) -> int:
     instance = DagsterInstance.get()
     resources = defs.resources or {}
     try:
-        report = lineage.audit(args.anomaly_id, instance, defs.resolve_asset_graph(),
-                               resources["lake"])  # fmt: skip
+        report = lineage.audit(
+            args.anomaly_id, instance, defs.resolve_asset_graph(), resources["lake"]
+        )
     except (lineage.UnknownAnomaly, lineage.NotMaterialized) as exc:
         raise CliError(str(exc.args[0])) from None
     print(json.dumps(report, indent=2) if args.json else lineage.render_tree(report))

@@ -50,11 +50,17 @@ def run_demo(
         sim = simulate(landing, start, days, seed, enis, progress=lambda m: say(f"      {m}"))
     except OSError as exc:
         raise UnusableInput(f"cannot write the landing zone {landing}: {exc.strerror}") from exc
-    say(f"      account {sim.account_id}, {sim.incidents} incidents injected, "
-        f"{time.monotonic() - t0:.1f}s")  # fmt: skip
+    say(
+        f"      account {sim.account_id}, {sim.incidents} incidents injected, "
+        f"{time.monotonic() - t0:.1f}s"
+    )
     outcome = run_landing(str(landing), str(lake), say, dagster_home=dagster_home)
-    summary: dict[str, Any] = {"account_id": sim.account_id, "days": days, "seed": seed,
-                               "enis": enis}  # fmt: skip
+    summary: dict[str, Any] = {
+        "account_id": sim.account_id,
+        "days": days,
+        "seed": seed,
+        "enis": enis,
+    }
     summary |= outcome.summary
     truth = json.loads((landing / "ground_truth.json").read_text())
     summary["ground_truth_score"] = score_lake(lake, truth)[0]

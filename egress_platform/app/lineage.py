@@ -48,13 +48,20 @@ class Step:
         return f"{self.asset}[{self.partition}]" if self.partition else self.asset
 
     def as_dict(self) -> dict[str, Any]:
-        return {"node": self.node_id, "asset": self.asset, "partition": self.partition,
-                "run_id": self.run_id, "storage_id": self.storage_id,
-                "data_version": self.data_version, "code_version": self.code_version,
-                "materialized_at": self.materialized_at, "parents": self.parents,
-                "upstream_partitions": self.upstream_partitions,
-                "partition_range": list(self.partition_range) if self.partition_range else None,
-                "landing_objects": self.landing_objects}  # fmt: skip
+        return {
+            "node": self.node_id,
+            "asset": self.asset,
+            "partition": self.partition,
+            "run_id": self.run_id,
+            "storage_id": self.storage_id,
+            "data_version": self.data_version,
+            "code_version": self.code_version,
+            "materialized_at": self.materialized_at,
+            "parents": self.parents,
+            "upstream_partitions": self.upstream_partitions,
+            "partition_range": list(self.partition_range) if self.partition_range else None,
+            "landing_objects": self.landing_objects,
+        }
 
 
 def find_anomaly(lake: Any, anomaly_id: str) -> tuple[str, dict[str, Any]]:

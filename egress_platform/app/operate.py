@@ -51,8 +51,10 @@ def approve_action(
         partition, row = find_action(store, action_id)
     except UnknownAction as missing:
         raise CliError(str(missing)) from None
-    say(f"{action_id}: {row['action']} on {row['resource'] or '-'} (anomaly {row['anomaly_id']}), "
-        f"now {row['status']}")  # fmt: skip
+    say(
+        f"{action_id}: {row['action']} on {row['resource'] or '-'} (anomaly {row['anomaly_id']}), "
+        f"now {row['status']}"
+    )
     if row["kind"] != "change":
         raise CliError(
             f"{action_id} is a recommendation ({row['action']}): a change the product does not "
@@ -69,10 +71,15 @@ def approve_action(
         resources=resources,
         instance=instance,
         partition_key=partition,
-        run_config={"ops": {"remediation_actions": {"config": {
-            "mode": "approve", "approve": [action_id], "approved_by": who}}},
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-    )  # fmt: skip
+        run_config={
+            "ops": {
+                "remediation_actions": {
+                    "config": {"mode": "approve", "approve": [action_id], "approved_by": who}
+                }
+            },
+            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        },
+    )
     if not result.success:
         raise CliError("the remediation run failed; see it in `make dev`")
     _, after = find_action(store, action_id)

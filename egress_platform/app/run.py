@@ -158,8 +158,10 @@ def run_landing(
     todo = changed(current, recorded.get("partitions", {}))
     say(_landed_line(landed, todo))
     if landed.unmatched:
-        say(f"      {len(landed.unmatched)} objects under the log prefixes match no AWS layout, "
-            f"e.g. {landed.unmatched[0][0]}: not ingested")  # fmt: skip
+        say(
+            f"      {len(landed.unmatched)} objects under the log prefixes match no AWS layout, "
+            f"e.g. {landed.unmatched[0][0]}: not ingested"
+        )
     if not any(todo.values()):
         say("nothing new since the last run: no work done")
         previous = read_state(store, SUMMARY_KEY)
@@ -198,8 +200,9 @@ def run_landing(
         seconds = round(time.monotonic() - t, 1)
         results[step.asset] = meta | {"seconds": seconds}
         outcome.checks_ok &= bool(meta.get("check_passed", True))
-        outcome.steps.append({"asset": step.asset, "first": step.first, "last": step.last,
-                              "seconds": seconds})  # fmt: skip
+        outcome.steps.append(
+            {"asset": step.asset, "first": step.first, "last": step.last, "seconds": seconds}
+        )
         say(f"            {_step_line(step.asset, meta)} in {seconds:.1f}s")
     _start_responses(resources, [s for s in steps if s.asset == "egress_anomalies"], say)
     merged = recorded.get("partitions", {})
@@ -240,14 +243,24 @@ def _loaded_start() -> str:
 def _landed_line(landed: Landed, todo: dict[str, list[str]]) -> str:
     parts = [f"{s} {len(landed.objects.get(s, {}))}" for s in SOURCES if landed.objects.get(s)]
     new = sum(len(v) for v in todo.values())
-    return (f"landed: {landed.object_count:,} objects in partitions by source ({', '.join(parts)}); "
-            f"{new} partitions new or changed since the last run")  # fmt: skip
+    return (
+        f"landed: {landed.object_count:,} objects in partitions by source ({', '.join(parts)}); "
+        f"{new} partitions new or changed since the last run"
+    )
 
 
 def _step_line(asset: str, meta: dict[str, Any]) -> str:
-    for key, label in (("records", "records"), ("facts", "rows"), ("rows", "rows"),
-                       ("days", "days"), ("anomalies", "anomalies"), ("reports", "reports"),
-                       ("actions", "actions"), ("sent", "alerts sent"), ("views", "views")):  # fmt: skip
+    for key, label in (
+        ("records", "records"),
+        ("facts", "rows"),
+        ("rows", "rows"),
+        ("days", "days"),
+        ("anomalies", "anomalies"),
+        ("reports", "reports"),
+        ("actions", "actions"),
+        ("sent", "alerts sent"),
+        ("views", "views"),
+    ):
         if key in meta:
             value = meta[key]
             count = len(value) if isinstance(value, list | dict) else value
@@ -291,8 +304,11 @@ def plan_steps(
             parts = changed_hours if own in hourly else todo.get(own, [])
             steps += [Step(name, group, a, b) for a, b in segments(parts)]
             continue
-        upstream = {raw_source[a.to_user_string()] for a in graph.get_ancestor_asset_keys(key)
-                    if a.to_user_string() in raw_source}  # fmt: skip
+        upstream = {
+            raw_source[a.to_user_string()]
+            for a in graph.get_ancestor_asset_keys(key)
+            if a.to_user_string() in raw_source
+        }
         starts = [changed_start[s] for s in upstream if s in changed_start]
         if not starts:
             continue
@@ -304,8 +320,11 @@ def plan_steps(
             lo = max(lo, judged_from)
         if name == "egress_model":
             done = instance.get_materialized_partitions(AssetKey(name))
-            days = [d for d in data_days if hour_start(d) >= judged_from
-                    and (lo < hour_start(d) or d not in done)]  # fmt: skip
+            days = [
+                d
+                for d in data_days
+                if hour_start(d) >= judged_from and (lo < hour_start(d) or d not in done)
+            ]
         elif name == "cost_reconciliation":  # days the bill covers
             days = [
                 d
@@ -348,15 +367,19 @@ def _is_daily(partitions: Any) -> bool:
     )
 
 
-def materialize_step(assets: list[Any], resources: dict[str, Any], instance: Any,
-                     step: Step) -> dict[str, Any]:  # fmt: skip
+def materialize_step(
+    assets: list[Any], resources: dict[str, Any], instance: Any, step: Step
+) -> dict[str, Any]:
     from dagster import AssetKey, materialize
 
     tags = (
-        {"dagster/asset_partition_range_start": step.first,
-         "dagster/asset_partition_range_end": step.last}
-        if step.partitioned else {}
-    )  # fmt: skip
+        {
+            "dagster/asset_partition_range_start": step.first,
+            "dagster/asset_partition_range_end": step.last,
+        }
+        if step.partitioned
+        else {}
+    )
     result = materialize(
         assets,
         selection=[AssetKey(step.asset)],
@@ -411,24 +434,36 @@ def build_summary(
         report = reports.get(a["anomaly_id"], {})
         listed.append(
             {
-                "anomaly_id": a["anomaly_id"], "account_id": a.get("account_id"),
-                "entity": a["entity"], "dest_class": a["dest_class"], "type": a["type"],
-                "onset": str(a["onset_hour"]), "severity": a["severity"],
+                "anomaly_id": a["anomaly_id"],
+                "account_id": a.get("account_id"),
+                "entity": a["entity"],
+                "dest_class": a["dest_class"],
+                "type": a["type"],
+                "onset": str(a["onset_hour"]),
+                "severity": a["severity"],
                 "extra_usd_per_hour": round(a["extra_usd_per_hour"], 3),
-                "projected_extra_usd_per_month": round(round(a["extra_usd_per_hour"], 3) * HOURS_PER_MONTH, 2),
-                "top_cause": report.get("top_cause"), "confidence": report.get("top_confidence"),
-                "cause_event": report.get("top_event_name"), "cause_event_id": report.get("top_event_id"),
+                "projected_extra_usd_per_month": round(
+                    round(a["extra_usd_per_hour"], 3) * HOURS_PER_MONTH, 2
+                ),
+                "top_cause": report.get("top_cause"),
+                "confidence": report.get("top_confidence"),
+                "cause_event": report.get("top_event_name"),
+                "cause_event_id": report.get("top_event_id"),
                 "cause_resource": report.get("top_resource"),
-                "remediation": [{"action_id": x["action_id"], "action": x["action"], "status": x["status"]}
-                                for x in actions.get(a["anomaly_id"], [])],
+                "remediation": [
+                    {"action_id": x["action_id"], "action": x["action"], "status": x["status"]}
+                    for x in actions.get(a["anomaly_id"], [])
+                ],
             }
-        )  # fmt: skip
+        )
     by_class = usd_by_class(priced) if priced.height else {}
     sources = {}
     for name, spec in SOURCES.items():
         meta = results.get(spec.asset_name)
-        row: dict[str, Any] = {"landed_partitions": len(landed.objects.get(name, {})),
-                               "landed_objects": len(landed.keys(name))}  # fmt: skip
+        row: dict[str, Any] = {
+            "landed_partitions": len(landed.objects.get(name, {})),
+            "landed_objects": len(landed.keys(name)),
+        }
         if meta:
             row |= {
                 k: meta[k]
@@ -466,8 +501,10 @@ def build_summary(
 
 def say_summary(summary: dict[str, Any], say: Say) -> None:
     say("")
-    say(f"{'source':<14}{'landed':>8}{'partitions':>11}{'files':>8}{'records':>12}{'quarantined':>13}"
-        f"{'MB read':>10}{'seconds':>9}  check")  # fmt: skip
+    say(
+        f"{'source':<14}{'landed':>8}{'partitions':>11}{'files':>8}{'records':>12}{'quarantined':>13}"
+        f"{'MB read':>10}{'seconds':>9}  check"
+    )
     for name, row in summary["sources"].items():
         if "records" not in row:
             say(f"{name:<14}{row['landed_objects']:>8,}{'(nothing new)':>24}")
@@ -486,8 +523,10 @@ def say_summary(summary: dict[str, Any], say: Say) -> None:
     say(f"  {'total':<26}{summary['estimated_usd']:>12,.2f}")
     say("top talkers")
     for talker in summary["top_talkers"]:
-        say(f"  {talker['source']:<48}{talker['dest_class']:<16}{talker['gb_out']:>10,.1f} GB"
-            f"{talker['usd']:>10,.2f} $")  # fmt: skip
+        say(
+            f"  {talker['source']:<48}{talker['dest_class']:<16}{talker['gb_out']:>10,.1f} GB"
+            f"{talker['usd']:>10,.2f} $"
+        )
     recon = summary["reconciliation"]
     if recon["cur_transfer_usd"]:
         say(
@@ -502,12 +541,21 @@ def say_summary(summary: dict[str, Any], say: Say) -> None:
         return
     say("anomalies found (onset, entity, class, type, extra $/h, projected $/month, severity)")
     for a in summary["anomalies"]:
-        say(f"  {a['onset'][:16]}  {a['entity']:<28}{a['dest_class']:<14}{a['type']:<17}"
-            f"{a['extra_usd_per_hour']:>8.3f}{a['projected_extra_usd_per_month']:>10,.0f}  {a['severity']}")  # fmt: skip
-    planned = [x["action_id"] for a in summary["anomalies"] for x in a["remediation"]
-               if x["status"] == "planned"]  # fmt: skip
-    hint = f"`egress approve {planned[0]}` applies that planned action" if planned else (
-        "no planned action to approve: recommendations are made by hand")  # fmt: skip
+        say(
+            f"  {a['onset'][:16]}  {a['entity']:<28}{a['dest_class']:<14}{a['type']:<17}"
+            f"{a['extra_usd_per_hour']:>8.3f}{a['projected_extra_usd_per_month']:>10,.0f}  {a['severity']}"
+        )
+    planned = [
+        x["action_id"]
+        for a in summary["anomalies"]
+        for x in a["remediation"]
+        if x["status"] == "planned"
+    ]
+    hint = (
+        f"`egress approve {planned[0]}` applies that planned action"
+        if planned
+        else ("no planned action to approve: recommendations are made by hand")
+    )
     say(f"root causes and remediation (dry run; {hint})")
     for a in summary["anomalies"]:
         event = f"{a['cause_event']} on " if a["cause_event"] else ""

@@ -110,9 +110,13 @@ def score_against_truth(anomalies: pl.DataFrame, truth: dict[str, Any]) -> Score
             truth_usd = float(incident["extra_usd_per_hour"])
             error = abs(extra - truth_usd) / truth_usd if truth_usd else 0.0
             result.impact_errors.append(error)
-            entry |= {"delay_h": delay, "extra_usd_per_hour": round(extra, 4),
-                      "truth_usd_per_hour": truth_usd, "impact_error": round(error, 3),
-                      "type": best["type"]}  # fmt: skip
+            entry |= {
+                "delay_h": delay,
+                "extra_usd_per_hour": round(extra, 4),
+                "truth_usd_per_hour": truth_usd,
+                "impact_error": round(error, 3),
+                "type": best["type"],
+            }
         result.per_incident.append(entry)
     result.true_events = len(matched_ids)
     for change in truth.get("benign_changes", []):

@@ -41,10 +41,15 @@ def series_frame(flows: pl.DataFrame) -> pl.DataFrame:
     """Hourly USD and GB per series, dense over the window, with its top destinations."""
     if flows.height == 0:
         return pl.DataFrame(
-            schema={"hour": pl.Datetime("us", "UTC"), **dict.fromkeys(SERIES_KEY, pl.String),
-                    "usd": pl.Float64, "gb": pl.Float64, "new_destination_share": pl.Float64,
-                    "top_destinations": pl.String}
-        )  # fmt: skip
+            schema={
+                "hour": pl.Datetime("us", "UTC"),
+                **dict.fromkeys(SERIES_KEY, pl.String),
+                "usd": pl.Float64,
+                "gb": pl.Float64,
+                "new_destination_share": pl.Float64,
+                "top_destinations": pl.String,
+            }
+        )
     nat = pl.col("dest_class") == "nat_gateway"
     keyed = flows.with_columns(
         pl.when(nat & pl.col("via_nat_gateway_id").is_not_null())

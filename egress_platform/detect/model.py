@@ -133,7 +133,8 @@ def lightgbm() -> ModuleType:
     return lgb
 
 
-def _fit(rows: pl.DataFrame, alpha: float, rounds: int) -> Any:
+def fit_quantile(rows: pl.DataFrame, alpha: float, rounds: int) -> Any:
+    """A LightGBM booster for the ``alpha`` quantile of log1p(usd) given the features."""
     lgb = lightgbm()
 
     x = rows.select(FEATURES).to_numpy().astype(np.float64)
@@ -152,7 +153,7 @@ def residual_bands(
     fit_rows, held = rows.filter(pl.col("hour") <= cut), rows.filter(pl.col("hour") > cut)
     if fit_rows.height < 200 or held.height == 0:
         return {}
-    model = _fit(fit_rows, 0.5, rounds)
+    model = fit_quantile(fit_rows, 0.5, rounds)
     predicted = model.predict(held.select(FEATURES).to_numpy().astype(np.float64))
     residual = to_target(held.get_column("usd").to_numpy()) - predicted
     frame = pl.DataFrame({"band_key": held.select(band_key()).to_series(), "r": residual})
@@ -171,7 +172,7 @@ def train(features: pl.DataFrame, rounds: int = ROUNDS) -> EgressModel:
     # In a fixed order: LightGBM's bins and splits depend on row order, and the rows arrive in
     # whatever order the partitions' group-bys left them, so equal data gave unequal models.
     rows = features.filter(pl.col("history_hours") >= 24).sort(["hour", *SERIES_KEY])
-    boosters = [_fit(rows, alpha, rounds) for alpha in (0.5, UPPER_QUANTILE)]
+    boosters = [fit_quantile(rows, alpha, rounds) for alpha in (0.5, UPPER_QUANTILE)]
     bands = residual_bands(rows, rounds)
     hours = rows.get_column("hour")
     metadata = {

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from egress_platform.detect.features import build_features
-from egress_platform.detect.model import _fit, to_target
+from egress_platform.detect.model import fit_quantile, to_target
 
 PROBATION_SHARE = 0.15
 BLOCKS = 6
@@ -105,7 +105,7 @@ def score_series(series: pl.DataFrame) -> pl.DataFrame:
     raw = np.zeros(n)
     spread = 0.0
     for lo, hi in itertools.pairwise(int(e) for e in edges):
-        model = _fit(features.slice(0, lo), 0.5, rounds=100)
+        model = fit_quantile(features.slice(0, lo), 0.5, rounds=100)
         block = features.slice(lo, hi - lo)
         predicted = model.predict(block.select(model.feature_name()).to_numpy().astype(np.float64))
         residual = y[lo:hi] - predicted

@@ -98,9 +98,14 @@ def build_egress_flows(
 
 def sort_flows(priced: pl.DataFrame) -> pl.DataFrame:
     return priced.sort(
-        "hour", "account_id", "source_type", "source_id", "dest_class", "dest_prefix",
+        "hour",
+        "account_id",
+        "source_type",
+        "source_id",
+        "dest_class",
+        "dest_prefix",
         nulls_last=True,
-    )  # fmt: skip
+    )
 
 
 def account_of(network_items: pl.DataFrame, flows: pl.DataFrame) -> str:

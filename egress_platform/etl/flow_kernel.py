@@ -242,8 +242,14 @@ def _aggregate(
     return status
 
 
-def add_text(table: ShapeTable, text: np.ndarray, begin: int, source: int,
-             kinds: np.ndarray, limits: np.ndarray) -> tuple[ShapeTable, bool]:  # fmt: skip
+def add_text(
+    table: ShapeTable,
+    text: np.ndarray,
+    begin: int,
+    source: int,
+    kinds: np.ndarray,
+    limits: np.ndarray,
+) -> tuple[ShapeTable, bool]:
     """Fold the records of ``text[begin:]`` (whole lines, ending in a newline) into ``table``.
 
     Returns the (possibly grown) table and whether every record was accepted; on False the
@@ -252,9 +258,16 @@ def add_text(table: ShapeTable, text: np.ndarray, begin: int, source: int,
     position = begin
     while True:
         status = _aggregate(
-            text, position, source, kinds, limits, table.slots, table.rows, table.source,
+            text,
+            position,
+            source,
+            kinds,
+            limits,
+            table.slots,
+            table.rows,
+            table.source,
             table.state,
-        )  # fmt: skip
+        )
         if status == DONE:
             return table, True
         if status == INVALID:
@@ -336,9 +349,14 @@ def shape_sums(
     )
     schema = vpc_flow.text_schema(fields)
     shapes = pl.read_csv(
-        lines, separator=" ", has_header=False, schema=schema, null_values=["-"], quote_char=None,
+        lines,
+        separator=" ",
+        has_header=False,
+        schema=schema,
+        null_values=["-"],
+        quote_char=None,
         raise_if_empty=False,
-    )  # fmt: skip
+    )
     present = [k for k in keys if k in schema]
     frame = shapes.select(
         pl.Series(hour, table.column(HOUR)),
@@ -349,7 +367,7 @@ def shape_sums(
         pl.Series("flows", table.column(FLOWS)).cast(pl.UInt32),
         pl.Series(SHAPE[0], table.column(HASH_1)),
         pl.Series(SHAPE[1], table.column(HASH_2)),
-    ).select(hour, *keys, "bytes", "packets", "flows", *SHAPE)  # fmt: skip
+    ).select(hour, *keys, "bytes", "packets", "flows", *SHAPE)
     return frame, table.records
 
 
@@ -375,8 +393,18 @@ class ShapeSums:
             frame.get_column(c).to_numpy() for c in (self.hour, *SHAPE, "bytes", "packets")
         )
         flows = frame.get_column("flows").cast(pl.Int64).to_numpy()
-        _absorb(self.table.slots, self.table.rows, self.table.state, hour, hash_1, hash_2,
-                nbytes, packets, flows, new)  # fmt: skip
+        _absorb(
+            self.table.slots,
+            self.table.rows,
+            self.table.state,
+            hour,
+            hash_1,
+            hash_2,
+            nbytes,
+            packets,
+            flows,
+            new,
+        )
         self.firsts.append(frame.filter(pl.Series(new)).select(self.hour, *self.keys))
 
     def frame(self) -> pl.DataFrame:

@@ -49,6 +49,11 @@ def classified_flows(
     """Raw flow records -> classified hourly flow facts (the Glue job's output)."""
     facts = flow_facts(raw, network.region, keep).collect(engine="streaming")
     return classify(facts, network, ip_ranges, keep).sort(
-        *keep, "hour", "interface_id", "direction", "counterparty", "traffic_path",
+        *keep,
+        "hour",
+        "interface_id",
+        "direction",
+        "counterparty",
+        "traffic_path",
         nulls_last=True,
-    )  # fmt: skip
+    )

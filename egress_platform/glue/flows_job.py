@@ -162,11 +162,16 @@ def _classified_columns() -> list[Any]:
         )
         .when(via_nat, lit("nat_gateway"))
         .when(gateway_endpoint, lit("vpc_endpoint"))
-        .when(F.coalesce(service.isin("CLOUDFRONT", "CLOUDFRONT_ORIGIN_FACING"), lit(False)), lit("cloudfront"))
-        .when(F.coalesce(col("aws_region") == own_region, lit(False)), lit("aws_service_same_region"))
+        .when(
+            F.coalesce(service.isin("CLOUDFRONT", "CLOUDFRONT_ORIGIN_FACING"), lit(False)),
+            lit("cloudfront"),
+        )
+        .when(
+            F.coalesce(col("aws_region") == own_region, lit(False)), lit("aws_service_same_region")
+        )
         .when(col("aws_region").isNotNull() & (col("aws_region") != "GLOBAL"), lit("inter_region"))
         .otherwise(lit("internet"))
-    )  # fmt: skip
+    )
     derived = {
         "entity_type": F.coalesce(col("entity_type"), lit("eni")),
         "entity_id": F.coalesce(col("entity_id"), col("interface_id")),
@@ -219,8 +224,10 @@ def _read_partitions(spark: Any, raw_paths: list[str], partitions: list[str]) ->
 
     folders = [_partition_folder(path) for path in raw_paths]
     if None in folders or len(set(folders)) != len(folders):  # not lake paths: one scan each
-        frames = [spark.read.parquet(path).withColumn(PARTITION, F.lit(key))
-                  for path, key in zip(raw_paths, partitions, strict=True)]  # fmt: skip
+        frames = [
+            spark.read.parquet(path).withColumn(PARTITION, F.lit(key))
+            for path, key in zip(raw_paths, partitions, strict=True)
+        ]
         raw = frames[0]
         for frame in frames[1:]:
             raw = raw.unionByName(frame)

@@ -124,10 +124,15 @@ class NetworkMetadata:
             for address in c.get("natGatewayAddresses") or []:
                 if address.get("networkInterfaceId"):
                     meta.nat_gateways[address["networkInterfaceId"]] = c.get("natGatewayId", "")
-                    nat_enis.append({"networkInterfaceId": address["networkInterfaceId"],
-                                     "privateIpAddress": address.get("privateIp"),
-                                     "subnetId": c.get("subnetId"), "vpcId": c.get("vpcId"),
-                                     "interfaceType": "nat_gateway"})  # fmt: skip
+                    nat_enis.append(
+                        {
+                            "networkInterfaceId": address["networkInterfaceId"],
+                            "privateIpAddress": address.get("privateIp"),
+                            "subnetId": c.get("subnetId"),
+                            "vpcId": c.get("vpcId"),
+                            "interfaceType": "nat_gateway",
+                        }
+                    )
         for c in by_type.get("AWS::EC2::VPCEndpoint", []):
             if c.get("state", "available") in ("deleted", "deleting"):
                 continue

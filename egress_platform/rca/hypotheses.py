@@ -70,9 +70,14 @@ RULES = (
 )  # fmt: skip
 RULES_BY_EVENT = {name: rule for rule in RULES for name in rule.event_names}
 GROWTH = CauseRule(
-    "workload_growth", "Workload sends more without a recorded configuration change",
-    (), (), (), (), 0.3,
-)  # fmt: skip
+    "workload_growth",
+    "Workload sends more without a recorded configuration change",
+    (),
+    (),
+    (),
+    (),
+    0.3,
+)
 RELATION_WEIGHT = {"entity": 1.0, "attached instance": 1.0, "security group": 1.0}
 
 
@@ -203,17 +208,24 @@ def rank_hypotheses(
         known = by_cause.get(key)
         if known is None:
             by_cause[key] = Hypothesis(
-                rule.rule, rule.title, item.resource_id,
+                rule.rule,
+                rule.title,
+                item.resource_id,
                 item.name if item.kind == "cloudtrail" else "",
                 item.details.get("event_id", "") if item.kind == "cloudtrail" else "",
-                item.actor, item.time.isoformat() if item.time else "", score,
-                (item.evidence_id,), tuple(action_params(rule, item, anomaly, state)),
-            )  # fmt: skip
+                item.actor,
+                item.time.isoformat() if item.time else "",
+                score,
+                (item.evidence_id,),
+                tuple(action_params(rule, item, anomaly, state)),
+            )
             continue
         # A second source for the same cause corroborates it; a CloudTrail call names who.
         call = known if known.event_id or item.kind != "cloudtrail" else None
         by_cause[key] = Hypothesis(
-            rule.rule, rule.title, item.resource_id,
+            rule.rule,
+            rule.title,
+            item.resource_id,
             call.event_name if call else item.name,
             call.event_id if call else item.details.get("event_id", ""),
             call.actor if call else item.actor,
@@ -221,7 +233,7 @@ def rank_hypotheses(
             max(known.score, score) + 0.1,
             (*known.evidence_ids, item.evidence_id),
             known.actions or tuple(action_params(rule, item, anomaly, state)),
-        )  # fmt: skip
+        )
     ranked = sorted(by_cause.values(), key=lambda h: (-h.score, h.rule, h.resource_id))
     context = tuple(e.evidence_id for e in evidence if e.kind in ("cost", "flows"))
     growth_actions: tuple[dict[str, Any], ...] = ()
@@ -230,12 +242,24 @@ def rank_hypotheses(
         growth_actions = tuple(
             action_params(
                 CauseRule("", "", (), (), (), ("add-s3-gateway-endpoint",), 0),
-                evidence[0], anomaly, state,
+                evidence[0],
+                anomaly,
+                state,
             )
-        )  # fmt: skip
+        )
     ranked.append(
-        Hypothesis(GROWTH.rule, GROWTH.title, anomaly.entity, "", "", "", "",
-                   GROWTH.prior / 2 if ranked else GROWTH.prior, context, growth_actions)
-    )  # fmt: skip
+        Hypothesis(
+            GROWTH.rule,
+            GROWTH.title,
+            anomaly.entity,
+            "",
+            "",
+            "",
+            "",
+            GROWTH.prior / 2 if ranked else GROWTH.prior,
+            context,
+            growth_actions,
+        )
+    )
     total = sum(h.score for h in ranked) + UNEXPLAINED_WEIGHT
     return [h.to_dict(i + 1, h.score / total) for i, h in enumerate(ranked[:top])]

@@ -37,8 +37,9 @@ SYSTEM_PROMPT = (
 )
 
 
-def llm_input(anomaly: dict[str, Any], hypotheses: list[dict[str, Any]],
-              evidence: list[dict[str, Any]]) -> str:  # fmt: skip
+def llm_input(
+    anomaly: dict[str, Any], hypotheses: list[dict[str, Any]], evidence: list[dict[str, Any]]
+) -> str:
     """The user turn: the facts as one JSON document, marked as data."""
     document = {"anomaly": anomaly, "hypotheses": hypotheses, "evidence": evidence}
     return "<data>\n" + json.dumps(document, default=str, sort_keys=True) + "\n</data>"

@@ -92,8 +92,12 @@ def build_reports(
     anomalies: pl.DataFrame, sources: Sources, narrator: Narrator = template_narrator
 ) -> pl.DataFrame:
     """Reports for the anomalies that are reported (not suppressed as planned changes)."""
-    rows = [
-        build_report(row, sources, narrator)
-        for row in anomalies.filter(~pl.col("suppressed")).iter_rows(named=True)
-    ] if anomalies.height else []  # fmt: skip
+    rows = (
+        [
+            build_report(row, sources, narrator)
+            for row in anomalies.filter(~pl.col("suppressed")).iter_rows(named=True)
+        ]
+        if anomalies.height
+        else []
+    )
     return pl.DataFrame(rows, schema=REPORT_SCHEMA) if rows else pl.DataFrame(schema=REPORT_SCHEMA)

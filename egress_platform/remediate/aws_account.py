@@ -29,8 +29,10 @@ class Boto3Account:
     def from_session(cls, region_name: str) -> Boto3Account:
         import boto3
 
-        return cls(boto3.client("s3", region_name=region_name),
-                   boto3.client("ec2", region_name=region_name))  # fmt: skip
+        return cls(
+            boto3.client("s3", region_name=region_name),
+            boto3.client("ec2", region_name=region_name),
+        )
 
     def _s3(self, call: str, **kwargs: Any) -> dict[str, Any] | None:
         try:
@@ -71,8 +73,15 @@ class Boto3Account:
             if "NotFound" in _code(error):
                 raise ResourceMissing(f"security group {group_id} does not exist") from None
             raise
-        keep = ("IpProtocol", "FromPort", "ToPort", "IpRanges", "Ipv6Ranges",
-                "UserIdGroupPairs", "PrefixListIds")  # fmt: skip
+        keep = (
+            "IpProtocol",
+            "FromPort",
+            "ToPort",
+            "IpRanges",
+            "Ipv6Ranges",
+            "UserIdGroupPairs",
+            "PrefixListIds",
+        )
 
         def rules(key: str) -> list[dict[str, Any]]:
             found = []

@@ -148,8 +148,11 @@ class BlockPublicAccess(Action):
     summary = "Turn on the bucket-level S3 public access block (all four settings)."
     risk = "low"
     schema = _schema({"bucket": BUCKET})
-    permissions = ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock",
-                   "s3:GetBucketTagging")  # fmt: skip
+    permissions = (
+        "s3:GetBucketPublicAccessBlock",
+        "s3:PutBucketPublicAccessBlock",
+        "s3:GetBucketTagging",
+    )
     preconditions = ("the bucket exists", "the bucket is not tagged egress:protected=true")
 
     def plan(self, account: AccountApi | None, params: dict[str, Any]) -> Plan:
@@ -158,8 +161,13 @@ class BlockPublicAccess(Action):
         current = account.public_access_block(bucket)
         done = _full_block(current)
         change = f"turn on all four public access block settings of bucket {bucket}"
-        return Plan([] if done else [change], done, bucket, account.bucket_tags(bucket),
-                    self.rollback(params, current))  # fmt: skip
+        return Plan(
+            [] if done else [change],
+            done,
+            bucket,
+            account.bucket_tags(bucket),
+            self.rollback(params, current),
+        )
 
     def rollback(self, params: dict[str, Any], before: Any) -> dict[str, Any]:
         return {"call": "PutPublicAccessBlock", "bucket": params["bucket"], "previous": before}
@@ -173,10 +181,17 @@ class RemovePublicPolicyStatement(Action):
     summary = "Remove the bucket policy statements that allow anyone (Principal *), keep the rest."
     risk = "medium"
     schema = _schema({"bucket": BUCKET})
-    permissions = ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
-                   "s3:GetBucketTagging")  # fmt: skip
-    preconditions = ("the bucket exists", "the policy has an unconditional public Allow statement",
-                     "the bucket is not tagged egress:protected=true")  # fmt: skip
+    permissions = (
+        "s3:GetBucketPolicy",
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+        "s3:GetBucketTagging",
+    )
+    preconditions = (
+        "the bucket exists",
+        "the policy has an unconditional public Allow statement",
+        "the bucket is not tagged egress:protected=true",
+    )
 
     def plan(self, account: AccountApi | None, params: dict[str, Any]) -> Plan:
         assert account is not None
@@ -188,8 +203,13 @@ class RemovePublicPolicyStatement(Action):
         change = f"remove public statement(s) {sids} from the policy of bucket {bucket}" + (
             "" if after else " (nothing else is left: delete the policy)"
         )
-        return Plan([change] if public else [], not public, bucket, account.bucket_tags(bucket),
-                    self.rollback(params, policy))  # fmt: skip
+        return Plan(
+            [change] if public else [],
+            not public,
+            bucket,
+            account.bucket_tags(bucket),
+            self.rollback(params, policy),
+        )
 
     def rollback(self, params: dict[str, Any], before: Any) -> dict[str, Any]:
         return {"call": "PutBucketPolicy", "bucket": params["bucket"], "previous": before}
@@ -239,23 +259,38 @@ class _RevokeOpenRule(Action):
             "cidr": {"type": "string", "enum": ["0.0.0.0/0", "::/0"]},
         }
     )
-    preconditions = ("the group exists and still has the rule",
-                     "the group is not tagged egress:protected=true")  # fmt: skip
+    preconditions = (
+        "the group exists and still has the rule",
+        "the group is not tagged egress:protected=true",
+    )
 
     def plan(self, account: AccountApi | None, params: dict[str, Any]) -> Plan:
         assert account is not None
         group = account.security_group(params["group_id"])
         present = _has(group[self.direction], _permission(params))
-        ports = ("all ports" if params["protocol"] == "-1"
-                 else f"{params['from_port']}-{params['to_port']}")  # fmt: skip
-        change = (f"revoke {self.direction} {params['protocol']} {ports} from {params['cidr']} "
-                  f"on {params['group_id']}")  # fmt: skip
-        return Plan([change] if present else [], not present, params["group_id"], group["tags"],
-                    self.rollback(params, group))  # fmt: skip
+        ports = (
+            "all ports"
+            if params["protocol"] == "-1"
+            else f"{params['from_port']}-{params['to_port']}"
+        )
+        change = (
+            f"revoke {self.direction} {params['protocol']} {ports} from {params['cidr']} "
+            f"on {params['group_id']}"
+        )
+        return Plan(
+            [change] if present else [],
+            not present,
+            params["group_id"],
+            group["tags"],
+            self.rollback(params, group),
+        )
 
     def rollback(self, params: dict[str, Any], before: Any) -> dict[str, Any]:
-        return {"call": f"AuthorizeSecurityGroup{self.direction.title()}",
-                "group_id": params["group_id"], "permission": _permission(params)}  # fmt: skip
+        return {
+            "call": f"AuthorizeSecurityGroup{self.direction.title()}",
+            "group_id": params["group_id"],
+            "permission": _permission(params),
+        }
 
     def apply(self, account: AccountApi, params: dict[str, Any]) -> None:
         account.revoke(params["group_id"], self.direction, _permission(params))
@@ -295,8 +330,12 @@ class _Recommendation(Action):
 @actions.register("add-s3-gateway-endpoint")
 class AddGatewayEndpoint(_Recommendation):
     summary = "Add an S3 gateway endpoint to the VPC so S3 traffic skips the NAT gateway (free)."
-    schema = _schema({"vpc_id": {"type": "string", "pattern": r"^vpc-[0-9a-f]{8,17}$"},
-                      "service": {"type": "string", "enum": ["s3", "dynamodb"]}})  # fmt: skip
+    schema = _schema(
+        {
+            "vpc_id": {"type": "string", "pattern": r"^vpc-[0-9a-f]{8,17}$"},
+            "service": {"type": "string", "enum": ["s3", "dynamodb"]},
+        }
+    )
     preconditions = ("the VPC has no gateway endpoint for the service",)
     advice = "add a {service} gateway endpoint to {vpc_id} and its private route tables"
     resource_key = "vpc_id"
@@ -316,8 +355,12 @@ class EnableCloudFrontCaching(_Recommendation):
 @actions.register("colocate-az")
 class ColocateAz(_Recommendation):
     summary = "Move the workload into the same AZ as the peers it talks to."
-    schema = _schema({"eni": {"type": "string", "pattern": r"^eni-[0-9a-f]{8,17}$"},
-                      "peers": {"type": "string", "maxLength": 400}})  # fmt: skip
+    schema = _schema(
+        {
+            "eni": {"type": "string", "pattern": r"^eni-[0-9a-f]{8,17}$"},
+            "peers": {"type": "string", "maxLength": 400},
+        }
+    )
     preconditions = ("the peers sit in one AZ",)
     advice = "run {eni}'s workload in the AZ of its peers ({peers})"
     resource_key = "eni"

@@ -13,12 +13,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import polars as pl
 
 from egress_platform.remediate.accounts import AccountApi, ResourceMissing
 from egress_platform.remediate.catalog import RISKS, Plan, actions
+from egress_platform.store import Store
 
 MODES = ("dry-run", "approve", "auto")
 ACTION_SCHEMA: dict[str, pl.DataType] = {
@@ -55,15 +56,6 @@ class Policy:
         if approved:
             return True
         return self.mode == "auto" and RISKS.index(risk) <= RISKS.index(self.auto_max_risk)
-
-
-class Store(Protocol):
-    """The object store the audit log and approvals live in (the lake's)."""
-
-    def list(self, prefix: str = "") -> list[tuple[str, int]]: ...
-    def read(self, key: str) -> bytes: ...
-    def write(self, key: str, data: bytes) -> None: ...
-    def exists(self, key: str) -> bool: ...
 
 
 AUDIT_PREFIX = "remediation/audit/"
@@ -103,10 +95,16 @@ class Ledger:
         now = datetime.now(UTC)
         self.store.write(
             f"{APPROVAL_PREFIX}{action_id}.json",
-            json.dumps({"action_id": action_id, "approved_by": who, "at": now.isoformat(),
-                        "expires_at": (now + ttl).isoformat(),
-                        "plan_digest": plan_digest(changes)}).encode(),
-        )  # fmt: skip
+            json.dumps(
+                {
+                    "action_id": action_id,
+                    "approved_by": who,
+                    "at": now.isoformat(),
+                    "expires_at": (now + ttl).isoformat(),
+                    "plan_digest": plan_digest(changes),
+                }
+            ).encode(),
+        )
         self.record(action_id, "approve", "approved", actor=who, plan_digest=plan_digest(changes))
 
     def approval(self, action_id: str) -> dict[str, Any] | None:
@@ -135,8 +133,9 @@ class Ledger:
         self.record(action_id, "approval", "consumed", reason=reason)
 
     def applied(self, action_id: str) -> bool:
-        return any(e["step"] == "result" and e["outcome"] == "applied"
-                   for e in self.entries(action_id))  # fmt: skip
+        return any(
+            e["step"] == "result" and e["outcome"] == "applied" for e in self.entries(action_id)
+        )
 
 
 def plan_digest(changes: list[str]) -> str:
@@ -148,8 +147,15 @@ def action_id(anomaly_id: str, action: str, params: dict[str, Any]) -> str:
     return "act-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _row(anomaly_id: str, aid: str, rec: dict[str, Any], policy: Policy,
-         status: str, detail: str, plan: Plan | None) -> dict[str, Any]:  # fmt: skip
+def _row(
+    anomaly_id: str,
+    aid: str,
+    rec: dict[str, Any],
+    policy: Policy,
+    status: str,
+    detail: str,
+    plan: Plan | None,
+) -> dict[str, Any]:
     action = actions.get(rec["action"])
     return {
         "action_id": aid,
@@ -179,9 +185,17 @@ def remediate_one(
     def done(
         status: str, detail: str, plan: Plan | None = None, step: str = "plan"
     ) -> dict[str, Any]:
-        ledger.record(aid, step, status, anomaly_id=anomaly_id, action=rec["action"],
-                      params=params, detail=detail, mode=policy.mode,
-                      changes=plan.changes if plan else [])  # fmt: skip
+        ledger.record(
+            aid,
+            step,
+            status,
+            anomaly_id=anomaly_id,
+            action=rec["action"],
+            params=params,
+            detail=detail,
+            mode=policy.mode,
+            changes=plan.changes if plan else [],
+        )
         return _row(anomaly_id, aid, rec, policy, status, detail, plan)
 
     if action is None:
@@ -208,8 +222,16 @@ def remediate_one(
         if policy.mode == "dry-run":
             return done("planned", "dry run: " + "; ".join(plan.changes), plan)
         return done("awaiting_approval", f"run `egress approve {aid}` to apply", plan)
-    ledger.record(aid, "apply", "started", anomaly_id=anomaly_id, action=rec["action"],
-                  params=params, changes=plan.changes, approved=approved)  # fmt: skip
+    ledger.record(
+        aid,
+        "apply",
+        "started",
+        anomaly_id=anomaly_id,
+        action=rec["action"],
+        params=params,
+        changes=plan.changes,
+        approved=approved,
+    )
     if approved:
         ledger.consume(aid, "applied")  # single use: a rule re-added later needs a new approval
     try:
@@ -218,8 +240,12 @@ def remediate_one(
     except Exception as error:  # every failure is recorded, then reported
         return done("failed", f"{type(error).__name__}: {error}", plan, step="result")
     if not after.noop:
-        return done("failed", "applied, but the resource is still not in the desired state",
-                    plan, step="result")  # fmt: skip
+        return done(
+            "failed",
+            "applied, but the resource is still not in the desired state",
+            plan,
+            step="result",
+        )
     return done("applied", "; ".join(plan.changes), plan, step="result")
 
 

@@ -58,8 +58,9 @@ def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
-    matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "egress-dashboard",
-                                "font.size": 9})  # fmt: skip
+    matplotlib.rcParams.update(
+        {"svg.fonttype": "none", "svg.hashsalt": "egress-dashboard", "font.size": 9}
+    )
     import matplotlib.pyplot as plt
 
     return plt
@@ -101,8 +102,15 @@ def cost_chart(flows: pl.DataFrame, anomalies: pl.DataFrame) -> str:
             labels.setdefault(row["onset_hour"], []).append(f"A{i}")
         for onset, names in labels.items():
             ax.axvline(onset, color="black", linewidth=0.8, linestyle="--")
-            ax.annotate(",".join(names), (onset, 1.0), xycoords=("data", "axes fraction"),
-                        xytext=(2, -2), textcoords="offset points", fontsize=8, va="top")  # fmt: skip
+            ax.annotate(
+                ",".join(names),
+                (onset, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, -2),
+                textcoords="offset points",
+                fontsize=8,
+                va="top",
+            )
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), fontsize=7, ncol=len(classes))
     ax.set_ylabel("estimated $ per hour")
     ax.set_title("Egress $ per hour by destination class (shaded: anomalies)")
@@ -191,8 +199,18 @@ def anomaly_cards(data: DashboardData) -> str:
             if report
             else "<p><b>Root cause</b>: no report yet</p>"
         )
-        action_rows = actions.select("action_id", "action", "resource", "status", "detail",
-                                     "estimated_monthly_savings_usd") if actions.height else actions  # fmt: skip
+        action_rows = (
+            actions.select(
+                "action_id",
+                "action",
+                "resource",
+                "status",
+                "detail",
+                "estimated_monthly_savings_usd",
+            )
+            if actions.height
+            else actions
+        )
         cards.append(
             f"<div class='card sev-{e(a['severity'])}'>"
             f"<h3>A{i}. {e(a['entity'])} &rarr; {e(a['dest_class'])} "
@@ -248,9 +266,10 @@ def render(data: DashboardData) -> str:
     )
     talkers = top_talkers_frame(data.flows)
     views = "".join(
-        f"<h3>{html.escape(name)}</h3>{table(frame)}" for name, frame in sorted(data.views.items())
+        f"<h3>{html.escape(name)}</h3>{table(frame)}"
+        for name, frame in sorted(data.views.items())
         if name in ("nat_traffic_to_aws_services", "cross_az_pairs")
-    )  # fmt: skip
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Egress Cost Optimizer dashboard</title>
 <style>{STYLE}</style></head><body>

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import polars as pl
+
+from egress_platform.store import Store
 
 OUTBOX = "alerts/outbox/"
 SENT = "alerts/sent/"
@@ -30,14 +32,6 @@ ALERT_SCHEMA: dict[str, pl.DataType] = {
 }
 # (subject, body, attributes) -> message id
 Publish = Callable[[str, str, dict[str, str]], str]
-
-
-class Store(Protocol):
-    def list(self, prefix: str = "") -> list[tuple[str, int]]: ...
-    def read(self, key: str) -> bytes: ...
-    def write(self, key: str, data: bytes) -> None: ...
-    def delete(self, key: str) -> None: ...
-    def exists(self, key: str) -> bool: ...
 
 
 def alert_states(anomaly: dict[str, Any], actions: list[dict[str, Any]]) -> list[str]:
@@ -124,8 +118,11 @@ def deliver(
         message = json.loads(store.read(path))
         key = alert_key(message)
         body = json.dumps(message, sort_keys=True)
-        attributes = {"severity": message["severity"], "state": message["state"],
-                      "anomaly_id": message["anomaly_id"]}  # fmt: skip
+        attributes = {
+            "severity": message["severity"],
+            "state": message["state"],
+            "anomaly_id": message["anomaly_id"],
+        }
         message_id, error = "", ""
         if budget.down:
             error = f"not tried: the notifier failed earlier in this run ({budget.down})"
@@ -145,8 +142,16 @@ def deliver(
                 f"{SENT}{key}.json", json.dumps({"message_id": message_id, **message}).encode()
             )
             store.delete(path)
-        rows.append({"alert_key": key, "anomaly_id": message["anomaly_id"],
-                     "state": message["state"], "severity": message["severity"],
-                     "delivered": not error, "message_id": message_id, "error": error,
-                     "body": body})  # fmt: skip
+        rows.append(
+            {
+                "alert_key": key,
+                "anomaly_id": message["anomaly_id"],
+                "state": message["state"],
+                "severity": message["severity"],
+                "delivered": not error,
+                "message_id": message_id,
+                "error": error,
+                "body": body,
+            }
+        )
     return rows

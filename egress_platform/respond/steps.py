@@ -47,8 +47,12 @@ def root_cause_step(event: dict[str, Any], narrator: Narrator) -> dict[str, Any]
     found = event["evidence"]
     hypotheses = rank_hypotheses(ref, [_evidence(e) for e in found["evidence"]], found["resources"])
     narrative, source = narrator(anomaly_facts(ref), hypotheses, found["evidence"])
-    return {"hypotheses": hypotheses, "recommended": hypotheses[0]["actions"],
-            "narrative": narrative, "narrative_source": source}  # fmt: skip
+    return {
+        "hypotheses": hypotheses,
+        "recommended": hypotheses[0]["actions"],
+        "narrative": narrative,
+        "narrative_source": source,
+    }
 
 
 def choose_actions_step(
@@ -56,16 +60,18 @@ def choose_actions_step(
 ) -> dict[str, Any]:
     """Plan without applying; say whether a change waits for a human."""
     anomaly_id = event["anomaly"]["anomaly_id"]
-    plans = remediate(anomaly_id, event["root_cause"]["recommended"], account,
-                      Policy("dry-run"), ledger)  # fmt: skip
+    plans = remediate(
+        anomaly_id, event["root_cause"]["recommended"], account, Policy("dry-run"), ledger
+    )
 
     def approved(p: dict[str, Any]) -> bool:
         return ledger.approved(p["action_id"], json.loads(p["plan"]))
 
     waiting = [
-        p["action_id"] for p in plans
+        p["action_id"]
+        for p in plans
         if p["status"] == "planned" and not policy.may_apply(actions[p["action"]].risk, approved(p))
-    ]  # fmt: skip
+    ]
     return {"plans": plans, "needs_approval": bool(waiting), "waiting": waiting}
 
 
@@ -73,8 +79,11 @@ def remediate_step(
     event: dict[str, Any], account: AccountApi, policy: Policy, ledger: Ledger
 ) -> dict[str, Any]:
     anomaly_id = event["anomaly"]["anomaly_id"]
-    return {"actions": remediate(anomaly_id, event["root_cause"]["recommended"], account, policy,
-                                 ledger)}  # fmt: skip
+    return {
+        "actions": remediate(
+            anomaly_id, event["root_cause"]["recommended"], account, policy, ledger
+        )
+    }
 
 
 def notify_step(event: dict[str, Any], store: Store, publish: Publish) -> dict[str, Any]:
@@ -88,6 +97,8 @@ def notify_step(event: dict[str, Any], store: Store, publish: Publish) -> dict[s
 
         report = {"hypotheses": json.dumps(event["root_cause"]["hypotheses"])}
     actions = (event.get("remediation") or {}).get("actions", [])
-    lineage = {"execution": str(event.get("execution", "")),
-               "failed_step": str((event.get("error") or {}).get("Error", ""))}  # fmt: skip
+    lineage = {
+        "execution": str(event.get("execution", "")),
+        "failed_step": str((event.get("error") or {}).get("Error", "")),
+    }
     return {"alerts": deliver(alert_messages(anomaly, report, actions, lineage), store, publish)}

@@ -949,8 +949,15 @@ def _schedule(
             tags or {},
         )
 
-    enis = {"orders_a": orders_a, "orders_b": orders_b, "db": db, "analytics": analytics,
-            "migration": migration, "app_a": app_a, "app_b": app_b}  # fmt: skip
+    enis = {
+        "orders_a": orders_a,
+        "orders_b": orders_b,
+        "db": db,
+        "analytics": analytics,
+        "migration": migration,
+        "app_a": app_a,
+        "app_b": app_b,
+    }
     stage = Stage(account, rng, total_hours, enis, s3_via_nat, change)
     for slot_index, kind_index in enumerate(order):
         kind = kinds[kind_index]
@@ -962,9 +969,19 @@ def _schedule(
         streams, end = placed.streams, placed.end
         account.streams.extend(streams)
         account.incidents.append(
-            Incident(iid, kind, placed.entity, placed.entity_type, placed.dest_class, start, end,
-                     streams, placed.cause, placed.remediation)
-        )  # fmt: skip
+            Incident(
+                iid,
+                kind,
+                placed.entity,
+                placed.entity_type,
+                placed.dest_class,
+                start,
+                end,
+                streams,
+                placed.cause,
+                placed.remediation,
+            )
+        )
 
     # Benign changes: a deploy every few days, and one planned migration in a maintenance window.
     for day in range(1, total_hours // 24, 3):

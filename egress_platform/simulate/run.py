@@ -105,8 +105,14 @@ def ip_ranges_document(t0: datetime) -> dict[str, Any]:
     for block, region, service in SIMULATED_AWS_RANGES:
         prefix = f"{block}0/24"
         for listed in (service, "AMAZON"):
-            prefixes.append({"ip_prefix": prefix, "region": region, "service": listed,
-                             "network_border_group": region})  # fmt: skip
+            prefixes.append(
+                {
+                    "ip_prefix": prefix,
+                    "region": region,
+                    "service": listed,
+                    "network_border_group": region,
+                }
+            )
     return {
         "syncToken": str(int(t0.timestamp())),
         "createDate": t0.strftime("%Y-%m-%d-%H-%M-%S"),

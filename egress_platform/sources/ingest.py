@@ -49,8 +49,15 @@ def ingest_objects(spec: SourceSpec, objects: Iterable[tuple[str, bytes]]) -> In
             result = spec.parse(data, key)
         except SourceError as exc:
             result = _unreadable(spec, key, data, str(exc))
-        except (RecursionError, MemoryError, ValueError, ArithmeticError, LookupError,
-                TypeError, pl.exceptions.PolarsError) as exc:  # fmt: skip
+        except (
+            RecursionError,
+            MemoryError,
+            ValueError,
+            ArithmeticError,
+            LookupError,
+            TypeError,
+            pl.exceptions.PolarsError,
+        ) as exc:
             # One poison object (nested 10,000 deep, a 5,000-digit number, a header naming a
             # field twice) is quarantined whole with the reason; it never stops the others.
             reason = f"{spec.name} parser failed on this object: {type(exc).__name__}: {exc}"

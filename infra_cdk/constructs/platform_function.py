@@ -11,6 +11,7 @@ adds, a KMS-encrypted log group with retention, and an errors alarm on the alert
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cw
@@ -56,28 +57,44 @@ class PlatformFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.role = iam.Role(
-            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"{name}: only what its steps call",
-        )  # fmt: skip
+        )
         grant_logs(self.role, f"/aws/lambda/{name}")
         grant_key(self.role, key)
         self.log_group = logs.LogGroup(
-            self, "Logs", log_group_name=f"/aws/lambda/{name}", retention=logs.RetentionDays.ONE_MONTH,
-            encryption_key=key, removal_policy=RemovalPolicy.DESTROY,
-        )  # fmt: skip
-        common = dict(function_name=name, description=description, role=self.role,
-                      timeout=Duration.minutes(timeout_minutes), memory_size=memory_mb,
-                      environment=environment, log_group=self.log_group,
-                      tracing=lambda_.Tracing.ACTIVE)  # fmt: skip
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{name}",
+            retention=logs.RetentionDays.ONE_MONTH,
+            encryption_key=key,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        common: dict[str, Any] = dict(
+            function_name=name,
+            description=description,
+            role=self.role,
+            timeout=Duration.minutes(timeout_minutes),
+            memory_size=memory_mb,
+            environment=environment,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+        )
         self.function: lambda_.Function
         if dockerfile:
             self.function = lambda_.DockerImageFunction(
-                self, "Function", **common,  # type: ignore[arg-type]
+                self,
+                "Function",
+                **common,
                 code=lambda_.DockerImageCode.from_image_asset(
-                    str(REPO), file=dockerfile, exclude=IMAGE_EXCLUDES,
+                    str(REPO),
+                    file=dockerfile,
+                    exclude=IMAGE_EXCLUDES,
                     cmd=[handler.replace("/", ".").removesuffix(".py")],
                 ),
-            )  # fmt: skip
+            )
         else:
             layers = (
                 [lambda_.LayerVersion.from_layer_version_arn(self, "Dependencies", layer_arn)]
@@ -85,20 +102,29 @@ class PlatformFunction(Construct):
                 else []
             )
             self.function = lambda_.Function(
-                self, "Function", **common, runtime=RUNTIME, handler=handler,  # type: ignore[arg-type]
-                code=lambda_.Code.from_asset(str(REPO), exclude=CODE_EXCLUDES), layers=layers,
-            )  # fmt: skip
+                self,
+                "Function",
+                **common,
+                runtime=RUNTIME,
+                handler=handler,
+                code=lambda_.Code.from_asset(str(REPO), exclude=CODE_EXCLUDES),
+                layers=layers,
+            )
         acknowledge_findings(
-            self.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",
+            self.role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5",
             "X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level permissions.",
             ["Resource::*"],
-        )  # fmt: skip
+        )
         self.errors = cw.Alarm(
-            self, "Errors", alarm_name=f"{name}-errors",
+            self,
+            "Errors",
+            alarm_name=f"{name}-errors",
             alarm_description=f"{name} raised errors in the last 5 minutes",
             metric=self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
-            threshold=1, evaluation_periods=1,
+            threshold=1,
+            evaluation_periods=1,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        )  # fmt: skip
+        )
         self.errors.add_alarm_action(cw_actions.SnsAction(alerts))

@@ -111,14 +111,19 @@ class CatalogEtlStack(Stack):
             "GlueSecurity",
             name="egress-glue",
             encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
-                s3_encryptions=[glue.CfnSecurityConfiguration.S3EncryptionProperty(
-                    s3_encryption_mode="SSE-KMS", kms_key_arn=key.key_arn)],
+                s3_encryptions=[
+                    glue.CfnSecurityConfiguration.S3EncryptionProperty(
+                        s3_encryption_mode="SSE-KMS", kms_key_arn=key.key_arn
+                    )
+                ],
                 cloud_watch_encryption=glue.CfnSecurityConfiguration.CloudWatchEncryptionProperty(
-                    cloud_watch_encryption_mode="SSE-KMS", kms_key_arn=key.key_arn),
+                    cloud_watch_encryption_mode="SSE-KMS", kms_key_arn=key.key_arn
+                ),
                 job_bookmarks_encryption=glue.CfnSecurityConfiguration.JobBookmarksEncryptionProperty(
-                    job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=key.key_arn),
+                    job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=key.key_arn
+                ),
             ),
-        )  # fmt: skip
+        )
         self.flows_job = glue.CfnJob(
             self,
             "FlowsJob",

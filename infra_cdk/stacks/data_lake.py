@@ -47,13 +47,21 @@ class DataLakeStack(Stack):
         self.quarantine_name = f"egress-quarantine-{self.account}-{self.region}"
         self.source_logs_name = f"egress-source-logs-{self.account}-{self.region}"
         self.raw = SecureBucket(
-            self, "Raw", bucket_name=self.raw_name, key=self.key,
-            access_logs=self.access_logs, log_prefix="raw/",
-        ).bucket  # fmt: skip
+            self,
+            "Raw",
+            bucket_name=self.raw_name,
+            key=self.key,
+            access_logs=self.access_logs,
+            log_prefix="raw/",
+        ).bucket
         self.lake = SecureBucket(
-            self, "Lake", bucket_name=self.lake_name, key=self.key,
-            access_logs=self.access_logs, log_prefix="lake/",
-        ).bucket  # fmt: skip
+            self,
+            "Lake",
+            bucket_name=self.lake_name,
+            key=self.key,
+            access_logs=self.access_logs,
+            log_prefix="lake/",
+        ).bucket
         self.athena_results = SecureBucket(
             self,
             "AthenaResults",
@@ -65,14 +73,23 @@ class DataLakeStack(Stack):
             infrequent_after_days=None,
         ).bucket
         self.quarantine = SecureBucket(
-            self, "Quarantine", bucket_name=self.quarantine_name, key=self.key,
-            access_logs=self.access_logs, log_prefix="quarantine/", expire_after_days=400,
-        ).bucket  # fmt: skip
+            self,
+            "Quarantine",
+            bucket_name=self.quarantine_name,
+            key=self.key,
+            access_logs=self.access_logs,
+            log_prefix="quarantine/",
+            expire_after_days=400,
+        ).bucket
         # S3 server access logs can only be delivered to an SSE-S3 bucket, and CloudFront's
         # standard logs are written with ACLs: so these two sources land here, not in the raw
         # bucket, under the same prefixes the landing zone reads (s3-access-logs/, cloudfront-logs/).
         self.source_logs = SecureBucket(
-            self, "SourceLogs", bucket_name=self.source_logs_name, key=None,
-            access_logs=self.access_logs, log_prefix="source-logs/",
+            self,
+            "SourceLogs",
+            bucket_name=self.source_logs_name,
+            key=None,
+            access_logs=self.access_logs,
+            log_prefix="source-logs/",
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-        ).bucket  # fmt: skip
+        ).bucket

@@ -56,9 +56,15 @@ class IngestionStack(Stack):
         for service, objects in (
             ("delivery.logs.amazonaws.com", logs_prefix),
             ("cloudtrail.amazonaws.com", logs_prefix),
-            ("config.amazonaws.com", f"arn:{self.partition}:s3:::{raw_name}/AWSLogs/{account}/Config/*"),
-            ("billingreports.amazonaws.com", f"arn:{self.partition}:s3:::{raw_name}/{CUR_PREFIX}/*"),
-        ):  # fmt: skip
+            (
+                "config.amazonaws.com",
+                f"arn:{self.partition}:s3:::{raw_name}/AWSLogs/{account}/Config/*",
+            ),
+            (
+                "billingreports.amazonaws.com",
+                f"arn:{self.partition}:s3:::{raw_name}/{CUR_PREFIX}/*",
+            ),
+        ):
             principal = iam.ServicePrincipal(service)
             raw.add_to_resource_policy(
                 iam.PolicyStatement(
@@ -192,18 +198,29 @@ class IngestionStack(Stack):
         role = iam.Role(
             self, "FirehoseRole", assumed_by=iam.ServicePrincipal("firehose.amazonaws.com")
         )
-        grant_prefix(role, raw_name, FIREHOSE_PREFIX, write=True,
-                     why="Firehose writes its partitioned objects and error output there.")  # fmt: skip
+        grant_prefix(
+            role,
+            raw_name,
+            FIREHOSE_PREFIX,
+            write=True,
+            why="Firehose writes its partitioned objects and error output there.",
+        )
         grant_key(role, key)
         key.add_to_resource_policy(
             iam.PolicyStatement(
-                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
-                         "kms:GenerateDataKey", "kms:DescribeKey"],
+                actions=[
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
+                    "kms:DescribeKey",
+                ],
                 principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
                 resources=["*"],  # in a key policy, "*" means this key
                 conditions={"StringEquals": {"aws:SourceAccount": self.account}},
             )
-        )  # fmt: skip
+        )
         log_group = logs.LogGroup(
             self, "FirehoseLogs", retention=logs.RetentionDays.ONE_MONTH, encryption_key=key
         )
@@ -220,8 +237,10 @@ class IngestionStack(Stack):
             extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
                 bucket_arn=f"arn:{self.partition}:s3:::{raw_name}",
                 role_arn=role.role_arn,
-                prefix=FIREHOSE_PREFIX + "source=!{partitionKeyFromQuery:source}/!{timestamp:yyyy/MM/dd/HH}/",
-                error_output_prefix=FIREHOSE_PREFIX + "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/",
+                prefix=FIREHOSE_PREFIX
+                + "source=!{partitionKeyFromQuery:source}/!{timestamp:yyyy/MM/dd/HH}/",
+                error_output_prefix=FIREHOSE_PREFIX
+                + "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/",
                 buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
                     interval_in_seconds=300, size_in_m_bs=64
                 ),
@@ -257,6 +276,6 @@ class IngestionStack(Stack):
                     log_stream_name=log_stream.log_stream_name,
                 ),
             ),
-        )  # fmt: skip
+        )
         stream.node.add_dependency(role)
         return stream

@@ -29,9 +29,13 @@ class ObservabilityStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.alerts = sns.Topic(
-            self, "Alerts", topic_name="egress-alerts", master_key=key, enforce_ssl=True,
+            self,
+            "Alerts",
+            topic_name="egress-alerts",
+            master_key=key,
+            enforce_ssl=True,
             display_name="Egress Cost Optimizer alerts",
-        )  # fmt: skip
+        )
         key.grant_encrypt_decrypt(iam.ServicePrincipal("events.amazonaws.com"))
         dead_letters = sqs.Queue(
             self,
@@ -73,45 +77,70 @@ class ObservabilityStack(Stack):
         self._alarm(
             "FirehoseDeliveryFailing",
             "Firehose egress-raw is not delivering to the raw bucket",
-            cw.Metric(namespace="AWS/Firehose", metric_name="DeliveryToS3.Success",
-                      dimensions_map={"DeliveryStreamName": FIREHOSE_STREAM},
-                      statistic="Average", period=Duration.minutes(15)),
-            threshold=1, below=True,
-        )  # fmt: skip
+            cw.Metric(
+                namespace="AWS/Firehose",
+                metric_name="DeliveryToS3.Success",
+                dimensions_map={"DeliveryStreamName": FIREHOSE_STREAM},
+                statistic="Average",
+                period=Duration.minutes(15),
+            ),
+            threshold=1,
+            below=True,
+        )
         self._alarm(
             "AlertDeadLetterDepth",
             "Alert deliveries from EventBridge rules gave up and sit in the dead-letter queue",
             dead_letters.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic="Maximum"),
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
             threshold=1,
-        )  # fmt: skip
+        )
         dashboard = cw.Dashboard(self, "Dashboard", dashboard_name="egress-cost-optimizer")
         dashboard.add_widgets(
-            cw.TextWidget(markdown="# Egress Cost Optimizer\nGlue layer and query health.", width=24, height=2),
+            cw.TextWidget(
+                markdown="# Egress Cost Optimizer\nGlue layer and query health.", width=24, height=2
+            ),
             cw.GraphWidget(
                 title="Flow job run time (ms)",
-                left=[cw.Metric(namespace="Glue", metric_name="glue.driver.aggregate.elapsedTime",
-                                dimensions_map={"JobName": FLOWS_JOB, "JobRunId": "ALL", "Type": "count"},
-                                statistic="Maximum", period=Duration.hours(1))],
+                left=[
+                    cw.Metric(
+                        namespace="Glue",
+                        metric_name="glue.driver.aggregate.elapsedTime",
+                        dimensions_map={"JobName": FLOWS_JOB, "JobRunId": "ALL", "Type": "count"},
+                        statistic="Maximum",
+                        period=Duration.hours(1),
+                    )
+                ],
             ),
             cw.GraphWidget(
                 title="Athena bytes scanned (egress workgroup)",
-                left=[cw.Metric(namespace="AWS/Athena", metric_name="ProcessedBytes",
-                                dimensions_map={"WorkGroup": "egress"}, statistic="Sum",
-                                period=Duration.hours(1))],
+                left=[
+                    cw.Metric(
+                        namespace="AWS/Athena",
+                        metric_name="ProcessedBytes",
+                        dimensions_map={"WorkGroup": "egress"},
+                        statistic="Sum",
+                        period=Duration.hours(1),
+                    )
+                ],
             ),
-        )  # fmt: skip
+        )
 
     def _alarm(
         self, cid: str, why: str, metric: cw.IMetric, *, threshold: float, below: bool = False
     ) -> cw.Alarm:
         alarm = cw.Alarm(
-            self, cid, alarm_description=why, metric=metric, threshold=threshold,
+            self,
+            cid,
+            alarm_description=why,
+            metric=metric,
+            threshold=threshold,
             evaluation_periods=1,
-            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD if below
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD
+            if below
             else cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             # A stream with no records reports no data: only a measured failure alarms.
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        )  # fmt: skip
+        )
         alarm.add_alarm_action(cw_actions.SnsAction(self.alerts))
         return alarm

@@ -55,55 +55,109 @@ class ResponseStack(Stack):
         layer = self.node.try_get_context("lambda_layer_arn")
         mode = self.node.try_get_context("remediation_mode") or "dry-run"
         # The platform's own settings (egress_platform/settings.py), as every other entry point.
-        lake_env = {"EGRESS_PROFILE": "aws", "EGRESS_LAKE_BUCKET": lake_bucket,
-                    "EGRESS_LAKE_PREFIX": "lake", "EGRESS_RAW_BUCKET": raw_bucket}  # fmt: skip
+        lake_env = {
+            "EGRESS_PROFILE": "aws",
+            "EGRESS_LAKE_BUCKET": lake_bucket,
+            "EGRESS_LAKE_PREFIX": "lake",
+            "EGRESS_RAW_BUCKET": raw_bucket,
+        }
 
-        def function(cid: str, name: str, handler: str, description: str,
-                     environment: dict[str, str]) -> PlatformFunction:  # fmt: skip
+        def function(
+            cid: str, name: str, handler: str, description: str, environment: dict[str, str]
+        ) -> PlatformFunction:
             return PlatformFunction(
-                self, cid, name=name, handler=handler, description=description, key=key,
-                alerts=alerts, environment={**lake_env, **environment}, layer_arn=layer,
-            )  # fmt: skip
+                self,
+                cid,
+                name=name,
+                handler=handler,
+                description=description,
+                key=key,
+                alerts=alerts,
+                environment={**lake_env, **environment},
+                layer_arn=layer,
+            )
 
         prefix = "infra_cdk/constructs/response_workflow/handlers"
-        rca = function("Rca", "egress-rca", f"{prefix}.rca_handler",
-                       "Gathers evidence and writes the root-cause report (Bedrock narrative)",
-                       {"EGRESS_BEDROCK_MODEL_ID": model_id})  # fmt: skip
-        grant_prefix(rca.role, lake_bucket, "lake/processed/", write=False,
-                     why="evidence: Config items, CloudTrail and CUR tables")  # fmt: skip
-        grant_prefix(rca.role, lake_bucket, "lake/curated/", write=False,
-                     why="evidence: the priced hourly flows")  # fmt: skip
+        rca = function(
+            "Rca",
+            "egress-rca",
+            f"{prefix}.rca_handler",
+            "Gathers evidence and writes the root-cause report (Bedrock narrative)",
+            {"EGRESS_BEDROCK_MODEL_ID": model_id},
+        )
+        grant_prefix(
+            rca.role,
+            lake_bucket,
+            "lake/processed/",
+            write=False,
+            why="evidence: Config items, CloudTrail and CUR tables",
+        )
+        grant_prefix(
+            rca.role,
+            lake_bucket,
+            "lake/curated/",
+            write=False,
+            why="evidence: the priced hourly flows",
+        )
         model_arn = f"arn:{self.partition}:bedrock:{self.region}::foundation-model/{model_id}"
-        rca.role.add_to_policy(iam.PolicyStatement(actions=["bedrock:InvokeModel"],
-                                                   resources=[model_arn]))  # fmt: skip
+        rca.role.add_to_policy(
+            iam.PolicyStatement(actions=["bedrock:InvokeModel"], resources=[model_arn])
+        )
 
-        remediation = function("Remediation", "egress-remediation",
-                               f"{prefix}.remediation_handler",
-                               "Plans, gates and applies the catalog's remediation actions",
-                               {"EGRESS_REMEDIATION_MODE": mode, "EGRESS_AUTO_MAX_RISK": "low"})  # fmt: skip
-        grant_prefix(remediation.role, lake_bucket, "lake/remediation/", write=True,
-                     why="the audit log and approvals, one object per entry")  # fmt: skip
+        remediation = function(
+            "Remediation",
+            "egress-remediation",
+            f"{prefix}.remediation_handler",
+            "Plans, gates and applies the catalog's remediation actions",
+            {"EGRESS_REMEDIATION_MODE": mode, "EGRESS_AUTO_MAX_RISK": "low"},
+        )
+        grant_prefix(
+            remediation.role,
+            lake_bucket,
+            "lake/remediation/",
+            write=True,
+            why="the audit log and approvals, one object per entry",
+        )
         self.remediation_role = remediation.role
         self._grant_catalog(remediation.role)
 
-        notify = function("Notify", "egress-notify", f"{prefix}.notify_handler",
-                          "Sends the anomaly's alerts and approval requests to SNS",
-                          {"EGRESS_ALERT_TOPIC_ARN": alerts.topic_arn})  # fmt: skip
-        grant_prefix(notify.role, lake_bucket, "lake/alerts/", write=True,
-                     why="the alert outbox and the sent ledger, one object per message")  # fmt: skip
-        grant_prefix(notify.role, lake_bucket, "lake/remediation/approval_tokens/", write=True,
-                     why="task tokens of executions waiting for `egress approve`")  # fmt: skip
+        notify = function(
+            "Notify",
+            "egress-notify",
+            f"{prefix}.notify_handler",
+            "Sends the anomaly's alerts and approval requests to SNS",
+            {"EGRESS_ALERT_TOPIC_ARN": alerts.topic_arn},
+        )
+        grant_prefix(
+            notify.role,
+            lake_bucket,
+            "lake/alerts/",
+            write=True,
+            why="the alert outbox and the sent ledger, one object per message",
+        )
+        grant_prefix(
+            notify.role,
+            lake_bucket,
+            "lake/remediation/approval_tokens/",
+            write=True,
+            why="task tokens of executions waiting for `egress approve`",
+        )
         notify.role.add_to_policy(
             iam.PolicyStatement(actions=["sns:Publish"], resources=[alerts.topic_arn])
         )
 
         sm_logs = logs.LogGroup(
-            self, "StateMachineLogs", log_group_name=f"/aws/vendedlogs/states/{STATE_MACHINE}",
-            retention=logs.RetentionDays.ONE_MONTH, encryption_key=key,
+            self,
+            "StateMachineLogs",
+            log_group_name=f"/aws/vendedlogs/states/{STATE_MACHINE}",
+            retention=logs.RetentionDays.ONE_MONTH,
+            encryption_key=key,
             removal_policy=RemovalPolicy.DESTROY,
-        )  # fmt: skip
+        )
         self.state_machine = sfn.StateMachine(
-            self, "StateMachine", state_machine_name=STATE_MACHINE,
+            self,
+            "StateMachine",
+            state_machine_name=STATE_MACHINE,
             definition_body=sfn.DefinitionBody.from_string(ASL_PATH.read_text()),
             definition_substitutions={
                 "RcaFunctionArn": rca.function.function_arn,
@@ -111,43 +165,66 @@ class ResponseStack(Stack):
                 "NotifyFunctionArn": notify.function.function_arn,
             },
             logs=sfn.LogOptions(destination=sm_logs, level=sfn.LogLevel.ALL),
-            tracing_enabled=True, timeout=Duration.days(8),
-        )  # fmt: skip
+            tracing_enabled=True,
+            timeout=Duration.days(8),
+        )
         for fn in (rca, remediation, notify):
             fn.function.grant_invoke(self.state_machine)
         acknowledge_findings(
-            self.state_machine.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",
+            self.state_machine.role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5",
             "Step Functions invokes the function's versions (ARN:*) as well as the function.",
-            [f"Resource::<{self.get_logical_id(fn.function.node.default_child)}.Arn>:*"  # type: ignore[arg-type]
-             for fn in (rca, remediation, notify)],
-        )  # fmt: skip
+            [
+                f"Resource::<{self.get_logical_id(fn.function.node.default_child)}.Arn>:*"  # type: ignore[arg-type]
+                for fn in (rca, remediation, notify)
+            ],
+        )
         acknowledge_findings(
-            self.state_machine.role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",
-            "Log delivery and X-Ray APIs have no resource-level permissions.", ["Resource::*"],
-        )  # fmt: skip
+            self.state_machine.role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5",
+            "Log delivery and X-Ray APIs have no resource-level permissions.",
+            ["Resource::*"],
+        )
         failed = cw.Alarm(
-            self, "ExecutionsFailed", alarm_name="egress-response-failed",
+            self,
+            "ExecutionsFailed",
+            alarm_name="egress-response-failed",
             alarm_description="A response execution failed (its failure branch already alerted)",
             metric=self.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"),
-            threshold=1, evaluation_periods=1,
+            threshold=1,
+            evaluation_periods=1,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        )  # fmt: skip
+        )
         failed.add_alarm_action(cw_actions.SnsAction(alerts))
 
         detector = PlatformFunction(
-            self, "Detector", name="egress-detector",
+            self,
+            "Detector",
+            name="egress-detector",
             handler="infra_cdk/constructs/detector/handler.handler",
             description="Judges the hour that just closed: features, then anomalies",
-            key=key, alerts=alerts, layer_arn=None, timeout_minutes=15, memory_mb=3008,
+            key=key,
+            alerts=alerts,
+            layer_arn=None,
+            timeout_minutes=15,
+            memory_mb=3008,
             dockerfile=DETECTOR_DOCKERFILE,
-            environment={**lake_env, "DAGSTER_HOME": "/tmp/dagster",
-                         "EGRESS_STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
-                         "EGRESS_ALERT_TOPIC_ARN": alerts.topic_arn},
-        )  # fmt: skip
+            environment={
+                **lake_env,
+                "DAGSTER_HOME": "/tmp/dagster",
+                "EGRESS_STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
+                "EGRESS_ALERT_TOPIC_ARN": alerts.topic_arn,
+            },
+        )
         # It starts one response execution per new anomaly itself (named by the anomaly id).
         self.state_machine.grant_start_execution(detector.role)
-        grant_prefix(detector.role, lake_bucket, "lake/", write=True,
-                     why="reads features and models, writes the hour's anomaly partitions")  # fmt: skip
+        grant_prefix(
+            detector.role,
+            lake_bucket,
+            "lake/",
+            write=True,
+            why="reads features and models, writes the hour's anomaly partitions",
+        )
         self._schedule(detector, key, alerts)
 
     def _grant_catalog(self, role: iam.Role) -> None:
@@ -158,60 +235,83 @@ class ResponseStack(Stack):
         )
         buckets = f"arn:{self.partition}:s3:::*"
         groups = f"arn:{self.partition}:ec2:{self.region}:{self.account}:security-group/*"
-        statements = (("RemediationCatalogS3", s3, buckets), ("RemediationCatalogEc2", ec2, groups),
-                      # ec2:DescribeSecurityGroups cannot be scoped to a resource: AWS requires "*".
-                      ("RemediationCatalogUnscoped", sorted(UNSCOPED), "*"))  # fmt: skip
+        statements = (
+            ("RemediationCatalogS3", s3, buckets),
+            ("RemediationCatalogEc2", ec2, groups),
+            # ec2:DescribeSecurityGroups cannot be scoped to a resource: AWS requires "*".
+            ("RemediationCatalogUnscoped", sorted(UNSCOPED), "*"),
+        )
         for sid, actions, resource in statements:
             role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=[resource]))
         acknowledge_findings(
-            role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",
+            role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5",
             "Remediation acts on whichever bucket or security group an anomaly names; protected "
             "resources are refused by the catalog (egress:protected=true), and "
             "DescribeSecurityGroups has no resource-level permissions.",
-            [f"Resource::{rendered(self, buckets)}", f"Resource::{rendered(self, groups)}",
-             "Resource::*"],
-        )  # fmt: skip
+            [
+                f"Resource::{rendered(self, buckets)}",
+                f"Resource::{rendered(self, groups)}",
+                "Resource::*",
+            ],
+        )
 
     def _schedule(self, detector: PlatformFunction, key: kms.IKey, alerts: sns.ITopic) -> None:
         dead_letters = sqs.Queue(
-            self, "DetectorDeadLetters", encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key, enforce_ssl=True, retention_period=Duration.days(14),
-        )  # fmt: skip
+            self,
+            "DetectorDeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
         acknowledge(
             dead_letters, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue."
         )
-        role = iam.Role(self, "SchedulerRole",
-                        assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))  # fmt: skip
+        role = iam.Role(
+            self, "SchedulerRole", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com")
+        )
         detector.function.grant_invoke(role)
         role.add_to_policy(
             iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[dead_letters.queue_arn])
         )
         grant_key(role, key)
         acknowledge_findings(
-            role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",
+            role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5",
             "The scheduler invokes the detector's versions (ARN:*) as well as the function.",
             [f"Resource::<{self.get_logical_id(detector.function.node.default_child)}.Arn>:*"],  # type: ignore[arg-type]
-        )  # fmt: skip
+        )
         scheduler.CfnSchedule(
-            self, "Hourly", name="egress-detector-hourly",
+            self,
+            "Hourly",
+            name="egress-detector-hourly",
             description="Judge each closed hour, a quarter past, once its logs have landed",
-            schedule_expression="cron(15 * * * ? *)", schedule_expression_timezone="UTC",
+            schedule_expression="cron(15 * * * ? *)",
+            schedule_expression_timezone="UTC",
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
-                arn=detector.function.function_arn, role_arn=role.role_arn,
+                arn=detector.function.function_arn,
+                role_arn=role.role_arn,
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_retry_attempts=2, maximum_event_age_in_seconds=3600),
+                    maximum_retry_attempts=2, maximum_event_age_in_seconds=3600
+                ),
                 dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
-                    arn=dead_letters.queue_arn),
+                    arn=dead_letters.queue_arn
+                ),
             ),
-        )  # fmt: skip
+        )
         depth = cw.Alarm(
-            self, "DetectorDeadLetterDepth", alarm_name="egress-detector-dlq-depth",
+            self,
+            "DetectorDeadLetterDepth",
+            alarm_name="egress-detector-dlq-depth",
             alarm_description="Hourly detector invocations gave up and sit in the DLQ",
             metric=dead_letters.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic="Maximum"),
-            threshold=1, evaluation_periods=1,
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-        )  # fmt: skip
+        )
         depth.add_alarm_action(cw_actions.SnsAction(alerts))

@@ -50,8 +50,14 @@ def lake_before_the_last_hour(tmp_path_factory: pytest.TempPathFactory) -> dict[
             late.append(key)
     run_landing(str(landing), str(lake), lambda _: None, dagster_home=lake / ".dagster")
     resources = resources_for(settings=configure(str(landing), str(lake)))
-    return {"root": root, "landing": landing, "lake": lake, "late": late,
-            "resources": resources, "instance": DagsterInstance.from_config(str(lake / ".dagster"))}  # fmt: skip
+    return {
+        "root": root,
+        "landing": landing,
+        "lake": lake,
+        "late": late,
+        "resources": resources,
+        "instance": DagsterInstance.from_config(str(lake / ".dagster")),
+    }
 
 
 def requested(result: Any) -> set[tuple[str, str | None]]:
@@ -86,16 +92,29 @@ def test_one_more_landed_hour_becomes_its_alert_and_nothing_else_reruns(
         shutil.copy2(env["root"] / "late" / key, target)
     sensed = landing_sensor(build_sensor_context(instance=instance, resources=resources))
     raw = {(r.asset_selection[0].to_user_string(), r.partition_key) for r in sensed.run_requests}
-    assert raw == {(a, HELD_BACK) for a in ("raw_vpc_flow_logs", "raw_s3_access_logs",
-                                            "raw_cloudfront_logs", "raw_cloudtrail")}  # fmt: skip
+    assert raw == {
+        (a, HELD_BACK)
+        for a in (
+            "raw_vpc_flow_logs",
+            "raw_s3_access_logs",
+            "raw_cloudfront_logs",
+            "raw_cloudtrail",
+        )
+    }
     assert all(r.run_key and HELD_BACK in r.run_key for r in sensed.run_requests)
-    again = landing_sensor(build_sensor_context(instance=instance, resources=resources,
-                                                cursor=sensed.cursor))  # fmt: skip
+    again = landing_sensor(
+        build_sensor_context(instance=instance, resources=resources, cursor=sensed.cursor)
+    )
     assert not again.run_requests  # the cursor remembers what it requested
 
     for asset, part in raw:
-        materialize(ALL_ASSETS, selection=[AssetKey(asset)], partition_key=part,
-                    resources=resources, instance=instance)  # fmt: skip
+        materialize(
+            ALL_ASSETS,
+            selection=[AssetKey(asset)],
+            partition_key=part,
+            resources=resources,
+            instance=instance,
+        )
     ran: set[tuple[str, str | None]] = set()
     cursor = baseline.cursor
     for _tick in range(12):
@@ -109,18 +128,37 @@ def test_one_more_landed_hour_becomes_its_alert_and_nothing_else_reruns(
             by_partition.setdefault(part, []).append(AssetKey(asset))
         # As the daemon launches them: one run per partition, hours before days before reports.
         for part in sorted(by_partition, key=lambda p: (p is None, -len(p or ""), p or "")):
-            done = materialize(ALL_ASSETS, selection=by_partition[part], partition_key=part,
-                               resources=resources, instance=instance)  # fmt: skip
+            done = materialize(
+                ALL_ASSETS,
+                selection=by_partition[part],
+                partition_key=part,
+                resources=resources,
+                instance=instance,
+            )
             assert done.success, (part, by_partition[part])
         ran |= todo
     partitioned = {(a, p) for a, p in ran if p is not None}
     assert partitioned == {
-        *((a, HELD_BACK) for a in ("processed_vpc_flow_logs", "processed_s3_access_logs",
-                                   "processed_cloudfront_logs", "processed_cloudtrail",
-                                   "egress_flows_hourly", "egress_features", "egress_anomalies",
-                                   "rca_reports", "remediation_actions", "egress_alerts")),
+        *(
+            (a, HELD_BACK)
+            for a in (
+                "processed_vpc_flow_logs",
+                "processed_s3_access_logs",
+                "processed_cloudfront_logs",
+                "processed_cloudtrail",
+                "egress_flows_hourly",
+                "egress_features",
+                "egress_anomalies",
+                "rca_reports",
+                "remediation_actions",
+                "egress_alerts",
+            )
+        ),
         ("cost_reconciliation", "2026-11-04"),  # the day's bill vs estimate, with its last hour
-    }  # fmt: skip
-    assert {a for a, p in ran if p is None} <= {"remediation_audit_log", "egress_sql_views",
-                                                "egress_dashboard"}  # fmt: skip
+    }
+    assert {a for a, p in ran if p is None} <= {
+        "remediation_audit_log",
+        "egress_sql_views",
+        "egress_dashboard",
+    }
     assert ("egress_model", "2026-11-04") not in ran  # the day's model stays the day's model

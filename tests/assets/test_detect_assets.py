@@ -42,11 +42,17 @@ def detected(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     hours = ("2026-11-01-00:00", "2026-11-06-23:00")
     days = ("2026-11-01", "2026-11-06")
     for name, window in [
-        ("raw_vpc_flow_logs", hours), ("raw_s3_access_logs", hours), ("raw_cloudfront_logs", hours),
-        ("raw_config_items", days), ("processed_config_items", days),
-        ("processed_s3_access_logs", hours), ("processed_cloudfront_logs", hours),
-        ("processed_vpc_flow_logs", hours), ("egress_flows_hourly", hours), ("egress_features", hours),
-    ]:  # fmt: skip
+        ("raw_vpc_flow_logs", hours),
+        ("raw_s3_access_logs", hours),
+        ("raw_cloudfront_logs", hours),
+        ("raw_config_items", days),
+        ("processed_config_items", days),
+        ("processed_s3_access_logs", hours),
+        ("processed_cloudfront_logs", hours),
+        ("processed_vpc_flow_logs", hours),
+        ("egress_flows_hourly", hours),
+        ("egress_features", hours),
+    ]:
         run(lake, name, *window)
     results = {
         "model": run(lake, "egress_model", "2026-11-04", "2026-11-06"),

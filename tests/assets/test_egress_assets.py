@@ -51,10 +51,13 @@ def resources(lake: Path, ip_ranges: str) -> dict[str, Any]:
 
 def run(lake: Path, name: str, window: tuple[str, str] | None, ip_ranges: str) -> Any:
     tags = (
-        {"dagster/asset_partition_range_start": window[0], "dagster/asset_partition_range_end": window[1]}
+        {
+            "dagster/asset_partition_range_start": window[0],
+            "dagster/asset_partition_range_end": window[1],
+        }
         if window
         else {}
-    )  # fmt: skip
+    )
     result = materialize(
         ALL_ASSETS,
         selection=[AssetKey(name)],
@@ -148,8 +151,11 @@ def test_views_run_on_duckdb(built_lake: tuple[Path, dict[str, Any]]) -> None:
 def test_missing_ip_ranges_warns_and_still_classifies(small_account: Path, tmp_path: Path) -> None:
     shutil.copytree(small_account, tmp_path / "landing")
     hour = ("2026-11-01-03:00", "2026-11-01-03:00")
-    for name, window in [("raw_vpc_flow_logs", hour), ("raw_config_items", ("2026-11-01", "2026-11-01")),
-                         ("processed_config_items", ("2026-11-01", "2026-11-01"))]:  # fmt: skip
+    for name, window in [
+        ("raw_vpc_flow_logs", hour),
+        ("raw_config_items", ("2026-11-01", "2026-11-01")),
+        ("processed_config_items", ("2026-11-01", "2026-11-01")),
+    ]:
         run(tmp_path, name, window, "")
     result = run(tmp_path, "processed_vpc_flow_logs", hour, "")
     figures = meta(result, "processed_vpc_flow_logs")

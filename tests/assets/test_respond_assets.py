@@ -31,17 +31,24 @@ HOURS = ("2026-11-01-00:00", "2026-11-04-23:00")
 DAYS = ("2026-11-01", "2026-11-04")
 
 
-def run(lake: Path, instance: DagsterInstance, name: str, window: tuple[str, str],
-        run_config: dict[str, Any] | None = None) -> Any:  # fmt: skip
+def run(
+    lake: Path,
+    instance: DagsterInstance,
+    name: str,
+    window: tuple[str, str],
+    run_config: dict[str, Any] | None = None,
+) -> Any:
     result = materialize(
         ALL_ASSETS,
         selection=[AssetKey(name)],
         resources=resources(lake, str(samples_dir() / "network" / "ip-ranges.json")),
         instance=instance,
-        tags={"dagster/asset_partition_range_start": window[0],
-              "dagster/asset_partition_range_end": window[1]},
+        tags={
+            "dagster/asset_partition_range_start": window[0],
+            "dagster/asset_partition_range_end": window[1],
+        },
         run_config=run_config,
-    )  # fmt: skip
+    )
     assert result.success
     return result
 
@@ -51,9 +58,14 @@ def responded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     lake = tmp_path_factory.mktemp("respond-lake")
     simulate(lake / "landing", date(2026, 11, 1), 4, seed=5)
     instance = DagsterInstance.ephemeral()
-    for name, window in [("raw_config_items", DAYS), ("processed_config_items", DAYS),
-                         ("raw_cloudtrail", HOURS), ("processed_cloudtrail", HOURS),
-                         ("raw_cur", DAYS), ("processed_cur", DAYS)]:  # fmt: skip
+    for name, window in [
+        ("raw_config_items", DAYS),
+        ("processed_config_items", DAYS),
+        ("raw_cloudtrail", HOURS),
+        ("processed_cloudtrail", HOURS),
+        ("raw_cur", DAYS),
+        ("processed_cur", DAYS),
+    ]:
         run(lake, instance, name, window)
     anomalies = incident_anomalies(lake / "landing")
     store = LocalLakeIOManager(root=str(lake)).store()
@@ -78,9 +90,12 @@ def test_sensor_starts_one_response_per_anomaly(responded: dict[str, Any]) -> No
     assert ids == sorted(responded["anomalies"]["anomaly_id"].to_list())
     assert {r.partition_key for r in result.run_requests} == set(responded["keys"])
     again = anomaly_response_sensor(
-        build_sensor_context(instance=responded["instance"], cursor=result.cursor,
-                             resources={"lake": lake_resource, "workflow": LocalWorkflow()})
-    )  # fmt: skip
+        build_sensor_context(
+            instance=responded["instance"],
+            cursor=result.cursor,
+            resources={"lake": lake_resource, "workflow": LocalWorkflow()},
+        )
+    )
     assert again.run_requests == []
 
 
@@ -120,8 +135,12 @@ def test_reports_actions_audit_and_alerts(responded: dict[str, Any]) -> None:
     )
     assert approved["by_status"] == {"applied": 1, "awaiting_approval": 2, "recommended": 4}
     fake = json.loads((lake / "remediation" / "fake_account.json").read_text())
-    ranges = [r["CidrIp"] for p in fake["security_groups"][sg["resource"]]["ingress"]
-              for r in p["IpRanges"] if p.get("FromPort") == 22]  # fmt: skip
+    ranges = [
+        r["CidrIp"]
+        for p in fake["security_groups"][sg["resource"]]["ingress"]
+        for r in p["IpRanges"]
+        if p.get("FromPort") == 22
+    ]
     assert ranges == ["10.0.0.0/16"]
 
     audit = run(lake, instance, "remediation_audit_log", window)
@@ -170,9 +189,10 @@ def test_egress_approve_applies_one_planned_action(responded: dict[str, Any]) ->
         approve_action("act-0000", "carol", said.append, env, instance)
     nat = next(i for i in truth(lake / "landing")["incidents"] if i["kind"] == "nat_s3")
     advice = next(
-        r for r in (find_action(store, a)[1] for a in _action_ids(store))
+        r
+        for r in (find_action(store, a)[1] for a in _action_ids(store))
         if r["anomaly_id"] == f"anom-{nat['id']}" and r["kind"] != "change"
-    )  # fmt: skip
+    )
     with pytest.raises(CliError, match="make it through your infrastructure code"):
         approve_action(advice["action_id"], "carol", said.append, env, instance)
 
@@ -180,6 +200,9 @@ def test_egress_approve_applies_one_planned_action(responded: dict[str, Any]) ->
 def _action_ids(store: Any) -> list[str]:
     import io
 
-    rows = [pl.read_parquet(io.BytesIO(store.read(k))) for k, _ in store.list(
-        "curated/remediation_actions/") if k.endswith(".parquet")]  # fmt: skip
+    rows = [
+        pl.read_parquet(io.BytesIO(store.read(k)))
+        for k, _ in store.list("curated/remediation_actions/")
+        if k.endswith(".parquet")
+    ]
     return sorted({a for frame in rows for a in frame["action_id"].to_list()})

@@ -118,9 +118,11 @@ def aws_lake(
     boto3.DEFAULT_SESSION.events.register("provide-client-params.glue.StartJobRun", runtime)  # type: ignore[union-attr]
     resources = resources_for("aws")
     for name, window in [
-        ("raw_vpc_flow_logs", HOUR), ("raw_config_items", DAY), ("processed_config_items", DAY),
+        ("raw_vpc_flow_logs", HOUR),
+        ("raw_config_items", DAY),
+        ("processed_config_items", DAY),
         ("processed_vpc_flow_logs", HOUR),
-    ]:  # fmt: skip
+    ]:
         result = materialize(
             ALL_ASSETS,
             selection=[AssetKey(name)],

@@ -31,9 +31,18 @@ def test_aws_profile_ingests_landing_bucket_into_s3_lake(
     resources = resources_for("aws")
     # The same keys as the local profile, other implementations.
     assert set(resources) == {
-        "landing", "lake", "etl", "sql", "aws_ip_ranges", "trainer", "scorer",
-        "llm", "executor", "notifier", "workflow",
-    }  # fmt: skip
+        "landing",
+        "lake",
+        "etl",
+        "sql",
+        "aws_ip_ranges",
+        "trainer",
+        "scorer",
+        "llm",
+        "executor",
+        "notifier",
+        "workflow",
+    }
     assert set(resources) == set(resources_for("local"))
     assets = [a for a in RAW_ASSETS if a.key.path[-1] in ("raw_vpc_flow_logs", "raw_cur")]
     for first, last, name in (
@@ -121,8 +130,13 @@ def test_access_logs_from_their_log_bucket_and_quarantine_into_its_own_bucket(
             ].read()
         )
     )
-    bad = pl.read_parquet(io.BytesIO(s3.get_object(
-        Bucket="acme-quarantine", Key=f"quarantine/raw_s3_access_logs/{part}")["Body"].read()))  # fmt: skip
+    bad = pl.read_parquet(
+        io.BytesIO(
+            s3.get_object(Bucket="acme-quarantine", Key=f"quarantine/raw_s3_access_logs/{part}")[
+                "Body"
+            ].read()
+        )
+    )
     assert raw.height > 0 and bad["source_file"].to_list() == [broken]
     lake_keys = [o["Key"] for o in s3.list_objects_v2(Bucket="acme-egress-lake")["Contents"]]
     assert not [k for k in lake_keys if "/quarantine/raw_s3_access_logs/" in k]

@@ -48,9 +48,12 @@ def _functions(names: dict[str, str]) -> dict[str, str]:
     arns = {}
     for key, name in names.items():
         arns[key] = lam.create_function(
-            FunctionName=name, Runtime="python3.12", Role=role, Handler="handlers.handler",
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler="handlers.handler",
             Code={"ZipFile": buffer.getvalue()},
-        )["FunctionArn"]  # fmt: skip
+        )["FunctionArn"]
     return arns
 
 
@@ -59,8 +62,9 @@ def _machine(sfn: Any, name: str, arns: dict[str, str]) -> str:
     for key, arn in arns.items():
         definition = definition.replace("${" + key + "}", arn)
     role = "arn:aws:iam::123456789012:role/egress-response"
-    return str(sfn.create_state_machine(name=name, definition=definition, roleArn=role)[
-        "stateMachineArn"])  # fmt: skip
+    return str(
+        sfn.create_state_machine(name=name, definition=definition, roleArn=role)["stateMachineArn"]
+    )
 
 
 def _finish(sfn: Any, arn: str, until: tuple[str, ...] = ("SUCCEEDED", "FAILED")) -> dict[str, Any]:
@@ -88,8 +92,13 @@ def test_asl_runs_the_steps_in_order_and_the_sensor_start_is_idempotent(sfn: Any
     done = _finish(sfn, first)
     assert done["status"] == "SUCCEEDED", done
     assert _entered(sfn, first) == [
-        "GatherEvidence", "RootCause", "ChooseActions", "NeedsApproval", "Remediate", "Notify"
-    ]  # fmt: skip
+        "GatherEvidence",
+        "RootCause",
+        "ChooseActions",
+        "NeedsApproval",
+        "Remediate",
+        "Notify",
+    ]
     assert [s for s in STEPS if s != "WaitForApproval"] == [
         s for s in _entered(sfn, first) if s != "NeedsApproval"
     ]
@@ -105,13 +114,20 @@ def _waiting_for_approval(sfn: Any, moto_endpoint: str, name: str) -> tuple[str,
     """An execution whose ChooseActions says a change needs approval, parked on its task token."""
     arns = _functions({k: f"egress-{name}-{k.lower()}" for k in FUNCTION_KEYS})
     machine = _machine(sfn, f"egress-response-{name}", arns)
-    answers = [json.dumps({"evidence": []}), json.dumps({"recommended": []}),
-               json.dumps({"needs_approval": True, "waiting": ["act-1"]})]  # fmt: skip
-    queued = requests.post(f"{moto_endpoint}/moto-api/static/lambda-simple/response",
-                           json={"results": answers, "region": "us-east-1"}, timeout=10)  # fmt: skip
+    answers = [
+        json.dumps({"evidence": []}),
+        json.dumps({"recommended": []}),
+        json.dumps({"needs_approval": True, "waiting": ["act-1"]}),
+    ]
+    queued = requests.post(
+        f"{moto_endpoint}/moto-api/static/lambda-simple/response",
+        json={"results": answers, "region": "us-east-1"},
+        timeout=10,
+    )
     assert queued.status_code == 201
-    run = sfn.start_execution(stateMachineArn=machine, name=f"anom-{name}",
-                              input=json.dumps({"anomaly": ANOMALY}))["executionArn"]  # fmt: skip
+    run = sfn.start_execution(
+        stateMachineArn=machine, name=f"anom-{name}", input=json.dumps({"anomaly": ANOMALY})
+    )["executionArn"]
     for _ in range(100):
         if "WaitForApproval" in _entered(sfn, run):
             break

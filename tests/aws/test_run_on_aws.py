@@ -43,8 +43,9 @@ class LocalEndpoint:
     def __call__(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         s3 = boto3.client("s3")
         found = s3.list_objects_v2(Bucket=LAKE, Prefix="sagemaker/output/")["Contents"]
-        newest = max((o for o in found if o["Key"].endswith("model.tar.gz")),
-                     key=lambda o: o["LastModified"])  # fmt: skip
+        newest = max(
+            (o for o in found if o["Key"].endswith("model.tar.gz")), key=lambda o: o["LastModified"]
+        )
         archive = s3.get_object(Bucket=LAKE, Key=newest["Key"])["Body"].read()
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             member = tar.extractfile("model.json")
@@ -54,8 +55,10 @@ class LocalEndpoint:
         rows = pl.DataFrame(doc["rows"], schema=doc["columns"], orient="row")
         body = json.dumps(model.predict(rows).to_dict(as_series=False)).encode()
         http = AWSResponse("https://runtime.sagemaker", 200, {}, None)
-        return http, {"Body": StreamingBody(io.BytesIO(body), len(body)),
-                      "ContentType": "application/json"}  # fmt: skip
+        return http, {
+            "Body": StreamingBody(io.BytesIO(body), len(body)),
+            "ContentType": "application/json",
+        }
 
 
 @pytest.fixture(scope="module")
@@ -70,21 +73,28 @@ def run_on_aws(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> 
         s3.upload_file(str(path), LANDING, f"acme/{path.relative_to(landing).as_posix()}")
     s3.upload_file(flows_job.__file__, LAKE, "glue/flows_job.py")
     boto3.client("glue").create_job(
-        Name=JOB, Role="arn:aws:iam::123456789012:role/egress-glue", GlueVersion="5.0",
-        Command={"Name": "glueetl", "ScriptLocation": f"s3://{LAKE}/glue/flows_job.py",
-                 "PythonVersion": "3"},
-    )  # fmt: skip
+        Name=JOB,
+        Role="arn:aws:iam::123456789012:role/egress-glue",
+        GlueVersion="5.0",
+        Command={
+            "Name": "glueetl",
+            "ScriptLocation": f"s3://{LAKE}/glue/flows_job.py",
+            "PythonVersion": "3",
+        },
+    )
     boto3.client("athena").create_work_group(Name="egress", Configuration={})
     sfn = boto3.client("stepfunctions")
     machine = sfn.create_state_machine(
-        name=MACHINE, roleArn="arn:aws:iam::123456789012:role/egress-sfn",
+        name=MACHINE,
+        roleArn="arn:aws:iam::123456789012:role/egress-sfn",
         definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
-    )["stateMachineArn"]  # fmt: skip
+    )["stateMachineArn"]
     sns, sqs = boto3.client("sns"), boto3.client("sqs")
     topic = sns.create_topic(Name="egress-alerts")["TopicArn"]
     queue = sqs.create_queue(QueueName="alerts-reader")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]  # fmt: skip
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     patch = pytest.MonkeyPatch()
     for key, value in {
@@ -100,9 +110,11 @@ def run_on_aws(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> 
     training = LocalTrainingRuntime(work / "sagemaker")
     boto3.setup_default_session()
     events = boto3._get_default_session().events
-    hooks = [("provide-client-params.glue.StartJobRun", glue),
-             ("provide-client-params.sagemaker.CreateTrainingJob", training),
-             ("before-call.sagemaker-runtime.InvokeEndpoint", LocalEndpoint())]  # fmt: skip
+    hooks = [
+        ("provide-client-params.glue.StartJobRun", glue),
+        ("provide-client-params.sagemaker.CreateTrainingJob", training),
+        ("before-call.sagemaker-runtime.InvokeEndpoint", LocalEndpoint()),
+    ]
     for name, hook in hooks:
         events.register(name, hook)
     said: list[str] = []
@@ -114,8 +126,15 @@ def run_on_aws(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> 
         for name, hook in hooks:
             events.unregister(name, hook)
         patch.undo()
-    return {"first": first, "again": again, "glue": glue, "training": training,
-            "machine": machine, "queue": queue, "said": said}  # fmt: skip
+    return {
+        "first": first,
+        "again": again,
+        "glue": glue,
+        "training": training,
+        "machine": machine,
+        "queue": queue,
+        "said": said,
+    }
 
 
 def keys(prefix: str) -> list[str]:
@@ -127,14 +146,19 @@ def test_every_layer_lands_in_s3_and_the_glue_job_ran_through_pipes(
     run_on_aws: dict[str, Any],
 ) -> None:
     assert run_on_aws["first"].ran and not run_on_aws["again"].ran
-    for zone, asset in [("raw", "raw_vpc_flow_logs"), ("processed", "processed_vpc_flow_logs"),
-                        ("curated", "egress_flows_hourly"), ("curated", "egress_anomalies")]:  # fmt: skip
+    for zone, asset in [
+        ("raw", "raw_vpc_flow_logs"),
+        ("processed", "processed_vpc_flow_logs"),
+        ("curated", "egress_flows_hourly"),
+        ("curated", "egress_anomalies"),
+    ]:
         assert len(keys(f"lake/{zone}/{asset}/")) >= 24, asset
     runs = run_on_aws["glue"].runs
     assert runs and all("--dagster-pipes-context" in r for r in runs)
     assert boto3.client("glue").get_job_runs(JobName=JOB)["JobRuns"]
     parts = boto3.client("glue").get_partitions(
-        DatabaseName="egress_lake", TableName="processed_vpc_flow_logs")["Partitions"]  # fmt: skip
+        DatabaseName="egress_lake", TableName="processed_vpc_flow_logs"
+    )["Partitions"]
     assert len(parts) == 4 * 24
     assert run_on_aws["training"].jobs and keys("sagemaker/output/")
     ids = boto3.client("athena").list_named_queries(WorkGroup="egress")["NamedQueryIds"]
@@ -147,14 +171,16 @@ def test_one_step_functions_execution_per_anomaly_named_by_its_id(
     anomalies = run_on_aws["first"].summary["anomalies"]
     assert anomalies
     executions = boto3.client("stepfunctions").list_executions(
-        stateMachineArn=run_on_aws["machine"])["executions"]  # fmt: skip
+        stateMachineArn=run_on_aws["machine"]
+    )["executions"]
     assert sorted(e["name"] for e in executions) == sorted(a["anomaly_id"] for a in anomalies)
 
 
 def test_alerts_are_read_back_from_sqs(run_on_aws: dict[str, Any]) -> None:
     sqs = boto3.client("sqs")
-    got = sqs.receive_message(QueueUrl=run_on_aws["queue"], MaxNumberOfMessages=10,
-                              WaitTimeSeconds=1).get("Messages", [])  # fmt: skip
+    got = sqs.receive_message(
+        QueueUrl=run_on_aws["queue"], MaxNumberOfMessages=10, WaitTimeSeconds=1
+    ).get("Messages", [])
     opened = {json.loads(json.loads(m["Body"])["Message"]).get("anomaly_id") for m in got}
     assert opened & {a["anomaly_id"] for a in run_on_aws["first"].summary["anomalies"]}
 

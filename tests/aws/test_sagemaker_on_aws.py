@@ -49,8 +49,12 @@ class LocalTrainingRuntime:
         for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
             s3.download_file(bucket, obj["Key"], str(channel / Path(obj["Key"]).name))
         source = stage_source(job / "code")
-        env = {**os.environ, "SM_CHANNEL_TRAIN": str(channel), "SM_MODEL_DIR": str(model_dir),
-               "SM_HPS": json.dumps(params["HyperParameters"])}  # fmt: skip
+        env = {
+            **os.environ,
+            "SM_CHANNEL_TRAIN": str(channel),
+            "SM_MODEL_DIR": str(model_dir),
+            "SM_HPS": json.dumps(params["HyperParameters"]),
+        }
         subprocess.run([sys.executable, str(source / "train.py")], env=env, check=True, cwd=source)
         archive = io.BytesIO()
         with tarfile.open(fileobj=archive, mode="w:gz") as tar:

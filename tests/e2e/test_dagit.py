@@ -115,9 +115,18 @@ def test_webserver_serves_the_asset_graph_schedules_and_sensors(dagit: Any) -> N
     _, answer, home = dagit
     assert answer, f"dagster dev never answered: {(home / 'dagster-dev.log').read_text()[-3000:]}"
     nodes = {"/".join(n["assetKey"]["path"]): n for n in answer["data"]["assetNodes"]}
-    chain = ["raw_vpc_flow_logs", "processed_vpc_flow_logs", "egress_flows_hourly",
-             "egress_features", "egress_model", "egress_anomalies", "rca_reports",
-             "remediation_actions", "egress_alerts", "egress_dashboard"]  # fmt: skip
+    chain = [
+        "raw_vpc_flow_logs",
+        "processed_vpc_flow_logs",
+        "egress_flows_hourly",
+        "egress_features",
+        "egress_model",
+        "egress_anomalies",
+        "rca_reports",
+        "remediation_actions",
+        "egress_alerts",
+        "egress_dashboard",
+    ]
     assert set(chain) <= set(nodes)
     for name, node in nodes.items():
         assert node["description"], name

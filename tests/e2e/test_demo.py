@@ -64,8 +64,12 @@ def test_dashboard_is_self_contained_html_with_charts_and_every_anomaly(
     assert "src=" not in page and "<link" not in page and "<script" not in page
     for anomaly in summary["anomalies"]:
         assert anomaly["anomaly_id"] in page
-    for heading in ("Top talkers", "nat_traffic_to_aws_services", "cross_az_pairs",
-                    "Reconciliation with the bill"):  # fmt: skip
+    for heading in (
+        "Top talkers",
+        "nat_traffic_to_aws_services",
+        "cross_az_pairs",
+        "Reconciliation with the bill",
+    ):
         assert heading in page
 
 
@@ -79,8 +83,14 @@ def test_audit_lineage_walks_recorded_runs_back_to_the_landed_files(
     report = json.loads(done.stdout)
     steps = {s["asset"]: s for s in report["steps"]}
     assert report["steps"][0]["asset"] == "egress_anomalies"
-    assert {"egress_features", "egress_model", "egress_flows_hourly", "processed_vpc_flow_logs",
-            "raw_vpc_flow_logs", "raw_config_items"} <= set(steps)  # fmt: skip
+    assert {
+        "egress_features",
+        "egress_model",
+        "egress_flows_hourly",
+        "processed_vpc_flow_logs",
+        "raw_vpc_flow_logs",
+        "raw_config_items",
+    } <= set(steps)
     flows = steps["raw_vpc_flow_logs"]
     assert flows["partition"] == report["anomaly"]["first_reported_partition"]
     assert flows["landing_objects"] and all(

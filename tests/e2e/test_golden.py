@@ -67,8 +67,10 @@ def test_root_cause_of_the_first_anomaly_matches_the_stored_answer(
     got = reports.head(1)
     path = GOLDEN / "rca_report.json"
     if UPDATE:
-        row = {k: v.isoformat() if isinstance(v, datetime) else v
-               for k, v in got.row(0, named=True).items()}  # fmt: skip
+        row = {
+            k: v.isoformat() if isinstance(v, datetime) else v
+            for k, v in got.row(0, named=True).items()
+        }
         path.write_text(json.dumps(row, indent=2, sort_keys=True) + "\n")
     assert path.exists(), f"no stored answer {path}: run `make golden`"
     stored = json.loads(path.read_text())

@@ -84,8 +84,14 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     land(objects, landing, late)
     second = run_landing(str(landing), str(lake), say.append, dagster_home=lake / ".dagster")
     third = run_landing(str(landing), str(lake), say.append, dagster_home=lake / ".dagster")
-    return {"lake": lake, "accounts": accounts, "objects": objects, "late": late,
-            "runs": (first, second, third), "said": say}  # fmt: skip
+    return {
+        "lake": lake,
+        "accounts": accounts,
+        "objects": objects,
+        "late": late,
+        "runs": (first, second, third),
+        "said": say,
+    }
 
 
 def hours(first: datetime, last: datetime) -> set[str]:
@@ -137,7 +143,9 @@ def test_both_accounts_and_regions_are_kept_on_the_facts(foreign: dict[str, Any]
         .agg(pl.col("region").unique())
     )
     by_account = {a: set(r) for a, r in regions.iter_rows()}
-    assert by_account == {foreign["accounts"][0]: {"us-east-1"},
-                          foreign["accounts"][1]: {OTHER_REGION}}  # fmt: skip
+    assert by_account == {
+        foreign["accounts"][0]: {"us-east-1"},
+        foreign["accounts"][1]: {OTHER_REGION},
+    }
     assert flows.filter(pl.col("hour") == datetime(2026, 1, 1, 5, tzinfo=UTC)).height == 0
     assert set(foreign["runs"][1].summary["accounts"]) == set(foreign["accounts"])

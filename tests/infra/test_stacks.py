@@ -64,9 +64,11 @@ def test_lake_buckets_are_encrypted_private_tls_only_and_logged(templates: dict[
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]
         assert props["PublicAccessBlockConfiguration"] == {
-            "BlockPublicAcls": True, "BlockPublicPolicy": True,
-            "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
-        }  # fmt: skip
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
         assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
         assert props["LifecycleConfiguration"]["Rules"]
         rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
@@ -146,8 +148,10 @@ def test_athena_workgroup_is_enforced_and_named_queries_are_the_sql_views(
     config = group["WorkGroupConfiguration"]
     assert config["EnforceWorkGroupConfiguration"] is True
     assert config["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_KMS"
-    queries = {q["Properties"]["Name"]: q["Properties"]["QueryString"]
-               for q in etl.find_resources("AWS::Athena::NamedQuery").values()}  # fmt: skip
+    queries = {
+        q["Properties"]["Name"]: q["Properties"]["QueryString"]
+        for q in etl.find_resources("AWS::Athena::NamedQuery").values()
+    }
     assert queries == {name: view_sql(name) for name in VIEW_NAMES}
 
 
@@ -172,8 +176,10 @@ def test_failures_alert_through_an_encrypted_topic_with_a_dead_letter_queue(
     topic = next(iter(obs.find_resources("AWS::SNS::Topic").values()))["Properties"]
     assert "KmsMasterKeyId" in topic
     policy = next(iter(obs.find_resources("AWS::SNS::TopicPolicy").values()))["Properties"]
-    assert any(s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
-               for s in policy["PolicyDocument"]["Statement"])  # fmt: skip
+    assert any(
+        s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in policy["PolicyDocument"]["Statement"]
+    )
     rules = obs.find_resources("AWS::Events::Rule")
     sources = sorted(r["Properties"]["EventPattern"]["source"][0] for r in rules.values())
     assert sources == ["aws.glue", "aws.sagemaker"]
@@ -204,8 +210,12 @@ def test_sources_deliver_to_their_own_prefixes_in_the_recommended_format(
     ingestion.resource_count_is("AWS::Config::ConfigurationRecorder", 1)
     lake = templates["EgressDataLake"]
     policy = json.dumps(lake.find_resources("AWS::S3::BucketPolicy"))
-    for service in ("delivery.logs.amazonaws.com", "cloudtrail.amazonaws.com",
-                    "config.amazonaws.com", "billingreports.amazonaws.com"):  # fmt: skip
+    for service in (
+        "delivery.logs.amazonaws.com",
+        "cloudtrail.amazonaws.com",
+        "config.amazonaws.com",
+        "billingreports.amazonaws.com",
+    ):
         assert service in policy
     assert "aws:SourceAccount" in policy
 
@@ -245,8 +255,12 @@ def test_remediation_role_holds_exactly_the_catalogs_permissions(templates: dict
     others = {a for s in granted if s not in catalog for a in as_list(s["Action"])}
     assert not {a for a in others if a.startswith("ec2:")}
     assert {a for a in others if a.startswith("s3:")} <= {
-        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "s3:GetBucketLocation"
-    }  # fmt: skip
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:ListBucket",
+        "s3:GetBucketLocation",
+    }
 
 
 def test_rca_may_invoke_only_the_configured_bedrock_model(templates: dict[str, Any]) -> None:
@@ -306,8 +320,11 @@ def test_detector_runs_hourly_with_retries_and_a_dead_letter_queue(
     assert "DeadLetterConfig" in target
     functions = response.find_resources("AWS::Lambda::Function")
     assert {f["Properties"]["FunctionName"] for f in functions.values()} == {
-        "egress-rca", "egress-remediation", "egress-notify", "egress-detector"
-    }  # fmt: skip
+        "egress-rca",
+        "egress-remediation",
+        "egress-notify",
+        "egress-detector",
+    }
     for function in functions.values():
         assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
     for group in response.find_resources("AWS::Logs::LogGroup").values():

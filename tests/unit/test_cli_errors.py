@@ -16,12 +16,17 @@ def bad_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("EGRESS_LAKE_DIR", str(tmp_path / "lake"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "lake" / ".dagster"))
-    files = {"empty.csv": "", "nonnum.csv": "timestamp,value\n2026-01-01 00:00:00,abc\n",
-             "badts.csv": "timestamp,value\nnot-a-time,1\nx,2\n",
-             "one.csv": "timestamp,value\n2026-01-01 00:00:00,1\n",
-             "nab/labels/combined_windows.json": "{", "nab/data/c/a.csv": "timestamp,value\n",
-             "nab-empty/labels/combined_windows.json": "{}",
-             "nab-blank/labels/combined_windows.json": "{}", "nab-blank/data/c/e.csv": ""}  # fmt: skip
+    files = {
+        "empty.csv": "",
+        "nonnum.csv": "timestamp,value\n2026-01-01 00:00:00,abc\n",
+        "badts.csv": "timestamp,value\nnot-a-time,1\nx,2\n",
+        "one.csv": "timestamp,value\n2026-01-01 00:00:00,1\n",
+        "nab/labels/combined_windows.json": "{",
+        "nab/data/c/a.csv": "timestamp,value\n",
+        "nab-empty/labels/combined_windows.json": "{}",
+        "nab-blank/labels/combined_windows.json": "{}",
+        "nab-blank/data/c/e.csv": "",
+    }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)

@@ -20,11 +20,21 @@ from tests.conftest import samples_dir
 AT = datetime(2026, 11, 2, tzinfo=UTC)
 
 
-def item(rtype: str, rid: str, conf: dict[str, Any], supp: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
-    return {"resource_type": rtype, "resource_id": rid, "account_id": "111122223333",
-            "aws_region": "us-east-1", "capture_time": datetime(2026, 11, 1, tzinfo=UTC),
-            "status": "OK", "state_id": "1", "configuration": json.dumps(conf),
-            "supplementary_configuration": json.dumps(supp or {}), "tags": "{}"}  # fmt: skip
+def item(
+    rtype: str, rid: str, conf: dict[str, Any], supp: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "resource_type": rtype,
+        "resource_id": rid,
+        "account_id": "111122223333",
+        "aws_region": "us-east-1",
+        "capture_time": datetime(2026, 11, 1, tzinfo=UTC),
+        "status": "OK",
+        "state_id": "1",
+        "configuration": json.dumps(conf),
+        "supplementary_configuration": json.dumps(supp or {}),
+        "tags": "{}",
+    }
 
 
 PUBLIC_POLICY = {"Version": "2012-10-17", "Statement": [
@@ -33,9 +43,19 @@ PUBLIC_POLICY = {"Version": "2012-10-17", "Statement": [
 
 
 def test_a_bucket_policy_delivered_as_json_text_is_read_as_a_policy() -> None:
-    items = pl.DataFrame([item("AWS::S3::Bucket", "exports", {"name": "exports"},
-                               {"BucketPolicy": {"policyText": json.dumps(PUBLIC_POLICY)},
-                                "AccessControlList": json.dumps({"grantList": []})})])  # fmt: skip
+    items = pl.DataFrame(
+        [
+            item(
+                "AWS::S3::Bucket",
+                "exports",
+                {"name": "exports"},
+                {
+                    "BucketPolicy": {"policyText": json.dumps(PUBLIC_POLICY)},
+                    "AccessControlList": json.dumps({"grantList": []}),
+                },
+            )
+        ]
+    )
     resources = latest_resources(items, AT)
     assert resources["exports"]["supplementary"]["AccessControlList"] == {"grantList": []}
     account = FakeAccount.from_resources(resources)
@@ -61,22 +81,69 @@ def test_the_aws_config_rdk_bucket_item_parses_and_its_policy_is_a_document() ->
 def sparse_recorder() -> NetworkMetadata:
     """Subnets named by AZ only (one also with its id), an ENI item with no subnetId or groups,
     and a NAT gateway whose ENI the recorder did not record."""
-    return NetworkMetadata.from_config_items(pl.DataFrame([
-        item("AWS::EC2::VPC", "vpc-1", {"vpcId": "vpc-1", "cidrBlock": "10.0.0.0/16"}),
-        item("AWS::EC2::Subnet", "subnet-a", {"subnetId": "subnet-a", "vpcId": "vpc-1",
-             "cidrBlock": "10.0.0.0/24", "availabilityZone": "us-east-1a",
-             "availabilityZoneId": "use1-az1"}),
-        item("AWS::EC2::Subnet", "subnet-a2", {"subnetId": "subnet-a2", "vpcId": "vpc-1",
-             "cidrBlock": "10.0.2.0/24", "availabilityZone": "us-east-1a"}),
-        item("AWS::EC2::Subnet", "subnet-b", {"subnetId": "subnet-b", "vpcId": "vpc-1",
-             "cidrBlock": "10.0.1.0/24", "availabilityZone": "us-east-1b"}),
-        item("AWS::EC2::NetworkInterface", "eni-app", {"networkInterfaceId": "eni-app",
-             "privateIpAddress": "10.0.1.20", "requesterManaged": False}),
-        item("AWS::EC2::NatGateway", "nat-1", {"natGatewayId": "nat-1", "vpcId": "vpc-1",
-             "subnetId": "subnet-a", "natGatewayAddresses": [
-                 {"networkInterfaceId": "eni-nat", "privateIp": "10.0.0.5",
-                  "publicIp": "3.3.3.3"}]}),
-    ]))  # fmt: skip
+    return NetworkMetadata.from_config_items(
+        pl.DataFrame(
+            [
+                item("AWS::EC2::VPC", "vpc-1", {"vpcId": "vpc-1", "cidrBlock": "10.0.0.0/16"}),
+                item(
+                    "AWS::EC2::Subnet",
+                    "subnet-a",
+                    {
+                        "subnetId": "subnet-a",
+                        "vpcId": "vpc-1",
+                        "cidrBlock": "10.0.0.0/24",
+                        "availabilityZone": "us-east-1a",
+                        "availabilityZoneId": "use1-az1",
+                    },
+                ),
+                item(
+                    "AWS::EC2::Subnet",
+                    "subnet-a2",
+                    {
+                        "subnetId": "subnet-a2",
+                        "vpcId": "vpc-1",
+                        "cidrBlock": "10.0.2.0/24",
+                        "availabilityZone": "us-east-1a",
+                    },
+                ),
+                item(
+                    "AWS::EC2::Subnet",
+                    "subnet-b",
+                    {
+                        "subnetId": "subnet-b",
+                        "vpcId": "vpc-1",
+                        "cidrBlock": "10.0.1.0/24",
+                        "availabilityZone": "us-east-1b",
+                    },
+                ),
+                item(
+                    "AWS::EC2::NetworkInterface",
+                    "eni-app",
+                    {
+                        "networkInterfaceId": "eni-app",
+                        "privateIpAddress": "10.0.1.20",
+                        "requesterManaged": False,
+                    },
+                ),
+                item(
+                    "AWS::EC2::NatGateway",
+                    "nat-1",
+                    {
+                        "natGatewayId": "nat-1",
+                        "vpcId": "vpc-1",
+                        "subnetId": "subnet-a",
+                        "natGatewayAddresses": [
+                            {
+                                "networkInterfaceId": "eni-nat",
+                                "privateIp": "10.0.0.5",
+                                "publicIp": "3.3.3.3",
+                            }
+                        ],
+                    },
+                ),
+            ]
+        )
+    )
 
 
 def test_an_az_named_without_its_id_is_the_same_az_as_one_named_with_it() -> None:
@@ -94,5 +161,7 @@ def test_a_nat_gateway_eni_without_its_own_item_is_the_nat_gateway() -> None:
     frame = sparse_recorder().eni_frame().filter(pl.col("interface_id") == "eni-nat")
     row = frame.row(0, named=True)
     assert (row["entity_type"], row["entity_id"], row["eni_az_id"]) == (
-        "nat_gateway", "nat-1", "use1-az1",
-    )  # fmt: skip
+        "nat_gateway",
+        "nat-1",
+        "use1-az1",
+    )

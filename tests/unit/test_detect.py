@@ -36,9 +36,20 @@ def flows_for(series: dict[tuple[str, str], list[float]], hours: int) -> pl.Data
             if gb <= 0:
                 continue
             row: dict[str, object] = dict.fromkeys(FACTS_SCHEMA)
-            row.update(hour=T0 + timedelta(hours=h), account_id="111122223333", region="us-east-1",
-                       product_code="AmazonEC2", source_type="eni", source_id=entity, dest_class=cls,
-                       dest_prefix="81.2.69.0/24", bytes_out=int(gb * GB), bytes_in=0, packets=0, flows=1)  # fmt: skip
+            row.update(
+                hour=T0 + timedelta(hours=h),
+                account_id="111122223333",
+                region="us-east-1",
+                product_code="AmazonEC2",
+                source_type="eni",
+                source_id=entity,
+                dest_class=cls,
+                dest_prefix="81.2.69.0/24",
+                bytes_out=int(gb * GB),
+                bytes_in=0,
+                packets=0,
+                flows=1,
+            )
             rows.append(row)
     facts = pl.DataFrame(rows, schema=FACTS_SCHEMA)
     return price_facts(facts, prior_internet_gb={("111122223333", "2026-11"): 1000.0})
@@ -180,18 +191,41 @@ def test_planned_change_tags_come_from_config() -> None:
 def test_scoring_counts_both_sides_of_a_cross_az_incident() -> None:
     onset = T0 + timedelta(days=5)
     row = dict.fromkeys(ANOMALY_SCHEMA)
-    row.update(anomaly_id="a", entity="eni-sender", dest_class="inter_az", onset_hour=onset,
-               detected_at=onset + timedelta(hours=1), last_hour=onset + timedelta(hours=10), hours=11,
-               extra_usd_per_hour=0.11, suppressed=False, top_destinations="10.0.0.5", type="new_destination")  # fmt: skip
+    row.update(
+        anomaly_id="a",
+        entity="eni-sender",
+        dest_class="inter_az",
+        onset_hour=onset,
+        detected_at=onset + timedelta(hours=1),
+        last_hour=onset + timedelta(hours=10),
+        hours=11,
+        extra_usd_per_hour=0.11,
+        suppressed=False,
+        top_destinations="10.0.0.5",
+        type="new_destination",
+    )
     other = dict(row, anomaly_id="b", entity="eni-db", top_destinations="10.0.1.7")
-    noise = dict(row, anomaly_id="c", entity="eni-web", onset_hour=onset + timedelta(days=2),
-                 last_hour=onset + timedelta(days=2))  # fmt: skip
+    noise = dict(
+        row,
+        anomaly_id="c",
+        entity="eni-web",
+        onset_hour=onset + timedelta(days=2),
+        last_hour=onset + timedelta(days=2),
+    )
     truth = {
-        "incidents": [{"id": "i", "kind": "cross_az", "entity": "eni-sender", "start": onset.isoformat(),
-                       "end": (onset + timedelta(hours=11)).isoformat(), "extra_usd_per_hour": 0.22}],
+        "incidents": [
+            {
+                "id": "i",
+                "kind": "cross_az",
+                "entity": "eni-sender",
+                "start": onset.isoformat(),
+                "end": (onset + timedelta(hours=11)).isoformat(),
+                "extra_usd_per_hour": 0.22,
+            }
+        ],
         "benign_changes": [],
         "resources": {"enis": {"eni-sender": {"ip": "10.0.1.7", "instance": "i-1"}}},
-    }  # fmt: skip
+    }
     result = score_against_truth(pl.DataFrame([row, other, noise], schema=ANOMALY_SCHEMA), truth)
     assert (result.recall, result.precision) == (1.0, pytest.approx(2 / 3))
     assert result.delays_h == [1.0]
@@ -200,8 +234,11 @@ def test_scoring_counts_both_sides_of_a_cross_az_incident() -> None:
 
 def test_top_destinations_break_ties_by_name_so_reruns_are_identical() -> None:
     one = flows_for({("eni-a", "internet"): [1.0]}, 1)
-    tied = pl.concat([one.with_columns(pl.lit(f"81.2.{n}.0/24").alias("dest_prefix"))
-                      for n in (9, 7, 8, 6)])  # fmt: skip
-    orders = [series_frame(tied.sample(fraction=1.0, shuffle=True, seed=s))["top_destinations"][0]
-              for s in range(5)]  # fmt: skip
+    tied = pl.concat(
+        [one.with_columns(pl.lit(f"81.2.{n}.0/24").alias("dest_prefix")) for n in (9, 7, 8, 6)]
+    )
+    orders = [
+        series_frame(tied.sample(fraction=1.0, shuffle=True, seed=s))["top_destinations"][0]
+        for s in range(5)
+    ]
     assert set(orders) == {"81.2.6.0/24,81.2.7.0/24,81.2.8.0/24"}

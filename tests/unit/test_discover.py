@@ -9,8 +9,10 @@ from datetime import date
 from egress_platform.app.run import segments
 from egress_platform.sources.discover import changed, discover
 
-FLOW = ("AWSLogs/o-exampleorg1/111122223333/vpcflowlogs/eu-west-1/2026/01/01/"
-        "111122223333_vpcflowlogs_eu-west-1_fl-0a1b2c3d_20260101T0005Z_0f1e2d3c.log.gz")  # fmt: skip
+FLOW = (
+    "AWSLogs/o-exampleorg1/111122223333/vpcflowlogs/eu-west-1/2026/01/01/"
+    "111122223333_vpcflowlogs_eu-west-1_fl-0a1b2c3d_20260101T0005Z_0f1e2d3c.log.gz"
+)
 MANIFEST = "cur/egress-cur/hourly/20260101-20260201/egress-cur-Manifest.json"
 REPORT = "cur/egress-cur/hourly/20260101-20260201/a1b2/egress-cur-00001.csv.gz"
 LISTING = [
@@ -25,9 +27,13 @@ LISTING = [
 
 
 def manifest(_: str) -> bytes:
-    return json.dumps({"assemblyId": "a1b2", "reportKeys": [REPORT],
-                       "billingPeriod": {"start": "20260101T000000.000Z",
-                                         "end": "20260201T000000.000Z"}}).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "assemblyId": "a1b2",
+            "reportKeys": [REPORT],
+            "billingPeriod": {"start": "20260101T000000.000Z", "end": "20260201T000000.000Z"},
+        }
+    ).encode()
 
 
 def test_partitions_come_from_the_keys_of_every_layout() -> None:
@@ -59,7 +65,11 @@ def test_since_and_until_keep_only_those_days() -> None:
 
 def test_ranges_split_around_hours_with_no_objects() -> None:
     hours = ["2025-12-31-22:00", "2025-12-31-23:00", "2026-01-01-00:00", "2026-01-01-02:00"]
-    assert segments(hours) == [("2025-12-31-22:00", "2026-01-01-00:00"),
-                               ("2026-01-01-02:00", "2026-01-01-02:00")]  # fmt: skip
+    assert segments(hours) == [
+        ("2025-12-31-22:00", "2026-01-01-00:00"),
+        ("2026-01-01-02:00", "2026-01-01-02:00"),
+    ]
     assert segments(["2026-01-30", "2026-01-31", "2026-02-02"]) == [
-        ("2026-01-30", "2026-01-31"), ("2026-02-02", "2026-02-02")]  # fmt: skip
+        ("2026-01-30", "2026-01-31"),
+        ("2026-02-02", "2026-02-02"),
+    ]

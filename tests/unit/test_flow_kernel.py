@@ -23,11 +23,16 @@ def polars_sums(texts: list[bytes], fields: list[str], skip: int) -> pl.DataFram
     """What the polars path computes for the same texts (the reference)."""
     frames = [
         pl.read_csv(
-            text, separator=" ", has_header=False, skip_rows=skip,
-            schema=vpc_flow.text_schema(fields), null_values=["-"], quote_char=None,
+            text,
+            separator=" ",
+            has_header=False,
+            skip_rows=skip,
+            schema=vpc_flow.text_schema(fields),
+            null_values=["-"],
+            quote_char=None,
         )
         for text in texts
-    ]  # fmt: skip
+    ]
     return partial_facts(pl.concat(frames).lazy(), dedup=False).collect()
 
 

@@ -49,42 +49,127 @@ def _item(rtype: str, rid: str, conf: dict[str, Any], status: str = "OK") -> dic
 
 def network() -> NetworkMetadata:
     items = [
-        _item("AWS::EC2::VPC", "vpc-1", {"vpcId": "vpc-1", "cidrBlock": "10.0.0.0/16",
-              "ipv6CidrBlockAssociationSet": [{"ipv6CidrBlock": "2600:1f18:aaaa:bb00::/56"}]}),
-        _item("AWS::EC2::Subnet", "subnet-a", {"subnetId": "subnet-a", "vpcId": "vpc-1",
-              "cidrBlock": "10.0.0.0/24", "availabilityZoneId": "use1-az1",
-              "ipv6CidrBlockAssociationSet": [{"ipv6CidrBlock": "2600:1f18:aaaa:bb00::/64"}]}),
-        _item("AWS::EC2::Subnet", "subnet-b", {"subnetId": "subnet-b", "vpcId": "vpc-1",
-              "cidrBlock": "10.0.1.0/24", "availabilityZoneId": "use1-az2"}),
-        _item("AWS::EC2::NetworkInterface", "eni-web", {"networkInterfaceId": "eni-web",
-              "subnetId": "subnet-a", "vpcId": "vpc-1", "privateIpAddress": "10.0.0.10",
-              "attachment": {"instanceId": "i-web"}}),
-        _item("AWS::EC2::NetworkInterface", "eni-app", {"networkInterfaceId": "eni-app",
-              "subnetId": "subnet-b", "vpcId": "vpc-1", "privateIpAddress": "10.0.1.20",
-              "attachment": {"instanceId": "i-app"}}),
-        _item("AWS::EC2::NetworkInterface", "eni-db", {"networkInterfaceId": "eni-db",
-              "subnetId": "subnet-a", "vpcId": "vpc-1", "privateIpAddress": "10.0.0.30"}),
-        _item("AWS::EC2::NetworkInterface", "eni-nat", {"networkInterfaceId": "eni-nat",
-              "subnetId": "subnet-a", "vpcId": "vpc-1", "privateIpAddress": "10.0.0.5",
-              "interfaceType": "nat_gateway"}),
-        _item("AWS::EC2::NetworkInterface", "eni-vpce", {"networkInterfaceId": "eni-vpce",
-              "subnetId": "subnet-b", "vpcId": "vpc-1", "privateIpAddress": "10.0.1.50",
-              "interfaceType": "vpc_endpoint"}),
-        _item("AWS::EC2::NatGateway", "nat-1", {"natGatewayId": "nat-1",
-              "natGatewayAddresses": [{"networkInterfaceId": "eni-nat"}]}),
-        _item("AWS::EC2::VPCEndpoint", "vpce-gw", {"vpcEndpointId": "vpce-gw",
-              "vpcEndpointType": "Gateway", "state": "available"}),
-        _item("AWS::EC2::RouteTable", "rtb-private", {"routeTableId": "rtb-private",
-              "vpcId": "vpc-1", "associations": [{"subnetId": "subnet-b"}], "routes": [
-                  {"destinationCidrBlock": "0.0.0.0/0", "natGatewayId": "nat-1"},
-                  {"destinationPrefixListId": "pl-63a5400a", "gatewayId": "vpce-gw"},
-                  {"destinationCidrBlock": "172.16.0.0/12", "transitGatewayId": "tgw-1"},
-                  {"destinationCidrBlock": "192.168.0.0/16", "vpcPeeringConnectionId": "pcx-1"},
-              ]}),
+        _item(
+            "AWS::EC2::VPC",
+            "vpc-1",
+            {
+                "vpcId": "vpc-1",
+                "cidrBlock": "10.0.0.0/16",
+                "ipv6CidrBlockAssociationSet": [{"ipv6CidrBlock": "2600:1f18:aaaa:bb00::/56"}],
+            },
+        ),
+        _item(
+            "AWS::EC2::Subnet",
+            "subnet-a",
+            {
+                "subnetId": "subnet-a",
+                "vpcId": "vpc-1",
+                "cidrBlock": "10.0.0.0/24",
+                "availabilityZoneId": "use1-az1",
+                "ipv6CidrBlockAssociationSet": [{"ipv6CidrBlock": "2600:1f18:aaaa:bb00::/64"}],
+            },
+        ),
+        _item(
+            "AWS::EC2::Subnet",
+            "subnet-b",
+            {
+                "subnetId": "subnet-b",
+                "vpcId": "vpc-1",
+                "cidrBlock": "10.0.1.0/24",
+                "availabilityZoneId": "use1-az2",
+            },
+        ),
+        _item(
+            "AWS::EC2::NetworkInterface",
+            "eni-web",
+            {
+                "networkInterfaceId": "eni-web",
+                "subnetId": "subnet-a",
+                "vpcId": "vpc-1",
+                "privateIpAddress": "10.0.0.10",
+                "attachment": {"instanceId": "i-web"},
+            },
+        ),
+        _item(
+            "AWS::EC2::NetworkInterface",
+            "eni-app",
+            {
+                "networkInterfaceId": "eni-app",
+                "subnetId": "subnet-b",
+                "vpcId": "vpc-1",
+                "privateIpAddress": "10.0.1.20",
+                "attachment": {"instanceId": "i-app"},
+            },
+        ),
+        _item(
+            "AWS::EC2::NetworkInterface",
+            "eni-db",
+            {
+                "networkInterfaceId": "eni-db",
+                "subnetId": "subnet-a",
+                "vpcId": "vpc-1",
+                "privateIpAddress": "10.0.0.30",
+            },
+        ),
+        _item(
+            "AWS::EC2::NetworkInterface",
+            "eni-nat",
+            {
+                "networkInterfaceId": "eni-nat",
+                "subnetId": "subnet-a",
+                "vpcId": "vpc-1",
+                "privateIpAddress": "10.0.0.5",
+                "interfaceType": "nat_gateway",
+            },
+        ),
+        _item(
+            "AWS::EC2::NetworkInterface",
+            "eni-vpce",
+            {
+                "networkInterfaceId": "eni-vpce",
+                "subnetId": "subnet-b",
+                "vpcId": "vpc-1",
+                "privateIpAddress": "10.0.1.50",
+                "interfaceType": "vpc_endpoint",
+            },
+        ),
+        _item(
+            "AWS::EC2::NatGateway",
+            "nat-1",
+            {"natGatewayId": "nat-1", "natGatewayAddresses": [{"networkInterfaceId": "eni-nat"}]},
+        ),
+        _item(
+            "AWS::EC2::VPCEndpoint",
+            "vpce-gw",
+            {"vpcEndpointId": "vpce-gw", "vpcEndpointType": "Gateway", "state": "available"},
+        ),
+        _item(
+            "AWS::EC2::RouteTable",
+            "rtb-private",
+            {
+                "routeTableId": "rtb-private",
+                "vpcId": "vpc-1",
+                "associations": [{"subnetId": "subnet-b"}],
+                "routes": [
+                    {"destinationCidrBlock": "0.0.0.0/0", "natGatewayId": "nat-1"},
+                    {"destinationPrefixListId": "pl-63a5400a", "gatewayId": "vpce-gw"},
+                    {"destinationCidrBlock": "172.16.0.0/12", "transitGatewayId": "tgw-1"},
+                    {"destinationCidrBlock": "192.168.0.0/16", "vpcPeeringConnectionId": "pcx-1"},
+                ],
+            },
+        ),
         # A deleted resource no longer counts.
-        _item("AWS::EC2::NetworkInterface", "eni-gone", {"networkInterfaceId": "eni-gone",
-              "subnetId": "subnet-a", "privateIpAddress": "10.0.0.99"}, status="ResourceDeleted"),
-    ]  # fmt: skip
+        _item(
+            "AWS::EC2::NetworkInterface",
+            "eni-gone",
+            {
+                "networkInterfaceId": "eni-gone",
+                "subnetId": "subnet-a",
+                "privateIpAddress": "10.0.0.99",
+            },
+            status="ResourceDeleted",
+        ),
+    ]
     return NetworkMetadata.from_config_items(pl.DataFrame(items))
 
 
@@ -113,14 +198,28 @@ CASES = [
 def raw_records(rows: list[tuple[Any, ...]]) -> pl.LazyFrame:
     records = [
         {
-            "version": 5, "account_id": ACCOUNT, "interface_id": eni, "srcaddr": src,
-            "dstaddr": dst, "srcport": 40000 + i, "dstport": 443, "protocol": 6, "packets": 1,
-            "bytes": nbytes, "start": HOUR + 60, "end": HOUR + 120, "action": "ACCEPT",
-            "log_status": "OK", "flow_direction": direction, "traffic_path": path,
-            "region": "us-east-1", "source_file": "f", "line_no": i,
+            "version": 5,
+            "account_id": ACCOUNT,
+            "interface_id": eni,
+            "srcaddr": src,
+            "dstaddr": dst,
+            "srcport": 40000 + i,
+            "dstport": 443,
+            "protocol": 6,
+            "packets": 1,
+            "bytes": nbytes,
+            "start": HOUR + 60,
+            "end": HOUR + 120,
+            "action": "ACCEPT",
+            "log_status": "OK",
+            "flow_direction": direction,
+            "traffic_path": path,
+            "region": "us-east-1",
+            "source_file": "f",
+            "line_no": i,
         }
         for i, (eni, src, dst, nbytes, direction, path, *_rest) in enumerate(rows)
-    ]  # fmt: skip
+    ]
     frame = pl.DataFrame(records)
     return (
         frame.with_columns(
@@ -139,17 +238,32 @@ def test_every_case_gets_the_hand_computed_class() -> None:
     ranges = IpRanges.from_document(IP_RANGES_DOC)
     result = classified_flows(raw_records(CASES), network(), ranges)
     got = result.select(
-        "interface_id", "counterparty", "direction", "bytes", "dest_class", "entity_id",
-        "dest_region", "dest_prefix",
-    ).sort("interface_id", "counterparty", "direction")  # fmt: skip
+        "interface_id",
+        "counterparty",
+        "direction",
+        "bytes",
+        "dest_class",
+        "entity_id",
+        "dest_region",
+        "dest_prefix",
+    ).sort("interface_id", "counterparty", "direction")
     expected = pl.DataFrame(
         [
-            (eni, dst if direction == "egress" else src, direction, nbytes, cls, entity, region, prefix)
+            (
+                eni,
+                dst if direction == "egress" else src,
+                direction,
+                nbytes,
+                cls,
+                entity,
+                region,
+                prefix,
+            )
             for eni, src, dst, nbytes, direction, _path, cls, entity, region, prefix in CASES
         ],
         schema=got.schema,
         orient="row",
-    ).sort("interface_id", "counterparty", "direction")  # fmt: skip
+    ).sort("interface_id", "counterparty", "direction")
     assert_frame_equal(got, expected)
 
 

@@ -30,13 +30,28 @@ def test_v2_record_golden_frame() -> None:
     )
     expected = pl.DataFrame(
         {
-            "version": [2], "account_id": ["123456789010"], "interface_id": ["eni-1235b8ca123456789"],
-            "srcaddr": ["172.31.16.139"], "dstport": [22], "bytes": [4249], "start": [1418530010],
-            "action": ["ACCEPT"], "vpc_id": [None],
+            "version": [2],
+            "account_id": ["123456789010"],
+            "interface_id": ["eni-1235b8ca123456789"],
+            "srcaddr": ["172.31.16.139"],
+            "dstport": [22],
+            "bytes": [4249],
+            "start": [1418530010],
+            "action": ["ACCEPT"],
+            "vpc_id": [None],
         },
-        schema={"version": pl.Int16, "account_id": pl.String, "interface_id": pl.String, "srcaddr": pl.String,
-                "dstport": pl.Int32, "bytes": pl.Int64, "start": pl.Int64, "action": pl.String, "vpc_id": pl.String},
-    )  # fmt: skip
+        schema={
+            "version": pl.Int16,
+            "account_id": pl.String,
+            "interface_id": pl.String,
+            "srcaddr": pl.String,
+            "dstport": pl.Int32,
+            "bytes": pl.Int64,
+            "start": pl.Int64,
+            "action": pl.String,
+            "vpc_id": pl.String,
+        },
+    )
     assert_frame_equal(got, expected)
     assert result.records.columns == list(vpc_flow.SCHEMA)
 
@@ -89,9 +104,32 @@ def good_input(source: str) -> bytes:
         )
         return line.encode() * 50
     if source == "cloudfront":
-        fields = ["2019-12-04", "21:02:31", "LAX1", "392", "192.0.2.100", "GET", "d.cloudfront.net", "/i", "200", "-",
-                  "UA", "-", "-", "Hit", "id==", "d.cloudfront.net", "https", "23", "0.001", "-", "TLSv1.2", "C", "Hit",
-                  "HTTP/2.0"]  # fmt: skip
+        fields = [
+            "2019-12-04",
+            "21:02:31",
+            "LAX1",
+            "392",
+            "192.0.2.100",
+            "GET",
+            "d.cloudfront.net",
+            "/i",
+            "200",
+            "-",
+            "UA",
+            "-",
+            "-",
+            "Hit",
+            "id==",
+            "d.cloudfront.net",
+            "https",
+            "23",
+            "0.001",
+            "-",
+            "TLSv1.2",
+            "C",
+            "Hit",
+            "HTTP/2.0",
+        ]
         return ("\t".join(fields) + "\n").encode() * 50
     if source == "cloudtrail":
         event = {"eventID": "e1", "eventName": "X", "eventTime": "2026-11-01T00:00:00Z"}
@@ -191,13 +229,26 @@ def test_one_poison_object_is_quarantined_whole_and_the_others_still_parse() -> 
     from egress_platform.sources import SOURCES
     from egress_platform.sources.ingest import ingest_objects
 
-    good_trail = json.dumps({"Records": [{"eventVersion": "1.08", "eventTime": "2026-11-01T00:00:00Z",
-        "eventSource": "ec2.amazonaws.com", "eventName": "RunInstances", "awsRegion": "us-east-1",
-        "eventID": "e-1", "recipientAccountId": "111122223333"}]}).encode()  # fmt: skip
+    good_trail = json.dumps(
+        {
+            "Records": [
+                {
+                    "eventVersion": "1.08",
+                    "eventTime": "2026-11-01T00:00:00Z",
+                    "eventSource": "ec2.amazonaws.com",
+                    "eventName": "RunInstances",
+                    "awsRegion": "us-east-1",
+                    "eventID": "e-1",
+                    "recipientAccountId": "111122223333",
+                }
+            ]
+        }
+    ).encode()
     nested = b'{"Records": [' + b"[" * 10_000 + b"]" * 10_000 + b"]}"
     huge_number = b'{"Records": [{"eventTime": "2026-11-01T00:00:00Z", "n": ' + b"9" * 5000 + b"}]}"
-    trail = ingest_objects(SOURCES["cloudtrail"], [("a.json", nested), ("b.json", huge_number),
-                                                   ("c.json", good_trail)])  # fmt: skip
+    trail = ingest_objects(
+        SOURCES["cloudtrail"], [("a.json", nested), ("b.json", huge_number), ("c.json", good_trail)]
+    )
     assert trail.balanced and trail.files == 3
     assert trail.records.height >= 1 and "c.json" in set(trail.records["source_file"])
     twice = b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes bytes start end action log-status\n"

@@ -22,10 +22,18 @@ def fact(
 ) -> dict[str, object]:
     row: dict[str, object] = {c: None for c in FACTS_SCHEMA}
     row.update(
-        hour=hour, account_id="111122223333", region="us-east-1", product_code="AmazonEC2",
-        source_type="eni", source_id="eni-1", dest_class=cls, bytes_out=int(out_gb * GB),
-        bytes_in=int(in_gb * GB), packets=0, flows=1,
-    )  # fmt: skip
+        hour=hour,
+        account_id="111122223333",
+        region="us-east-1",
+        product_code="AmazonEC2",
+        source_type="eni",
+        source_id="eni-1",
+        dest_class=cls,
+        bytes_out=int(out_gb * GB),
+        bytes_in=int(in_gb * GB),
+        packets=0,
+        flows=1,
+    )
     row.update(extra)
     return row
 
@@ -94,19 +102,45 @@ def test_each_class_bills_the_right_bytes_at_the_right_rate() -> None:
     )
     priced = price_facts(facts)
     assert_frame_equal(
-        priced.select("dest_class", "transfer_class", "usage_type", "billable_bytes", "estimated_usd"),
+        priced.select(
+            "dest_class", "transfer_class", "usage_type", "billable_bytes", "estimated_usd"
+        ),
         pl.DataFrame(
             {
-                "dest_class": ["inter_az", "nat_gateway", "inter_region", "vpc_endpoint", "vpc_endpoint", "intra_az", "internet"],
-                "transfer_class": ["inter_az", "nat_gateway", "inter_region", None, "vpc_endpoint", None, "internet"],
-                "usage_type": ["DataTransfer-Regional-Bytes", "NatGateway-Bytes", "USE1-USW2-AWS-Out-Bytes", None, "VpcEndpoint-Bytes", None, "US-DataTransfer-Out-Bytes"],
+                "dest_class": [
+                    "inter_az",
+                    "nat_gateway",
+                    "inter_region",
+                    "vpc_endpoint",
+                    "vpc_endpoint",
+                    "intra_az",
+                    "internet",
+                ],
+                "transfer_class": [
+                    "inter_az",
+                    "nat_gateway",
+                    "inter_region",
+                    None,
+                    "vpc_endpoint",
+                    None,
+                    "internet",
+                ],
+                "usage_type": [
+                    "DataTransfer-Regional-Bytes",
+                    "NatGateway-Bytes",
+                    "USE1-USW2-AWS-Out-Bytes",
+                    None,
+                    "VpcEndpoint-Bytes",
+                    None,
+                    "US-DataTransfer-Out-Bytes",
+                ],
                 "billable_bytes": [int(1.5 * GB), 3 * GB, 3 * GB, 0, 2 * GB, 0, 5 * GB],
                 "estimated_usd": [0.015, 0.135, 0.06, 0.0, 0.02, 0.0, 0.425],
             }
         ),
         abs_tol=1e-9,
         check_dtypes=False,
-    )  # fmt: skip
+    )
 
 
 def test_region_overrides_change_flat_rates() -> None:

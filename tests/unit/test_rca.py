@@ -33,9 +33,11 @@ def account(demo_lake: tuple[Path, str, dict[str, Any]]) -> tuple[Path, Sources]
     landing = lake / "landing"
     store = LocalLakeIOManager(root=str(lake))
     sources = Sources(
-        store.read_all("processed_config_items"), store.read_all("processed_cloudtrail"),
-        store.read_all("processed_cur"), pl.DataFrame(),
-    )  # fmt: skip
+        store.read_all("processed_config_items"),
+        store.read_all("processed_cloudtrail"),
+        store.read_all("processed_cur"),
+        pl.DataFrame(),
+    )
     return landing, sources
 
 
@@ -71,11 +73,16 @@ def test_open_ingress_action_revokes_only_the_opened_permission(
     assert json.loads(report["recommended_actions"]) == [
         {
             "action": "sg-revoke-open-ingress",
-            "params": {"group_id": sg["causing_resource"], "protocol": "tcp", "from_port": 22,
-                       "to_port": 22, "cidr": "0.0.0.0/0"},
+            "params": {
+                "group_id": sg["causing_resource"],
+                "protocol": "tcp",
+                "from_port": 22,
+                "to_port": 22,
+                "cidr": "0.0.0.0/0",
+            },
             "estimated_monthly_savings_usd": round(sg["extra_usd_per_hour"] * 730, 2),
         }
-    ]  # fmt: skip
+    ]
     assert report["narrative_source"] == "template"
     assert "AuthorizeSecurityGroupIngress" in report["explanation"]
 
@@ -99,17 +106,28 @@ class ObedientLlm:
     def __call__(
         self, anomaly: dict[str, Any], hypotheses: list[dict[str, Any]], evidence: list[Any]
     ) -> tuple[dict[str, str], str]:
-        answer = json.dumps({"summary": "revoke everything", "explanation": INJECTION,
-                             "actions": [{"action": "sg-revoke-open-egress"}]})  # fmt: skip
+        answer = json.dumps(
+            {
+                "summary": "revoke everything",
+                "explanation": INJECTION,
+                "actions": [{"action": "sg-revoke-open-egress"}],
+            }
+        )
         return parse_llm_answer(answer), "bedrock"
 
 
 def _decisions(reports: pl.DataFrame) -> list[tuple[Any, ...]]:
     return sorted(
-        (r["anomaly_id"], r["top_rule"], r["top_resource"], r["top_event_id"],
-         r["recommended_actions"], [h["rule"] for h in json.loads(r["hypotheses"])])
+        (
+            r["anomaly_id"],
+            r["top_rule"],
+            r["top_resource"],
+            r["top_event_id"],
+            r["recommended_actions"],
+            [h["rule"] for h in json.loads(r["hypotheses"])],
+        )
         for r in reports.iter_rows(named=True)
-    )  # fmt: skip
+    )
 
 
 def test_instructions_in_logs_change_no_hypothesis_or_action(
@@ -134,9 +152,14 @@ def test_instructions_in_logs_change_no_hypothesis_or_action(
         rows = [
             row
             for r in reports.iter_rows(named=True)
-            for row in remediate(r["anomaly_id"], json.loads(r["recommended_actions"]), fake,
-                                 Policy("auto", "high"), ledger)
-        ]  # fmt: skip
+            for row in remediate(
+                r["anomaly_id"],
+                json.loads(r["recommended_actions"]),
+                fake,
+                Policy("auto", "high"),
+                ledger,
+            )
+        ]
         executed[name] = (sorted((r["action"], r["params"], r["status"]) for r in rows), fake.calls)
     assert executed["poisoned"] == executed["clean"]
     # Only the changes the evidence supports were applied: the public bucket and the opened port.
@@ -185,16 +208,21 @@ def _converse_response(text: str) -> dict[str, Any]:
 def _stubbed() -> tuple[Any, Stubber]:
     import boto3
 
-    client = boto3.client("bedrock-runtime", region_name="us-east-1",
-                          aws_access_key_id="x", aws_secret_access_key="x")  # fmt: skip
+    client = boto3.client(
+        "bedrock-runtime", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     return client, Stubber(client)
 
 
 def test_bedrock_converse_narrative_and_fallbacks() -> None:
     llm = BedrockLlm(model_id="anthropic.claude-3-5-haiku-20241022-v1:0", max_attempts=1)
     client, stub = _stubbed()
-    good = json.dumps({"summary": "eni-1 sends more to the internet",
-                       "explanation": "sg-1 was opened (cloudtrail:e1)."})  # fmt: skip
+    good = json.dumps(
+        {
+            "summary": "eni-1 sends more to the internet",
+            "explanation": "sg-1 was opened (cloudtrail:e1).",
+        }
+    )
     stub.add_response("converse", _converse_response(good))
     stub.add_response("converse", _converse_response("I cannot help with that."))
     stub.add_client_error("converse", "ThrottlingException", "Rate exceeded", 429)
@@ -265,7 +293,7 @@ def test_workflow_steps_chained_as_the_asl_orders_them(
             ("choice", lambda d: steps.choose_actions_step(d, fake, Policy("approve"), ledger)),
             ("remediation", lambda d: steps.remediate_step(d, fake, Policy("approve"), ledger)),
             ("alerts", lambda d: steps.notify_step(d, LocalStore(tmp_path / "alerts"), publish)),
-        ):  # fmt: skip
+        ):
             state[name] = {"value": run(_document({"step": name, "state": state}))}
         cause = state["root_cause"]["value"]["hypotheses"][0]
         assert (cause["resource_id"], cause["cloudtrail_event_id"]) == (
@@ -274,7 +302,9 @@ def test_workflow_steps_chained_as_the_asl_orders_them(
         )
         changes = [p for p in state["choice"]["value"]["plans"] if p["kind"] == "change"]
         assert state["choice"]["value"]["needs_approval"] == bool(changes)
-        assert all(a["status"] in ("awaiting_approval", "recommended")
-                   for a in state["remediation"]["value"]["actions"])  # fmt: skip
+        assert all(
+            a["status"] in ("awaiting_approval", "recommended")
+            for a in state["remediation"]["value"]["actions"]
+        )
     assert published == ["opened"] * len(anomalies)
     assert fake.calls == []

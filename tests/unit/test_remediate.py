@@ -43,16 +43,25 @@ def fake(sg_tags: dict[str, str] | None = None) -> FakeAccount:
             SG: {
                 "tags": sg_tags or {},
                 "ingress": [
-                    {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-                     "IpRanges": [{"CidrIp": "0.0.0.0/0"}, {"CidrIp": "10.0.0.0/16"}],
-                     "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
-                    {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
-                     "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": []},
+                    {
+                        "IpProtocol": "tcp",
+                        "FromPort": 22,
+                        "ToPort": 22,
+                        "IpRanges": [{"CidrIp": "0.0.0.0/0"}, {"CidrIp": "10.0.0.0/16"}],
+                        "Ipv6Ranges": [{"CidrIpv6": "::/0"}],
+                    },
+                    {
+                        "IpProtocol": "tcp",
+                        "FromPort": 443,
+                        "ToPort": 443,
+                        "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+                        "Ipv6Ranges": [],
+                    },
                 ],
                 "egress": [],
             }
         },
-    )  # fmt: skip
+    )
 
 
 def test_every_action_declares_schema_permissions_and_preconditions() -> None:
@@ -69,9 +78,16 @@ def test_every_action_declares_schema_permissions_and_preconditions() -> None:
             with pytest.raises(TypeError, match="made by hand"):
                 action.apply(fake(), {})
     assert "ec2:RevokeSecurityGroupIngress" in executable_permissions()
-    assert {"s3-block-public-access", "s3-remove-public-policy-statement", "sg-revoke-open-ingress",
-            "sg-revoke-open-egress", "add-s3-gateway-endpoint", "enable-cloudfront-caching",
-            "colocate-az", "fix-replication-rule"} <= set(actions)  # fmt: skip
+    assert {
+        "s3-block-public-access",
+        "s3-remove-public-policy-statement",
+        "sg-revoke-open-ingress",
+        "sg-revoke-open-egress",
+        "add-s3-gateway-endpoint",
+        "enable-cloudfront-caching",
+        "colocate-az",
+        "fix-replication-rule",
+    } <= set(actions)
 
 
 ALL_OUT = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": []}
@@ -122,18 +138,33 @@ def test_revoke_removes_exactly_the_matched_permission(tmp_path: Path) -> None:
     )
     assert row["status"] == "applied"
     assert account.security_groups[SG]["ingress"] == [
-        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-         "IpRanges": [{"CidrIp": "10.0.0.0/16"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
-        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
-         "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": []},
-    ]  # fmt: skip
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 22,
+            "ToPort": 22,
+            "IpRanges": [{"CidrIp": "10.0.0.0/16"}],
+            "Ipv6Ranges": [{"CidrIpv6": "::/0"}],
+        },
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 443,
+            "ToPort": 443,
+            "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            "Ipv6Ranges": [],
+        },
+    ]
     assert json.loads(row["rollback"])["permission"]["IpRanges"] == [{"CidrIp": "0.0.0.0/0"}]
 
 
 def test_dry_run_plans_without_touching_anything(tmp_path: Path) -> None:
     account = fake()
-    rows = remediate("a1", [OPEN_22, {"action": "s3-block-public-access", "params": {"bucket": BUCKET}}],
-                     account, Policy(), Ledger(LocalStore(tmp_path)))  # fmt: skip
+    rows = remediate(
+        "a1",
+        [OPEN_22, {"action": "s3-block-public-access", "params": {"bucket": BUCKET}}],
+        account,
+        Policy(),
+        Ledger(LocalStore(tmp_path)),
+    )
     assert [r["status"] for r in rows] == ["planned", "planned"]
     assert account.calls == []
     assert "revoke ingress tcp 22-22 from 0.0.0.0/0" in rows[0]["detail"]
@@ -152,16 +183,24 @@ def test_approval_gate_then_apply_once(tmp_path: Path) -> None:
     assert again["status"] == "applied" and again["detail"].startswith("already applied")
     assert account.calls == [f"RevokeSecurityGroupIngress {SG}"]
     steps = [(e["step"], e["outcome"]) for e in ledger.entries(waiting["action_id"])]
-    assert steps == [("plan", "awaiting_approval"), ("approve", "approved"), ("apply", "started"),
-                     ("approval", "consumed"), ("result", "applied"), ("plan", "applied")]  # fmt: skip
+    assert steps == [
+        ("plan", "awaiting_approval"),
+        ("approve", "approved"),
+        ("apply", "started"),
+        ("approval", "consumed"),
+        ("result", "applied"),
+        ("plan", "applied"),
+    ]
     remediate("a1", [OPEN_22], account, policy, ledger)
     assert len(ledger.entries(waiting["action_id"])) == len(steps)  # re-runs add nothing
 
 
 def test_auto_applies_up_to_its_risk_level(tmp_path: Path) -> None:
     account = fake()
-    recs = [{"action": "s3-block-public-access", "params": {"bucket": BUCKET}},
-            {"action": "s3-remove-public-policy-statement", "params": {"bucket": BUCKET}}]  # fmt: skip
+    recs = [
+        {"action": "s3-block-public-access", "params": {"bucket": BUCKET}},
+        {"action": "s3-remove-public-policy-statement", "params": {"bucket": BUCKET}},
+    ]
     rows = remediate("a1", recs, account, Policy("auto", "low"), Ledger(LocalStore(tmp_path)))
     assert [r["status"] for r in rows] == ["applied", "awaiting_approval"]
     assert account.buckets[BUCKET]["public_access_block"]["BlockPublicPolicy"] is True
@@ -182,15 +221,27 @@ def test_protected_resources_are_never_changed(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("rec", "status"),
     [
-        ({"action": "sg-revoke-open-ingress", "params": {**OPEN_22["params"], "cidr": "10.0.0.0/8"}},
-         "rejected"),
+        (
+            {
+                "action": "sg-revoke-open-ingress",
+                "params": {**OPEN_22["params"], "cidr": "10.0.0.0/8"},
+            },
+            "rejected",
+        ),
         ({"action": "delete-everything", "params": {}}, "rejected"),
-        ({"action": "s3-block-public-access", "params": {"bucket": "no-such-bucket"}},
-         "precondition_failed"),
-        ({"action": "add-s3-gateway-endpoint", "params": {"vpc_id": "vpc-0a1b2c3d", "service": "s3"}},
-         "recommended"),
+        (
+            {"action": "s3-block-public-access", "params": {"bucket": "no-such-bucket"}},
+            "precondition_failed",
+        ),
+        (
+            {
+                "action": "add-s3-gateway-endpoint",
+                "params": {"vpc_id": "vpc-0a1b2c3d", "service": "s3"},
+            },
+            "recommended",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_or_recommendation_only_requests(
     tmp_path: Path, rec: dict[str, Any], status: str
 ) -> None:
@@ -202,8 +253,14 @@ def test_bad_or_recommendation_only_requests(
 
 def test_alerts_wait_in_the_outbox_until_delivered(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
-    message = {"anomaly_id": "a1", "state": "opened", "severity": "high", "entity": "eni-1",
-               "dest_class": "internet", "extra_usd_per_hour": 2.5}  # fmt: skip
+    message = {
+        "anomaly_id": "a1",
+        "state": "opened",
+        "severity": "high",
+        "entity": "eni-1",
+        "dest_class": "internet",
+        "extra_usd_per_hour": 2.5,
+    }
     sent: list[tuple[str, str, dict[str, str]]] = []
 
     def down(subject: str, body: str, attributes: dict[str, str]) -> str:
@@ -238,8 +295,14 @@ def test_a_notifier_that_is_down_costs_one_message_s_retries_per_run_not_every_p
     budget = DeliveryBudget()
     rows = []
     for hour in range(48):  # one run over 48 hourly partitions, one alert each
-        message = {"anomaly_id": f"a{hour}", "state": "opened", "severity": "high",
-                   "entity": "eni-1", "dest_class": "internet", "extra_usd_per_hour": 1.0}  # fmt: skip
+        message = {
+            "anomaly_id": f"a{hour}",
+            "state": "opened",
+            "severity": "high",
+            "entity": "eni-1",
+            "dest_class": "internet",
+            "extra_usd_per_hour": 1.0,
+        }
         rows += deliver([message], store, down, sleep=slept.append, budget=budget)
     assert len(calls) == ATTEMPTS and len(slept) == ATTEMPTS - 1
     assert len(store.list(OUTBOX)) == 48  # nothing lost: every message waits in the outbox
@@ -252,8 +315,14 @@ def test_protection_is_read_fresh_from_config_not_from_the_first_seen_tags(tmp_p
 
     store = LocalStore(tmp_path)
     executor = LocalExecutor()
-    seen = {SG: {"type": "AWS::EC2::SecurityGroup", "configuration": {"ipPermissions": []},
-                 "supplementary": {}, "tags": {}}}  # fmt: skip
+    seen = {
+        SG: {
+            "type": "AWS::EC2::SecurityGroup",
+            "configuration": {"ipPermissions": []},
+            "supplementary": {},
+            "tags": {},
+        }
+    }
     executor.commit(store, executor.account(store, seen))  # the fake account is stored
     later = {SG: {**seen[SG], "tags": {"egress:protected": "true"}}}
     account = executor.account(store, later)
@@ -263,13 +332,28 @@ def test_protection_is_read_fresh_from_config_not_from_the_first_seen_tags(tmp_p
 def test_a_mixed_rule_keeps_its_group_and_prefix_list_parts_when_its_cidr_is_revoked() -> None:
     from egress_platform.remediate.accounts import _permission_from_config, remove_ranges
 
-    rule = _permission_from_config({"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
-        "ipv4Ranges": [{"cidrIp": "0.0.0.0/0"}], "userIdGroupPairs": [{"groupId": "sg-bastion",
-        "userId": "111122223333"}], "prefixListIds": [{"prefixListId": "pl-12345678"}]})  # fmt: skip
+    rule = _permission_from_config(
+        {
+            "ipProtocol": "tcp",
+            "fromPort": 22,
+            "toPort": 22,
+            "ipv4Ranges": [{"cidrIp": "0.0.0.0/0"}],
+            "userIdGroupPairs": [{"groupId": "sg-bastion", "userId": "111122223333"}],
+            "prefixListIds": [{"prefixListId": "pl-12345678"}],
+        }
+    )
     assert rule["UserIdGroupPairs"] == [{"GroupId": "sg-bastion", "UserId": "111122223333"}]
     assert rule["PrefixListIds"] == [{"PrefixListId": "pl-12345678"}]
-    kept = remove_ranges(rule, {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-                                "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": []})  # fmt: skip
+    kept = remove_ranges(
+        rule,
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 22,
+            "ToPort": 22,
+            "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            "Ipv6Ranges": [],
+        },
+    )
     assert kept is not None and kept["IpRanges"] == [] and kept["UserIdGroupPairs"]
 
 

@@ -31,5 +31,4 @@ def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
         raise RuntimeError(f"detection for {hour} failed")
     resources = defs.resources or {}
     started = start_responses(resources["lake"], resources["workflow"], hour)
-    return {"partition": hour, "success": True,
-            "executions": [arn for _, arn in started]}  # fmt: skip
+    return {"partition": hour, "success": True, "executions": [arn for _, arn in started]}

@@ -97,21 +97,31 @@ def notify_handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any
 
     def publish(subject: str, body: str, attributes: dict[str, str]) -> str:
         answer = sns.publish(
-            TopicArn=topic, Subject=subject, Message=body,
-            MessageAttributes={k: {"DataType": "String", "StringValue": v}
-                               for k, v in attributes.items()},
-        )  # fmt: skip
+            TopicArn=topic,
+            Subject=subject,
+            Message=body,
+            MessageAttributes={
+                k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
+            },
+        )
         return str(answer["MessageId"])
 
     doc, store = _document(event), _lake()
     if event["step"] == "request_approval":
         waiting = doc.get("choice", {}).get("waiting", [])
         for action_id in waiting:
-            store.write(f"{APPROVAL_TOKENS}{action_id}.json",
-                        json.dumps({"task_token": event["task_token"]}).encode())  # fmt: skip
-        publish(f"[egress approval] {len(waiting)} action(s) wait for `egress approve`",
-                json.dumps({"anomaly": doc["anomaly"], "waiting": waiting}, default=str),
-                {"severity": "medium", "state": "approval_requested",
-                 "anomaly_id": str(doc["anomaly"]["anomaly_id"])})  # fmt: skip
+            store.write(
+                f"{APPROVAL_TOKENS}{action_id}.json",
+                json.dumps({"task_token": event["task_token"]}).encode(),
+            )
+        publish(
+            f"[egress approval] {len(waiting)} action(s) wait for `egress approve`",
+            json.dumps({"anomaly": doc["anomaly"], "waiting": waiting}, default=str),
+            {
+                "severity": "medium",
+                "state": "approval_requested",
+                "anomaly_id": str(doc["anomaly"]["anomaly_id"]),
+            },
+        )
         return {"waiting": waiting}
     return steps.notify_step(doc, store, publish)
