@@ -13,8 +13,7 @@ from typing import cast
 
 import polars as pl
 
-from egress_platform.network.classify import DEST_CLASSES
-from egress_platform.pricing.price_book import GB
+from egress_platform.pricing.price_book import DEST_CLASSES, GB
 
 SERIES_KEY = ["account_id", "entity", "entity_type", "dest_class"]
 LAGS = (1, 2, 3, 24, 168)

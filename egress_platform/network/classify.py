@@ -20,18 +20,6 @@ from egress_platform.network.ip_ranges import IpRanges
 from egress_platform.network.topology import NetworkMetadata
 from egress_platform.sources.vpc_flow import COLUMNS as FIELD_TYPES
 
-DEST_CLASSES = (
-    "internet",
-    "inter_region",
-    "inter_az",
-    "intra_az",
-    "nat_gateway",
-    "vpc_endpoint",
-    "transit_gateway",
-    "peering",
-    "cloudfront",
-    "aws_service_same_region",
-)
 RECORD_KEY = [
     "account_id",
     "interface_id",

@@ -12,8 +12,21 @@ from dataclasses import dataclass, field
 import polars as pl
 
 GB = 1024**3
-HOURS_PER_MONTH = 730  # AWS's own month for projecting an hourly rate (8,760 / 12)
 """AWS bills data transfer in GB of 2^30 bytes."""
+HOURS_PER_MONTH = 730  # AWS's own month for projecting an hourly rate (8,760 / 12)
+# Where a byte can go, as the flows are classified and the price book prices them.
+DEST_CLASSES = (
+    "internet",
+    "inter_region",
+    "inter_az",
+    "intra_az",
+    "nat_gateway",
+    "vpc_endpoint",
+    "transit_gateway",
+    "peering",
+    "cloudfront",
+    "aws_service_same_region",
+)
 
 # CUR usage-type prefixes of the regions (us-east-1 carries none on most transfer lines).
 REGION_CODES = {
