@@ -67,6 +67,9 @@ def series_frame(flows: pl.DataFrame) -> pl.DataFrame:
         keyed.group_by([*SERIES_KEY, "hour", "dest"])
         .agg(pl.col("estimated_usd").sum(), pl.col("gb").sum())
         .join(first_seen, on=[*SERIES_KEY, "dest"])
+        # A fixed order for the sums below: group-bys leave rows in any order, and floating
+        # sums in another order differ in the last bit, which moved the model (0.1 % of $).
+        .sort([*SERIES_KEY, "hour", "dest"])
     )
     series = by_dest.group_by([*SERIES_KEY, "hour"]).agg(
         pl.col("estimated_usd").sum().alias("usd"),
