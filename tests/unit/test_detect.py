@@ -77,7 +77,14 @@ def test_features_golden_for_a_short_series() -> None:
             "new_class": [1, 0, 0, 0],
             "history_hours": [0, 1, 2, 3],
         },
-        schema=got.schema,
+        schema={
+            "hour": pl.Datetime("us", "UTC"),
+            "usd": pl.Float64,
+            "lag_1": pl.Float64,
+            "lag_2": pl.Float64,
+            "new_class": pl.Int8,
+            "history_hours": pl.Int64,
+        },
     )
     assert_frame_equal(got, expected, abs_tol=1e-9)  # the grid starts at the first traffic
 

@@ -12,6 +12,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from egress_platform.etl.processed import classified_flows
+from egress_platform.network.classify import CLASSIFIED_SCHEMA
 from egress_platform.network.ip_ranges import IpRanges, IpRangesError, load_ip_ranges
 from egress_platform.network.topology import NetworkMetadata
 from egress_platform.sources import vpc_flow
@@ -261,7 +262,7 @@ def test_every_case_gets_the_hand_computed_class() -> None:
             )
             for eni, src, dst, nbytes, direction, _path, cls, entity, region, prefix in CASES
         ],
-        schema=got.schema,
+        schema={c: CLASSIFIED_SCHEMA[c] for c in got.columns},  # the declared dtypes
         orient="row",
     ).sort("interface_id", "counterparty", "direction")
     assert_frame_equal(got, expected)
