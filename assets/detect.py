@@ -23,13 +23,15 @@ from assets.common import CONFIG_ITEMS, after_upstream, lake_asset, when_first_n
 from assets.partitions import DAILY, HOURLY
 from egress_platform.detect.anomalies import (
     ANOMALY_SCHEMA,
-    judge_hour,
+    Predict,
+    anomaly_brief,
+    judge_hours,
     latest_rows,
     open_events_from_rows,
     planned_change_entities,
 )
 from egress_platform.detect.features import build_features, series_frame
-from egress_platform.detect.model import TRAINING_DAYS, EgressModel, backtest, enough_history
+from egress_platform.detect.model import TRAINING_DAYS, EgressModel, train_for_day
 from egress_platform.lake_layout import HOUR_FORMAT, hour_keys, hour_of
 from egress_platform.pricing.estimate import PRICED_SCHEMA
 from resources.lake import LakeIOManager
@@ -94,18 +96,9 @@ def egress_model(
             hour_keys(day - timedelta(days=TRAINING_DAYS), day - timedelta(hours=1)),
             {},
         )
-        if not enough_history(history):
-            raise ValueError(
-                f"not enough feature history before {day_key} to train; materialize "
-                "egress_features for the days before it (the model needs at least 2 days)"
-            )
-        model = trainer.train(history, f"egress-{day_key}")
-        held_out_start = day - timedelta(days=1)
-        held = history.filter(pl.col("hour") >= held_out_start)
-        earlier = history.filter(pl.col("hour") < held_out_start)
-        if earlier.filter(pl.col("history_hours") >= 24).height >= 50:
-            figures[day_key] = backtest(trainer.train(earlier, f"backtest-{day_key}"), held)
-        model.metadata |= {"day": day_key, "version": f"egress-model-{day_key}"}
+        model, backtested = train_for_day(history, day, trainer.train)
+        if backtested is not None:
+            figures[day_key] = backtested
         out[day_key] = pl.DataFrame(
             {"version": [f"egress-model-{day_key}"], "model": [model.to_json()]}
         )
@@ -159,29 +152,23 @@ def egress_anomalies(
         ANOMALY_SCHEMA,
     )
     open_events = open_events_from_rows(previous)
-    models: dict[str, EgressModel] = {}
-    out: dict[str, pl.DataFrame] = {}
-    for key in keys:
-        day_key = key[:10]
+    models: dict[str, Predict] = {}
+
+    def predictor(hour: datetime) -> Predict:  # each day's model loaded once
+        day_key = f"{hour:%Y-%m-%d}"
         if day_key not in models:
-            models[day_key] = load_model(lake, day_key)
-        out[key], open_events = judge_hour(
-            features, hour_of(key), partial(scorer.predict, models[day_key]), open_events, planned
-        )
+            models[day_key] = partial(scorer.predict, load_model(lake, day_key))
+        return models[day_key]
+
+    judged, open_events = judge_hours(
+        features, [hour_of(k) for k in keys], predictor, open_events, planned
+    )
+    out = dict(zip(keys, judged, strict=True))
     every = pl.concat(list(out.values())) if out else pl.DataFrame(schema=ANOMALY_SCHEMA)
     latest = latest_rows(every)
     reported = latest.filter(~pl.col("suppressed")) if latest.height else latest
     table = [
-        {
-            "id": r["anomaly_id"],
-            "entity": r["entity"],
-            "class": r["dest_class"],
-            "type": r["type"],
-            "onset": str(r["onset_hour"]),
-            "hours": r["hours"],
-            "extra_usd_per_hour": round(r["extra_usd_per_hour"], 3),
-            "severity": r["severity"],
-        }
+        anomaly_brief(r) | {"hours": r["hours"]}
         for r in reported.sort("onset_hour").iter_rows(named=True)
     ]
     return Output(

@@ -30,16 +30,14 @@ from assets.partitions import DAILY, HOURLY
 from egress_platform.etl.egress_flows import (
     EgressInputs,
     account_of,
-    egress_facts,
+    price_hours,
     resource_owners,
-    sort_flows,
     top_talkers,
     usd_by_class,
 )
-from egress_platform.lake_layout import PARTITION, hour_keys, hour_of
-from egress_platform.network.facts import FACTS_SCHEMA
+from egress_platform.lake_layout import hour_keys, hour_of
 from egress_platform.network.topology import NetworkMetadata
-from egress_platform.pricing.estimate import PRICED_SCHEMA, internet_gb_by_month, price_facts
+from egress_platform.pricing.estimate import PRICED_SCHEMA, internet_gb_by_month
 from egress_platform.pricing.reconcile import (
     RECONCILIATION_SCHEMA,
     RECONCILIATION_TOLERANCE,
@@ -91,10 +89,10 @@ def egress_flows_hourly(
     network = NetworkMetadata.from_config_items(config_items)
     owners = resource_owners(config_items)
     ip_ranges = aws_ip_ranges.load(context.log)
-    parts = []
+    inputs: dict[str, EgressInputs] = {}
     for key in keys:
         flows = lake.read_frame("processed_vpc_flow_logs", [key], {})
-        inputs = EgressInputs(
+        inputs[key] = EgressInputs(
             flows,
             lake.read_frame("processed_s3_access_logs", [key], SOURCES["s3_access"].schema),
             lake.read_frame("processed_cloudfront_logs", [key], SOURCES["cloudfront"].schema),
@@ -103,16 +101,10 @@ def egress_flows_hourly(
             account_of(config_items, flows),
             owners,
         )
-        parts.append(egress_facts(inputs).with_columns(pl.lit(key).alias(PARTITION)))
-    facts = (
-        pl.concat(parts) if parts else pl.DataFrame(schema={**FACTS_SCHEMA, PARTITION: pl.String})
-    )
     before = lake.read_frame("egress_flows_hourly", earlier_hours_of_month(keys[0]), PRICED_SCHEMA)
     prior = internet_gb_by_month(before)
-    priced = sort_flows(price_facts(facts, prior_internet_gb=prior))
-    split = {k: f.drop(PARTITION) for (k,), f in priced.group_by(PARTITION)}
-    empty = pl.DataFrame(schema=PRICED_SCHEMA)
-    out = {k: split.get(k, empty) for k in keys}
+    out = price_hours(inputs, prior)
+    priced = pl.concat(list(out.values()))
     return Output(
         out,
         metadata={

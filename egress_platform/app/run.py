@@ -411,10 +411,9 @@ def build_summary(
     """What the lake holds now (all runs), plus what this run read per source."""
     import polars as pl
 
-    from egress_platform.detect.anomalies import ANOMALY_SCHEMA, latest_rows
+    from egress_platform.detect.anomalies import ANOMALY_SCHEMA, anomaly_brief, latest_rows
     from egress_platform.etl.egress_flows import top_talkers, usd_by_class
     from egress_platform.pricing.estimate import PRICED_SCHEMA
-    from egress_platform.pricing.price_book import HOURS_PER_MONTH
     from egress_platform.pricing.reconcile import RECONCILIATION_SCHEMA, reconciliation_summary
     from egress_platform.rca.report import REPORT_SCHEMA
     from egress_platform.remediate.run import ACTION_SCHEMA
@@ -434,17 +433,7 @@ def build_summary(
         report = reports.get(a["anomaly_id"], {})
         listed.append(
             {
-                "anomaly_id": a["anomaly_id"],
-                "account_id": a.get("account_id"),
-                "entity": a["entity"],
-                "dest_class": a["dest_class"],
-                "type": a["type"],
-                "onset": str(a["onset_hour"]),
-                "severity": a["severity"],
-                "extra_usd_per_hour": round(a["extra_usd_per_hour"], 3),
-                "projected_extra_usd_per_month": round(
-                    round(a["extra_usd_per_hour"], 3) * HOURS_PER_MONTH, 2
-                ),
+                **anomaly_brief(a),
                 "top_cause": report.get("top_cause"),
                 "confidence": report.get("top_confidence"),
                 "cause_event": report.get("top_event_name"),

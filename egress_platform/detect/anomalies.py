@@ -292,3 +292,39 @@ def judge_hour(
         return pl.DataFrame(schema=ANOMALY_SCHEMA), open_events
     scored = pl.concat([window, predict(window)], how="horizontal")
     return detect(scored, hour, config, open_events, planned)
+
+
+def judge_hours(
+    features: pl.DataFrame,
+    hours: list[datetime],
+    predictor: Callable[[datetime], Predict],
+    open_events: list[OpenEvent],
+    planned: dict[str, str] | None = None,
+    config: DetectorConfig = DEFAULT_CONFIG,
+) -> tuple[list[pl.DataFrame], list[OpenEvent]]:
+    """Judge hours in order, each with the model of its day (``predictor``), carrying the open
+    events from each hour to the next so an event keeps one id across hours and runs."""
+    judged = []
+    for hour in hours:
+        rows, open_events = judge_hour(
+            features, hour, predictor(hour), open_events, planned, config
+        )
+        judged.append(rows)
+    return judged, open_events
+
+
+def anomaly_brief(row: dict[str, Any]) -> dict[str, Any]:
+    """An anomaly row as people read it (run summary, Dagit metadata): rounded to the tenth of
+    a cent per hour, and the month projected from that rounded rate so the two agree."""
+    extra = round(row["extra_usd_per_hour"], 3)
+    return {
+        "anomaly_id": row["anomaly_id"],
+        "account_id": row.get("account_id"),
+        "entity": row["entity"],
+        "dest_class": row["dest_class"],
+        "type": row["type"],
+        "onset": str(row["onset_hour"]),
+        "severity": row["severity"],
+        "extra_usd_per_hour": extra,
+        "projected_extra_usd_per_month": round(extra * HOURS_PER_MONTH, 2),
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import ModuleType
@@ -211,6 +212,33 @@ def training_window(features: pl.DataFrame, day: datetime) -> pl.DataFrame:
     return features.filter(
         (pl.col("hour") < day) & (pl.col("hour") >= day - timedelta(days=TRAINING_DAYS))
     )
+
+
+class NotEnoughHistory(ValueError):
+    """Too few feature rows before a day to train its model."""
+
+
+def train_for_day(
+    history: pl.DataFrame, day: datetime, fit: Callable[[pl.DataFrame, str], EgressModel]
+) -> tuple[EgressModel, dict[str, float] | None]:
+    """The day's model from the features before it (``fit`` trains: in-process or SageMaker),
+    and a backtest on the last of those days by a model that did not see it (None when the
+    days before that are too few to train on)."""
+    day_key = f"{day:%Y-%m-%d}"
+    if not enough_history(history):
+        raise NotEnoughHistory(
+            f"not enough feature history before {day_key} to train; materialize "
+            "egress_features for the days before it (the model needs at least 2 days)"
+        )
+    model = fit(history, f"egress-{day_key}")
+    held_out_start = day - timedelta(days=1)
+    held = history.filter(pl.col("hour") >= held_out_start)
+    earlier = history.filter(pl.col("hour") < held_out_start)
+    figures = (
+        backtest(fit(earlier, f"backtest-{day_key}"), held) if enough_history(earlier) else None
+    )
+    model.metadata |= {"day": day_key, "version": f"egress-model-{day_key}"}
+    return model, figures
 
 
 def enough_history(history: pl.DataFrame) -> bool:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from egress_platform.lake_layout import PARTITION
 from egress_platform.network.facts import (
     FACTS_SCHEMA,
     cloudfront_egress_facts,
@@ -14,7 +15,7 @@ from egress_platform.network.facts import (
 )
 from egress_platform.network.ip_ranges import IpRanges
 from egress_platform.network.topology import NetworkMetadata
-from egress_platform.pricing.estimate import price_facts
+from egress_platform.pricing.estimate import PRICED_SCHEMA, price_facts
 from egress_platform.pricing.price_book import CURRENT, GB, PriceBook
 
 
@@ -94,6 +95,26 @@ def build_egress_flows(
     prior_internet_gb: dict[tuple[str, str], float] | None = None,
 ) -> pl.DataFrame:
     return sort_flows(price_facts(egress_facts(inputs), book, prior_internet_gb))
+
+
+def price_hours(
+    inputs_by_hour: dict[str, EgressInputs],
+    prior_internet_gb: dict[tuple[str, str], float],
+    book: PriceBook = CURRENT,
+) -> dict[str, pl.DataFrame]:
+    """The priced flows of each hour, priced together: internet tiers accumulate over the
+    month, so an hour's price depends on the GB of the hours before it in the same run."""
+    parts = [
+        egress_facts(inputs).with_columns(pl.lit(key).alias(PARTITION))
+        for key, inputs in inputs_by_hour.items()
+    ]
+    facts = (
+        pl.concat(parts) if parts else pl.DataFrame(schema={**FACTS_SCHEMA, PARTITION: pl.String})
+    )
+    priced = sort_flows(price_facts(facts, book, prior_internet_gb))
+    split = {k: f.drop(PARTITION) for (k,), f in priced.group_by(PARTITION)}
+    empty = pl.DataFrame(schema=PRICED_SCHEMA)
+    return {k: split.get(k, empty) for k in inputs_by_hour}
 
 
 def sort_flows(priced: pl.DataFrame) -> pl.DataFrame:

@@ -143,11 +143,21 @@ def _without_public(policy: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**(policy or {}), "Statement": kept} if kept else None
 
 
+class _BucketSettingAction(Action):
+    """Changes one setting of a bucket; undone by putting back the setting the plan read."""
+
+    rollback_call: ClassVar[str]
+    schema = _schema({"bucket": BUCKET})
+
+    def rollback(self, params: dict[str, Any], before: Any) -> dict[str, Any]:
+        return {"call": self.rollback_call, "bucket": params["bucket"], "previous": before}
+
+
 @actions.register("s3-block-public-access")
-class BlockPublicAccess(Action):
+class BlockPublicAccess(_BucketSettingAction):
     summary = "Turn on the bucket-level S3 public access block (all four settings)."
     risk = "low"
-    schema = _schema({"bucket": BUCKET})
+    rollback_call = "PutPublicAccessBlock"
     permissions = (
         "s3:GetBucketPublicAccessBlock",
         "s3:PutBucketPublicAccessBlock",
@@ -169,18 +179,15 @@ class BlockPublicAccess(Action):
             self.rollback(params, current),
         )
 
-    def rollback(self, params: dict[str, Any], before: Any) -> dict[str, Any]:
-        return {"call": "PutPublicAccessBlock", "bucket": params["bucket"], "previous": before}
-
     def apply(self, account: AccountApi, params: dict[str, Any]) -> None:
         account.put_public_access_block(params["bucket"], dict(FULL_BLOCK))
 
 
 @actions.register("s3-remove-public-policy-statement")
-class RemovePublicPolicyStatement(Action):
+class RemovePublicPolicyStatement(_BucketSettingAction):
     summary = "Remove the bucket policy statements that allow anyone (Principal *), keep the rest."
     risk = "medium"
-    schema = _schema({"bucket": BUCKET})
+    rollback_call = "PutBucketPolicy"
     permissions = (
         "s3:GetBucketPolicy",
         "s3:PutBucketPolicy",
@@ -210,9 +217,6 @@ class RemovePublicPolicyStatement(Action):
             account.bucket_tags(bucket),
             self.rollback(params, policy),
         )
-
-    def rollback(self, params: dict[str, Any], before: Any) -> dict[str, Any]:
-        return {"call": "PutBucketPolicy", "bucket": params["bucket"], "previous": before}
 
     def apply(self, account: AccountApi, params: dict[str, Any]) -> None:
         bucket = params["bucket"]
