@@ -149,6 +149,22 @@ class _BucketSettingAction(Action):
     rollback_call: ClassVar[str]
     schema = _schema({"bucket": BUCKET})
 
+    def read(self, account: AccountApi, bucket: str) -> Any:
+        """The setting as it is now."""
+        raise NotImplementedError
+
+    def pending(self, bucket: str, current: Any) -> list[str]:
+        """What apply would change, in words; empty when the setting is already right."""
+        raise NotImplementedError
+
+    def plan(self, account: AccountApi | None, params: dict[str, Any]) -> Plan:
+        assert account is not None
+        bucket = params["bucket"]
+        current = self.read(account, bucket)
+        changes = self.pending(bucket, current)
+        return Plan(changes, not changes, bucket, account.bucket_tags(bucket),
+                    self.rollback(params, current))  # fmt: skip
+
     def rollback(self, params: dict[str, Any], before: Any) -> dict[str, Any]:
         return {"call": self.rollback_call, "bucket": params["bucket"], "previous": before}
 
@@ -165,19 +181,13 @@ class BlockPublicAccess(_BucketSettingAction):
     )
     preconditions = ("the bucket exists", "the bucket is not tagged egress:protected=true")
 
-    def plan(self, account: AccountApi | None, params: dict[str, Any]) -> Plan:
-        assert account is not None
-        bucket = params["bucket"]
-        current = account.public_access_block(bucket)
-        done = _full_block(current)
-        change = f"turn on all four public access block settings of bucket {bucket}"
-        return Plan(
-            [] if done else [change],
-            done,
-            bucket,
-            account.bucket_tags(bucket),
-            self.rollback(params, current),
-        )
+    def read(self, account: AccountApi, bucket: str) -> Any:
+        return account.public_access_block(bucket)
+
+    def pending(self, bucket: str, current: Any) -> list[str]:
+        if _full_block(current):
+            return []
+        return [f"turn on all four public access block settings of bucket {bucket}"]
 
     def apply(self, account: AccountApi, params: dict[str, Any]) -> None:
         account.put_public_access_block(params["bucket"], dict(FULL_BLOCK))
@@ -200,23 +210,16 @@ class RemovePublicPolicyStatement(_BucketSettingAction):
         "the bucket is not tagged egress:protected=true",
     )
 
-    def plan(self, account: AccountApi | None, params: dict[str, Any]) -> Plan:
-        assert account is not None
-        bucket = params["bucket"]
-        policy = account.bucket_policy(bucket)
-        public = public_statements(policy)
+    def read(self, account: AccountApi, bucket: str) -> Any:
+        return account.bucket_policy(bucket)
+
+    def pending(self, bucket: str, current: Any) -> list[str]:
+        public = public_statements(current)
+        if not public:
+            return []
         sids = ", ".join(str(s.get("Sid", "(no Sid)")) for s in public)
-        after = _without_public(policy)
-        change = f"remove public statement(s) {sids} from the policy of bucket {bucket}" + (
-            "" if after else " (nothing else is left: delete the policy)"
-        )
-        return Plan(
-            [change] if public else [],
-            not public,
-            bucket,
-            account.bucket_tags(bucket),
-            self.rollback(params, policy),
-        )
+        gone = "" if _without_public(current) else " (nothing else is left: delete the policy)"
+        return [f"remove public statement(s) {sids} from the policy of bucket {bucket}{gone}"]
 
     def apply(self, account: AccountApi, params: dict[str, Any]) -> None:
         bucket = params["bucket"]

@@ -216,6 +216,47 @@ def _flow_record(
     return " ".join(fields)
 
 
+def _connection(
+    account: Account,
+    logged_at: Eni,
+    request: tuple[str, str],
+    packet: tuple[str, str],
+    ports: tuple[int, int],
+    sizes: tuple[int, int],
+    start: int,
+    request_direction: str,
+    path: int | None,
+    services: tuple[str, str],
+) -> list[str]:
+    """One connection as an ENI logs it: the request (``request`` addresses, ``ports`` and the
+    first of ``sizes``) and the response, reversed; ``path`` is logged on the egress side."""
+    response_direction = "ingress" if request_direction == "egress" else "egress"
+    (src, dst), (pkt_src, pkt_dst), (sport, dport), (here, there) = request, packet, ports, services
+    sides = [
+        (request_direction, src, dst, sport, dport, sizes[0], pkt_src, pkt_dst, here, there),
+        (response_direction, dst, src, dport, sport, sizes[1], pkt_dst, pkt_src, there, here),
+    ]
+    return [
+        _flow_record(
+            account,
+            logged_at,
+            src=a,
+            dst=b,
+            sport=pa,
+            dport=pb,
+            nbytes=n,
+            start=start,
+            direction=way,
+            path=path,
+            pkt_src=ka,
+            pkt_dst=kb,
+            src_service=sa,
+            dst_service=sb,
+        )
+        for way, a, b, pa, pb, n, ka, kb, sa, sb in sides
+    ]
+
+
 def _flow_pair(
     account: Account,
     stream: Stream,
@@ -227,118 +268,20 @@ def _flow_pair(
 ) -> list[str]:
     """The egress record on the sending ENI, the return record, and the NAT's view when routed via NAT."""
     back = max(64, int(out_bytes * stream.return_ratio))
-    service = stream.dst_service or "-"
-    records = [
-        _flow_record(
-            account,
-            eni,
-            src=eni.private_ip,
-            dst=dst,
-            sport=sport,
-            dport=stream.dst_port,
-            nbytes=out_bytes,
-            start=start,
-            direction="egress",
-            path=stream.traffic_path,
-            pkt_src=eni.private_ip,
-            pkt_dst=dst,
-            src_service="-",
-            dst_service=service,
-        ),
-        _flow_record(
-            account,
-            eni,
-            src=dst,
-            dst=eni.private_ip,
-            sport=stream.dst_port,
-            dport=sport,
-            nbytes=back,
-            start=start,
-            direction="ingress",
-            path=None,
-            pkt_src=dst,
-            pkt_dst=eni.private_ip,
-            src_service=service,
-            dst_service="-",
-        ),
-    ]
+    ports, sizes = (sport, stream.dst_port), (out_bytes, back)
+    to_service = ("-", stream.dst_service or "-")
+    records = _connection(account, eni, (eni.private_ip, dst), (eni.private_ip, dst), ports,
+                          sizes, start, "egress", stream.traffic_path, to_service)  # fmt: skip
     nat = stream.via_nat
-    if nat is not None:
-        records.append(
-            _flow_record(
-                account,
-                nat,
-                src=nat.private_ip,
-                dst=dst,
-                sport=sport,
-                dport=stream.dst_port,
-                nbytes=out_bytes,
-                start=start,
-                direction="egress",
-                path=8,
-                pkt_src=eni.private_ip,
-                pkt_dst=dst,
-                src_service="-",
-                dst_service=service,
-            )
-        )
-        records.append(
-            _flow_record(
-                account,
-                nat,
-                src=dst,
-                dst=nat.private_ip,
-                sport=stream.dst_port,
-                dport=sport,
-                nbytes=back,
-                start=start,
-                direction="ingress",
-                path=None,
-                pkt_src=dst,
-                pkt_dst=eni.private_ip,
-                src_service=service,
-                dst_service="-",
-            )
-        )
+    if nat is not None:  # the NAT gateway's ENI sends it on from its own address
+        records += _connection(account, nat, (nat.private_ip, dst), (eni.private_ip, dst), ports,
+                               sizes, start, "egress", 8, to_service)  # fmt: skip
     if stream.peer_eni is not None:
         # The peer ENI logs the same connection from its side: request in, response out.
         peer = stream.peer_eni
-        records.append(
-            _flow_record(
-                account,
-                peer,
-                src=eni.private_ip,
-                dst=peer.private_ip,
-                sport=sport,
-                dport=stream.dst_port,
-                nbytes=out_bytes,
-                start=start,
-                direction="ingress",
-                path=None,
-                pkt_src=eni.private_ip,
-                pkt_dst=peer.private_ip,
-                src_service="-",
-                dst_service="-",
-            )
-        )
-        records.append(
-            _flow_record(
-                account,
-                peer,
-                src=peer.private_ip,
-                dst=eni.private_ip,
-                sport=stream.dst_port,
-                dport=sport,
-                nbytes=back,
-                start=start,
-                direction="egress",
-                path=1,
-                pkt_src=peer.private_ip,
-                pkt_dst=eni.private_ip,
-                src_service="-",
-                dst_service="-",
-            )
-        )
+        addresses = (eni.private_ip, peer.private_ip)
+        records += _connection(account, peer, addresses, addresses, ports, sizes, start,
+                               "ingress", 1, ("-", "-"))  # fmt: skip
     return records
 
 
