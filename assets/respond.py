@@ -70,10 +70,18 @@ def anomalies_in(lake: LakeIOManager, key: str) -> pl.DataFrame:
     return rows.filter(~pl.col("suppressed")) if rows.height else rows
 
 
-def first_reported(lake: LakeIOManager, key: str) -> pl.DataFrame:
-    """The partition's anomalies reported for the first time (not in the hour before)."""
-    before = (hour_of(key) - timedelta(hours=1)).strftime(HOUR_FORMAT)
-    return newly_reported(anomalies_in(lake, key), anomalies_in(lake, before))
+def first_reported(lake: LakeIOManager, keys: list[str]) -> dict[str, pl.DataFrame]:
+    """Each hourly partition's anomalies reported for the first time (not in the hour before),
+    each hour read once: over a range, an hour is the next one's "before"."""
+    found: dict[str, pl.DataFrame] = {}
+    previous_key, previous = "", pl.DataFrame()
+    for key in keys:
+        before_key = (hour_of(key) - timedelta(hours=1)).strftime(HOUR_FORMAT)
+        before = previous if before_key == previous_key else anomalies_in(lake, before_key)
+        rows = anomalies_in(lake, key)
+        found[key] = newly_reported(rows, before)
+        previous_key, previous = key, rows
+    return found
 
 
 @asset(
@@ -95,7 +103,7 @@ def rca_reports(
     context: AssetExecutionContext, lake: ResourceParam[LakeIOManager], llm: Llm
 ) -> Output[dict[str, pl.DataFrame]]:
     keys = list(context.partition_keys)
-    new = {k: first_reported(lake, k) for k in keys}
+    new = first_reported(lake, keys)
     out = {k: pl.DataFrame(schema=REPORT_SCHEMA) for k in keys}
     todo = pl.concat(list(new.values())) if any(f.height for f in new.values()) else None
     if todo is not None:
@@ -322,20 +330,21 @@ respond_job = define_asset_job(
 
 
 def start_responses(
-    lake: LakeIOManager, workflow: Workflow, partition: str
+    lake: LakeIOManager, workflow: Workflow, partitions: list[str]
 ) -> list[tuple[dict[str, Any], str]]:
     """Start the response workflow (a Step Functions execution named after the anomaly on AWS,
-    so a repeat is a no-op) for each anomaly first reported in this hourly partition."""
+    so a repeat is a no-op) for each anomaly first reported in these hourly partitions."""
     started = []
-    for row in first_reported(lake, partition).iter_rows(named=True):
-        payload = {
-            "anomaly_id": row["anomaly_id"],
-            "partition": partition,
-            "account_id": row["account_id"],
-            "entity": row["entity"],
-            "dest_class": row["dest_class"],
-        }
-        started.append((row, workflow.start(row["anomaly_id"], payload)))
+    for partition, rows in first_reported(lake, partitions).items():
+        for row in rows.iter_rows(named=True):
+            payload = {
+                "anomaly_id": row["anomaly_id"],
+                "partition": partition,
+                "account_id": row["account_id"],
+                "entity": row["entity"],
+                "dest_class": row["dest_class"],
+            }
+            started.append((row, workflow.start(row["anomaly_id"], payload)))
     return started
 
 
@@ -368,7 +377,7 @@ def anomaly_response_sensor(
         key = record.partition_key
         if key is None:
             continue
-        for row, started in start_responses(lake, workflow, key):
+        for row, started in start_responses(lake, workflow, [key]):
             requests.append(
                 RunRequest(
                     run_key=row["anomaly_id"],

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from egress_platform.app.errors import StepFailed, UnusableInput
-from egress_platform.lake_layout import HOUR_FORMAT
+from egress_platform.lake_layout import HOUR_FORMAT, hour_keys
 from egress_platform.settings import Settings, reload_settings
 from egress_platform.sources import SOURCES
 from egress_platform.sources.discover import (
@@ -235,12 +235,8 @@ def _start_responses(resources: dict[str, Any], judged: list[Step], say: Say) ->
 
     started = []
     for step in judged:
-        hour = hour_start(step.first)
-        while hour <= hour_start(step.last):
-            started += start_responses(
-                resources["lake"], resources["workflow"], hour.strftime(HOUR_FORMAT)
-            )
-            hour += timedelta(hours=1)
+        keys = hour_keys(hour_start(step.first), hour_start(step.last))
+        started += start_responses(resources["lake"], resources["workflow"], keys)
     remote = [arn for _, arn in started if arn != "in-process"]
     if remote:
         say(f"      {len(remote)} response workflows started (one per anomaly)")

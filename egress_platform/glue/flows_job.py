@@ -223,27 +223,22 @@ def _read_partitions(spark: Any, raw_paths: list[str], partitions: list[str]) ->
     from pyspark.sql import functions as F
 
     folders = [_partition_folder(path) for path in raw_paths]
-    if None in folders or len(set(folders)) != len(folders):  # not lake paths: one scan each
-        frames = [
-            spark.read.parquet(path).withColumn(PARTITION, F.lit(key))
-            for path, key in zip(raw_paths, partitions, strict=True)
-        ]
-        raw = frames[0]
-        for frame in frames[1:]:
-            raw = raw.unionByName(frame)
-        return raw
+    if len(set(folders)) != len(folders):
+        raise ValueError("two raw paths in one partition folder: each partition is one file")
     keys = spark.createDataFrame(
-        list(zip(folders, partitions, strict=True)), schema="_folder string, partition string"
-    ).withColumnRenamed("partition", PARTITION)
+        list(zip(folders, partitions, strict=True)), schema=f"_folder string, {PARTITION} string"
+    )
     scanned = spark.read.parquet(*raw_paths).withColumn(
         "_folder", F.regexp_extract(F.input_file_name(), r"partition=([^/]+)/", 1)
     )
     return scanned.join(F.broadcast(keys), on="_folder", how="inner").drop("_folder")
 
 
-def _partition_folder(path: str) -> str | None:
+def _partition_folder(path: str) -> str:
     folder = path.rstrip("/").split("/")[-2]
-    return folder.removeprefix("partition=") if folder.startswith("partition=") else None
+    if not folder.startswith("partition="):
+        raise ValueError(f"{path} is not in a lake partition folder (…/partition=<key>/<file>)")
+    return folder.removeprefix("partition=")
 
 
 def main(argv: list[str]) -> None:  # pragma: no cover - runs on Glue

@@ -60,7 +60,11 @@ class LocalGlueRuntime:
             local = []
             for i, uri in enumerate(u for u in uris.split(",") if u):
                 bucket, key = _split(uri)
-                target = self.workdir / f"{kind}-{len(self.runs)}-{i}.parquet"
+                # The lake's partition folder comes along: the job reads the key from it.
+                target = (
+                    self.workdir / f"{kind}-{len(self.runs)}-{i}" / "/".join(key.split("/")[-2:])
+                )
+                target.parent.mkdir(parents=True)
                 s3.download_file(bucket, key, str(target))
                 local.append(str(target))
             return local

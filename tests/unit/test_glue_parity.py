@@ -13,6 +13,7 @@ from polars.testing import assert_frame_equal
 
 from egress_platform.etl.processed import classified_flows, processed_records
 from egress_platform.glue import flows_job
+from egress_platform.lake_layout import partition_path
 from egress_platform.network.classify import CLASSIFIED_SCHEMA
 from egress_platform.network.topology import NetworkMetadata
 from egress_platform.sources import SOURCES
@@ -58,7 +59,10 @@ def test_spark_job_matches_polars(spark: Any, small_account: Path, tmp_path: Pat
         records = ingest_objects(SOURCES["vpc_flow"], flows[hour]).records
         # Deliver one object twice: both sides must drop the duplicates.
         records = pl.concat([records, records.head(25)])
-        path = tmp_path / f"raw-{hour.replace(':', '')}.parquet"
+        path = tmp_path / partition_path(
+            "raw", "raw_vpc_flow_logs", hour
+        )  # as the lake lays it out
+        path.parent.mkdir(parents=True)
         records.write_parquet(path)
         raw_paths.append(str(path))
         partitions.append(hour)

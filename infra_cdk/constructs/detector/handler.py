@@ -30,5 +30,5 @@ def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     if not result.success:
         raise RuntimeError(f"detection for {hour} failed")
     resources = defs.resources or {}
-    started = start_responses(resources["lake"], resources["workflow"], hour)
+    started = start_responses(resources["lake"], resources["workflow"], [hour])
     return {"partition": hour, "success": True, "executions": [arn for _, arn in started]}
