@@ -203,7 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nab.add_argument("dir", type=Path, help="NAB folder, e.g. ../shared/samples/nab")
     nab.add_argument(
-        "--corpus", default="realAWSCloudwatch", help="data subfolder (default realAWSCloudwatch)"
+        "--corpus",
+        default="all",
+        help="data subfolder to score, or 'all' (default): every corpus under DIR/data",
+    )
+    nab.add_argument(
+        "--cv",
+        action="store_true",
+        help="also print the leave-one-corpus-out figure: each corpus scored with the setting "
+        "and threshold chosen on the other corpora",
     )
     nab.add_argument("--out", type=Path, default=Path("nab_scores.json"), help="JSON report path")
     approve = sub.add_parser(
@@ -449,9 +457,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.out:
         _writable_file(args.out, "--out")
     try:
-        series = read_series(str(args.file))
+        series, notes = read_series(str(args.file))
     except ValueError as exc:
         raise SourceError(str(exc)) from None
+    for note in notes:
+        print(f"note: {args.file}: {note}", file=sys.stderr)
     scored = score_series(series)
     if args.out:
         scored.write_csv(args.out)
@@ -464,61 +474,77 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_nab_eval(args: argparse.Namespace) -> int:
     import json
 
-    from egress_platform.detect import nab
-    from egress_platform.detect.series_score import read_series, score_series
+    import numpy as np
 
-    data = args.dir / "data" / args.corpus
+    from egress_platform.detect import core, nab
+    from egress_platform.detect.series_score import read_series
+
     labels = args.dir / "labels" / "combined_windows.json"
-    if not data.is_dir() or not labels.is_file():
+    if not (args.dir / "data").is_dir() or not labels.is_file():
         raise SourceError(
-            f"{args.dir} is not a NAB folder (needs data/{args.corpus}/ and labels/combined_windows.json)"
+            f"{args.dir} is not a NAB folder (needs data/<corpus>/ and labels/combined_windows.json)"
         )
     _writable_file(args.out, "--out")
     try:
         windows = nab.load_windows(labels)
     except (ValueError, TypeError, AttributeError) as exc:
         raise SourceError(f"{labels} is not NAB's combined_windows.json: {exc}") from None
-    paths = sorted(data.glob("*.csv"))
-    if not paths:
-        raise CliError(f"no CSV files under {data}; is --corpus right?")
-    items = []
-    for path in paths:
-        name = f"{args.corpus}/{path.name}"
-        try:
-            series = read_series(str(path))
-        except ValueError as exc:
-            raise SourceError(str(exc)) from None
-        scored = score_series(series)
-        stamps = series.get_column("timestamp").to_list()
-        items.append(
-            nab.LabelledFile(
-                name,
-                scored.get_column("anomaly_score").to_numpy(),
-                nab.window_indices(stamps, windows.get(name, [])),
-            )
-        )
-        _say(f"  scored {name} ({series.height:,} points, {len(items[-1].windows)} windows)")
-    ours = {}
-    for profile, weights in nab.PROFILES.items():
-        threshold, value = nab.best_threshold(items, weights)
-        ours[profile] = {"threshold": threshold, "score": round(value, 2)}
-    table = {"egress (this detector)": {p: v["score"] for p, v in ours.items()}}
-    results = args.dir / "results"
-    if results.is_dir():
-        raw = nab.published_raw_scores(results, [i.name for i in items])
-        for detector, by_profile in raw.items():
-            table[detector] = {
-                p: round(nab.normalised(v, items, nab.PROFILES[p]), 2)
-                for p, v in by_profile.items()
-            }
-    _say(f"{'detector':<26}{'standard':>10}{'low FP':>10}{'low FN':>10}")
-    for detector, row in sorted(table.items(), key=lambda kv: -kv[1].get("standard", -1e9)):
+    corpora = nab.corpora_in(args.dir, args.corpus)
+    settings = nab.grid_settings() if args.cv else {}
+    default = ",".join(f"{k}={getattr(core.DEFAULT_SETTINGS, k):g}" for k in nab.CV_GRID)
+    settings.setdefault(default, {})
+    series: list[tuple[str, np.ndarray, list[tuple[int, int]]]] = []
+    for corpus in corpora:
+        paths = sorted((args.dir / "data" / corpus).glob("*.csv"))
+        if not paths:
+            raise CliError(f"no CSV files under {args.dir / 'data' / corpus}; is --corpus right?")
+        for path in paths:
+            name = f"{corpus}/{path.name}"
+            try:
+                frame, _ = read_series(str(path))
+            except ValueError as exc:
+                raise SourceError(str(exc)) from None
+            stamps = frame.get_column("timestamp").to_list()
+            values = frame.get_column("value").fill_null(float("nan")).to_numpy()
+            series.append((name, values, nab.window_indices(stamps, windows.get(name, []))))
         _say(
-            f"{detector:<26}" + "".join(f"{row.get(p, float('nan')):>10.1f}" for p in nab.PROFILES)
+            f"  {corpus}: {len(paths)} files, {sum(len(s[2]) for s in series if s[0].startswith(corpus + '/'))} windows"
         )
-    args.out.write_text(
-        json.dumps({"files": len(items), "ours": ours, "table": table}, indent=2) + "\n"
-    )
+    scored: dict[str, list[nab.LabelledFile]] = {}
+    for label, changes in settings.items():
+        chosen = core.DEFAULT_SETTINGS.with_(**changes)
+        scored[label] = [
+            nab.LabelledFile(name, core.score(values, chosen), found)
+            for name, values, found in series
+        ]
+    _say(f"  scored {len(series)} files with {len(settings)} setting(s)")
+    items = scored[default]
+    thresholds = np.r_[core.to_score(np.geomspace(0.3, 30.0, 240)), 1.01]
+    found = nab.evaluate_detector(scored, default, corpora, thresholds, args.cv)
+    table: dict[str, dict[str, dict[str, float]]] = found["table"]  # type: ignore[assignment]
+    if (args.dir / "results").is_dir():
+        table.update(nab.published_table(args.dir / "results", items, corpora))
+    columns = [*corpora, "total"]
+    for profile in nab.PROFILES:
+        _say(f"\n{profile} (normalised NAB score; one threshold per profile over all files)")
+        _say(f"{'detector':<24}" + "".join(f"{c[:13]:>14}" for c in columns))
+        ranked = sorted(table.items(), key=lambda kv: -kv[1].get(profile, {}).get("total", -1e9))
+        for detector, by_profile in ranked:
+            cells = by_profile.get(profile, {})
+            _say(
+                f"{detector:<24}" + "".join(f"{cells.get(c, float('nan')):>14.1f}" for c in columns)
+            )
+    if args.cv:
+        _say("\nheld-out: per corpus, the setting and threshold chosen on the other corpora")
+        for profile, held_out in found["cv"].items():  # type: ignore[attr-defined]
+            for fold in held_out:
+                _say(
+                    f"  {profile:<20} {fold['corpus']:<24} {fold['setting']:<36} "
+                    f"threshold {fold['threshold']:.4f}"
+                )
+    report = {"files": len(items), "corpora": corpora, "settings": default, **found}
+    report["table"] = table
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
     _say(f"report written to {args.out}")
     return 0
 

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 
+from egress_platform.detect.core import CoreSettings, strength
 from egress_platform.detect.features import SERIES_KEY
 from egress_platform.pricing.price_book import HOURS_PER_MONTH
 
@@ -51,12 +53,19 @@ ANOMALY_SCHEMA: dict[str, pl.DataType] = {
 PLANNED_CHANGE_TAG = "egress:planned-change"
 
 
+# The core's view of an hourly cost series: the model's forecast is the surprise (an hour
+# alerts past upper x margin), with no warm-up or refractory period: the day's model has the
+# history, and an event's own grouping (frozen baseline, gap_hours) keeps one change one anomaly.
+HOURLY_COST = CoreSettings(novelty_share=float("inf"), warmup=0, refractory=0)
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
     margin: float = 1.15  # actual must exceed the upper bound by this factor
     min_extra_usd: float = 0.05  # and cost at least this much more than expected, per hour
     gap_hours: int = 2  # hours back at baseline before an event closes
     level_shift_hours: int = 24
+    core: CoreSettings = HOURLY_COST
 
 
 DEFAULT_CONFIG = DetectorConfig()
@@ -210,6 +219,8 @@ def detect(
         tops = group.get_column("top_destinations").to_list()
         new_class = group.get_column("new_class").to_list()
         event = carried.pop(key, None)
+        bounds = [u * config.margin for u in upper]
+        surprise = strength(np.array(usd), config.core, (np.array(expected), np.array(bounds)))
         for i, hour in enumerate(hours):
             if hour < judge_from:
                 continue
@@ -230,7 +241,7 @@ def detect(
                     rows[event.anomaly_id]["status"] = "closed"
                     event = None
                 continue
-            if actual > upper[i] * config.margin and actual - expected[i] >= config.min_extra_usd:
+            if surprise[i] >= 1.0 and actual - expected[i] >= config.min_extra_usd:
                 event_profile = baseline_profile(hours[:i], usd[:i], expected[i])
                 event = OpenEvent(
                     anomaly_id(key, hour),

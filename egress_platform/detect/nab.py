@@ -60,30 +60,33 @@ def window_indices(timestamps: list[datetime], windows: list[list[str]]) -> list
 
 
 def score_file(item: LabelledFile, threshold: float, weights: dict[str, float]) -> float:
-    detections = np.nonzero(item.scores >= threshold)[0]
-    skip = probation(len(item.scores))
+    detections = np.flatnonzero(item.scores >= threshold)
+    detections = detections[detections >= probation(len(item.scores))]
+    windows = item.windows
     total = 0.0
     hit: set[int] = set()
-    for i in detections:
-        if i < skip:
-            continue
-        inside = next((w for w, (a, b) in enumerate(item.windows) if a <= i <= b), None)
-        if inside is not None:
-            if inside in hit:
+    if windows and len(detections):
+        starts = np.array([a for a, _ in windows])
+        ends = np.array([b for _, b in windows])
+        at = np.searchsorted(starts, detections, side="right") - 1  # window starting before
+        inside = (at >= 0) & (detections <= ends[np.maximum(at, 0)])
+        for i, w in zip(detections[inside].tolist(), at[inside].tolist(), strict=True):
+            if w in hit:
                 continue  # only the earliest detection of a window counts
-            hit.add(inside)
-            a, b = item.windows[inside]
-            position = -(b - i + 1) / (b - a + 1)
-            total += weights["tp"] * scaled_sigmoid(position) / MAX_TP
-            continue
-        before = [(a, b) for a, b in item.windows if b < i]
-        if before:
-            a, b = before[-1]
-            past = abs(b - i) / max(b - a, 1)
-            total += weights["fp"] * scaled_sigmoid(past)
-        else:
-            total += -weights["fp"]
-    total -= weights["fn"] * (len(item.windows) - len(hit))
+            hit.add(w)
+            a, b = windows[w]
+            total += weights["tp"] * scaled_sigmoid(-(b - i + 1) / (b - a + 1)) / MAX_TP
+        outside = detections[~inside]
+        previous = np.searchsorted(ends, outside, side="left") - 1  # window ending before
+        after = previous >= 0
+        a, b = starts[previous[after]], ends[previous[after]]
+        past = np.abs(b - outside[after]) / np.maximum(b - a, 1)
+        sigmoid = 2.0 / (1.0 + np.exp(5.0 * np.minimum(past, 3.0))) - 1.0
+        total += weights["fp"] * float(np.where(past > 3.0, -1.0, sigmoid).sum())
+        total -= weights["fp"] * int((~after).sum())
+    else:
+        total -= weights["fp"] * len(detections)
+    total -= weights["fn"] * (len(windows) - len(hit))
     return total
 
 
@@ -97,18 +100,72 @@ def normalised(raw: float, items: list[LabelledFile], weights: dict[str, float])
     return 100.0 * (raw - null) / (perfect - null) if perfect != null else 0.0
 
 
-def best_threshold(items: list[LabelledFile], weights: dict[str, float]) -> tuple[float, float]:
-    """(threshold, normalised score) maximising the total over all files."""
+def candidate_thresholds(items: list[LabelledFile]) -> np.ndarray:
+    """Thresholds worth trying: high quantiles of all the scores (NAB's own sweep is finer)."""
     every = np.concatenate([i.scores for i in items])
     candidates = np.unique(np.quantile(every, 1 - np.geomspace(0.5, 1e-5, 400)))
-    candidates = candidates[candidates > 0]
-    best = (1.01, normalised(sum(score_file(i, 1.01, weights) for i in items), items, weights))
-    for threshold in candidates:
-        total = sum(score_file(i, float(threshold), weights) for i in items)
-        value = normalised(total, items, weights)
-        if value > best[1]:
-            best = (float(threshold), value)
-    return best
+    return np.r_[candidates[candidates > 0], 1.01]
+
+
+def score_table(
+    items: list[LabelledFile], weights: dict[str, float], thresholds: np.ndarray
+) -> np.ndarray:
+    """Raw NAB score of each file (rows) at each threshold (columns)."""
+    return np.array([[score_file(i, float(t), weights) for t in thresholds] for i in items])
+
+
+def best_threshold(
+    items: list[LabelledFile], weights: dict[str, float], thresholds: np.ndarray | None = None
+) -> tuple[float, float]:
+    """(threshold, normalised score) maximising the total over all files, as NAB does."""
+    grid = candidate_thresholds(items) if thresholds is None else thresholds
+    totals = score_table(items, weights, grid).sum(axis=0)
+    best = int(np.argmax(totals))
+    return float(grid[best]), normalised(float(totals[best]), items, weights)
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One held-out corpus: the setting and threshold chosen on the other corpora, and the
+    held-out corpus's score with them."""
+
+    corpus: str
+    setting: str
+    threshold: float
+    raw: float
+    normalised: float
+
+
+def leave_one_corpus_out(
+    tables: dict[str, np.ndarray],
+    items: list[LabelledFile],
+    corpora: list[str],
+    weights: dict[str, float],
+    thresholds: np.ndarray,
+) -> tuple[list[Fold], float]:
+    """Per corpus, the setting (a key of ``tables``: its score table over ``items``) and the
+    threshold that maximise the total over the *other* corpora, scored on the held-out one; and
+    the normalised total of the held-out scores over all files."""
+    names = list(tables)
+    stacked = np.stack([tables[n] for n in names])  # setting x file x threshold
+    corpus_of = np.array([i.name.split("/")[0] for i in items])
+    folds = []
+    for corpus in corpora:
+        held = corpus_of == corpus
+        train = stacked[:, ~held, :].sum(axis=1)
+        setting, column = np.unravel_index(int(np.argmax(train)), train.shape)
+        raw = float(stacked[setting, held, column].sum())
+        held_items = [i for i, h in zip(items, held.tolist(), strict=True) if h]
+        folds.append(
+            Fold(
+                corpus,
+                names[setting],
+                float(thresholds[column]),
+                raw,
+                normalised(raw, held_items, weights),
+            )
+        )
+    return folds, normalised(sum(f.raw for f in folds), items, weights)
 
 
 def load_windows(labels: Path) -> dict[str, list[list[str]]]:
@@ -129,3 +186,93 @@ def published_raw_scores(results: Path, files: list[str]) -> dict[str, dict[str,
             if {r["File"] for r in rows} == wanted:
                 table.setdefault(folder.name, {})[profile] = sum(float(r["Score"]) for r in rows)
     return table
+
+
+CV_GRID: dict[str, tuple[float, ...]] = {
+    # The settings leave-one-corpus-out chooses among (with the threshold): how strong a surprise
+    # must be, and how long one alert holds off a second, weaker one.
+    "likelihood_digits": (2.5, 3.3),
+    "refractory": (50, 150),
+}
+
+
+def grid_settings() -> dict[str, dict[str, float]]:
+    """Every combination of CV_GRID, named ``key=value,...``."""
+    combos: list[dict[str, float]] = [{}]
+    for key, values in CV_GRID.items():
+        combos = [{**c, key: v} for c in combos for v in values]
+    return {",".join(f"{k}={v:g}" for k, v in c.items()): c for c in combos}
+
+
+def corpora_in(root: Path, corpus: str) -> list[str]:
+    """``all`` is every corpus folder under ``root/data``; otherwise the one named."""
+    data = root / "data"
+    if corpus != "all":
+        return [corpus]
+    return sorted(p.name for p in data.iterdir() if p.is_dir() and any(p.glob("*.csv")))
+
+
+def published_table(
+    results: Path, items: list[LabelledFile], corpora: list[str]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """detector -> profile -> corpus (and ``total``) -> normalised score, for the detectors whose
+    published per-file scores cover exactly these files."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    groups = {c: [i for i in items if i.name.split("/")[0] == c] for c in [*corpora, "total"]}
+    groups["total"] = items
+    for group, members in groups.items():
+        raw = published_raw_scores(results, [i.name for i in members])
+        for detector, by_profile in raw.items():
+            for profile, value in by_profile.items():
+                cell = table.setdefault(detector, {}).setdefault(profile, {})
+                cell[group] = round(normalised(value, members, PROFILES[profile]), 2)
+    return {d: p for d, p in table.items() if all(len(v) == len(groups) for v in p.values())}
+
+
+def corpus_of(item: LabelledFile) -> str:
+    return item.name.split("/")[0]
+
+
+def in_sample(
+    table: np.ndarray, items: list[LabelledFile], corpora: list[str], weights: dict[str, float]
+) -> tuple[int, dict[str, float]]:
+    """NAB's own figure: the one threshold (column of ``table``) best over all files, and the
+    normalised score per corpus and in total at that threshold."""
+    column = int(np.argmax(table.sum(axis=0)))
+    row = {}
+    for corpus in corpora:
+        rows = [corpus_of(i) == corpus for i in items]
+        members = [i for i, r in zip(items, rows, strict=True) if r]
+        row[corpus] = round(normalised(float(table[rows, column].sum()), members, weights), 2)
+    row["total"] = round(normalised(float(table[:, column].sum()), items, weights), 2)
+    return column, row
+
+
+def evaluate_detector(
+    scored: dict[str, list[LabelledFile]],
+    default: str,
+    corpora: list[str],
+    thresholds: np.ndarray,
+    cv: bool,
+) -> dict[str, object]:
+    """The detector's NAB figures per profile: in-sample with the ``default`` setting (one
+    threshold over all files, as NAB reports), and with ``cv`` the leave-one-corpus-out figure
+    over every setting in ``scored`` (setting and threshold chosen on the other corpora)."""
+    items = scored[default]
+    table: dict[str, dict[str, dict[str, float]]] = {"egress (in-sample)": {}}
+    folds_by_profile: dict[str, list[dict[str, object]]] = {}
+    thresholds_used: dict[str, float] = {}
+    for profile, weights in PROFILES.items():
+        tables = {k: score_table(v, weights, thresholds) for k, v in scored.items()}
+        column, row = in_sample(tables[default], items, corpora, weights)
+        table["egress (in-sample)"][profile] = row
+        thresholds_used[profile] = float(thresholds[column])
+        if cv:
+            folds, total = leave_one_corpus_out(tables, items, corpora, weights, thresholds)
+            held = {f.corpus: round(f.normalised, 2) for f in folds}
+            table.setdefault("egress (held-out, CV)", {})[profile] = {
+                **held,
+                "total": round(total, 2),
+            }
+            folds_by_profile[profile] = [f.__dict__ for f in folds]
+    return {"table": table, "thresholds": thresholds_used, "cv": folds_by_profile}

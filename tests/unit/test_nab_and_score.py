@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from egress_platform.app.cli import main
-from egress_platform.detect import nab
+from egress_platform.detect import core, nab
 
 
 def case() -> nab.LabelledFile:
@@ -69,39 +69,102 @@ def test_score_rejects_a_file_without_the_columns(tmp_path: Path) -> None:
     assert main(["score", str(bad)]) == 2
 
 
-def test_a_value_unlike_any_seen_before_is_an_alert_once() -> None:
-    from egress_platform.detect.series_score import (
-        NOVELTY_SCORE,
-        NOVELTY_TOP,
-        novelty,
-        with_novel_values,
-    )
-
+def test_a_value_unlike_any_seen_before_is_novel_by_its_share_of_the_range() -> None:
     # Distance to the nearest earlier value over the range seen before: 10.1 is 0.1 from 10
     # (range 10); 5 is 5 from 0 and 10 (range 10.1); 5.1 is 0.1 from 5; 11 is 0.9 above 10.1;
     # 2.7 is 2.3 from 5 (range 11); 2.8 is 0.1 from 2.7; 18 is 7 above 11 (range 11).
     values = np.array([0, 10, 10.1, 5, 5.1, 11, 2.7, 2.8, 18])
     expected = [0, 0, 0.01, 5 / 10.1, 0.1 / 10.1, 0.9 / 10.1, 2.3 / 11, 0.1 / 11, 7 / 11]
-    np.testing.assert_allclose(novelty(values, start=2), expected)
+    np.testing.assert_allclose(core.novelty(values, start=2), expected)
     # Points before ``start`` are not judged, but they are history.
-    np.testing.assert_allclose(novelty(values, start=4), [0] * 4 + expected[4:])
-    scores = with_novel_values(np.zeros(len(values)), values, start=2)
-    # One alert per refractory period (5, while 11 and 2.7 stay as they were), except a value far
-    # beyond everything seen: 18 passes the top by 64 % of the range. Farther is higher.
-    alert = [NOVELTY_SCORE + (NOVELTY_TOP - NOVELTY_SCORE) * g for g in (5 / 10.1, 7 / 11)]
-    np.testing.assert_allclose(scores, [0, 0, 0, alert[0], 0, 0, 0, 0, alert[1]])
+    np.testing.assert_allclose(core.novelty(values, start=4), [0] * 4 + expected[4:])
 
 
 def test_novelty_in_blocks_matches_a_point_by_point_scan() -> None:
-    from egress_platform.detect import series_score
-
     rng = np.random.default_rng(3)
-    values = np.r_[rng.gamma(2.0, 1.0, 1500), rng.gamma(2.0, 3.0, 700)]  # no exact ties
+    values = np.r_[rng.gamma(2.0, 1.0, 3500), rng.gamma(2.0, 3.0, 1500)]  # no exact ties
     expected = []
     for i in range(len(values)):
         past = values[:i]
         reach = 0.02 * max(float(np.ptp(past)) if i else 0.0, 1e-9)
         expected.append(i >= 100 and not np.any(np.abs(past - values[i]) <= reach))
-    found = series_score.novelty(values, start=100) > 0.02
+    found = core.novelty(values, start=100) > 0.02
     assert found.tolist() == expected
     assert 5 < found.sum() < 100  # the check is not vacuous: some values are novel, most not
+
+
+def test_one_change_one_alert_but_a_stronger_second_change_still_alerts() -> None:
+    settings = core.DEFAULT_SETTINGS.with_(refractory=3)
+    found = np.array([0.0, 1.5, 1.2, 0.5, 1.6, 1.1, 0.2, 0.2, 1.3, 1.0])
+    # 1.5 alerts; 1.2 two points later is the same change (weaker): held below the line; 1.6 is
+    # stronger: a new alert that starts its own period, so 1.1 is held; 1.3 comes 4 points
+    # after 1.6 (past the period): it alerts, and 1.0 right after it is held.
+    np.testing.assert_allclose(
+        core.settle(found, settings), [0.0, 1.5, 0.999, 0.5, 1.6, 0.999, 0.2, 0.2, 1.3, 0.999]
+    )
+
+
+def test_scores_start_at_the_first_points_graded_by_history() -> None:
+    calm = np.r_[np.full(20, 10.0), [100.0], np.full(20, 10.0)]
+    found = core.strength(calm)
+    # A constant series surprises nobody: at most an even-odds tail (0.301 digits of 2.5), faded
+    # in over the warm-up.
+    assert found[:20].max() == pytest.approx(np.log10(2) / 2.5 * 19 / 50)
+    # Point 20 is far beyond everything seen (novelty capped at 12), counted at 20/50 of its
+    # strength for the short history behind it: 4.8, an alert in the 21st row.
+    assert found[20] == pytest.approx(core.MAX_STRENGTH * 20 / 50)
+    assert found[21:].max() < 1.0  # back to 10: seen before, and the same change
+    # Forecast view: 1 at the bound, 0 at the expectation, and nothing below it.
+    np.testing.assert_allclose(
+        core.forecast_surprise(np.array([5.0, 9.0, 13.0, 1.0]), np.full(4, 5.0), np.full(4, 9.0)),
+        [0.0, 1.0, 2.0, 0.0],
+    )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        [7.0],
+        [7.0, 7.0],
+        [1e15, 1e15, 3e15, 1e15],
+        [1.0, float("nan"), 1.0, 50.0],
+        [float("nan")] * 3,
+        list(np.linspace(0, 1, 60)),
+    ],
+    ids=["empty", "one", "constant-two", "huge", "nan-gap", "all-nan", "ramp-60"],
+)
+def test_the_core_scores_any_length_and_odd_values(values: list[float]) -> None:
+    scores = core.score(np.array(values))
+    assert len(scores) == len(values)
+    assert np.all(np.isfinite(scores)) and np.all((scores >= 0) & (scores < 1))
+    nan = np.isnan(np.array(values, dtype=float))
+    assert np.all(scores[nan] == 0.0)  # a gap scores 0
+
+
+def _csv(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_score_command_on_short_unsorted_and_gappy_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = _csv(tmp_path / "one.csv", "timestamp,value\n2026-01-01 00:00:00,3\n")
+    assert main(["score", str(one)]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["2026-01-01T00:00:00.000000,3.0,0.0"]
+    unsorted = _csv(
+        tmp_path / "unsorted.csv",
+        "timestamp,value\n2026-01-01 02:00:00,5\n2026-01-01 00:00:00,3\n2026-01-01 01:00:00,\n",
+    )
+    assert main(["score", str(unsorted)]) == 0
+    captured = capsys.readouterr()
+    assert [r.split(",")[:2] for r in captured.out.splitlines()[1:]] == [
+        ["2026-01-01T00:00:00.000000", "3.0"],
+        ["2026-01-01T01:00:00.000000", ""],
+        ["2026-01-01T02:00:00.000000", "5.0"],
+    ]
+    assert "sorted by timestamp" in captured.err and "1 rows have no value" in captured.err
+    for name, text in {"empty": "", "header": "timestamp,value\n"}.items():
+        assert main(["score", str(_csv(tmp_path / f"{name}.csv", text))]) == 2
+        assert "Traceback" not in capsys.readouterr().err
