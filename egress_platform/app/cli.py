@@ -189,17 +189,21 @@ def build_parser() -> argparse.ArgumentParser:
         "score",
         help="score any timestamp,value series with the detector core",
         description="Read a CSV with columns timestamp,value and write timestamp,value,anomaly_score "
-        "(0..1) using the same features, LightGBM model and residual band as the egress detector.",
+        "(0..1; 0.632 is the core's alert line) with the detector core that egress_anomalies "
+        "judges hours with: novelty against the values seen so far and the anomaly likelihood "
+        "of the distance from the trailing level, from the first row on. Rows out of order are "
+        "sorted and empty values are gaps (both noted on stderr).",
     )
     sc.add_argument("file", type=Path, help="CSV with columns timestamp,value")
     sc.add_argument("--out", type=Path, help="output CSV (default: standard output)")
     nab = sub.add_parser(
         "nab-eval",
         help="NAB score of the detector on a NAB-layout folder, beside the published detectors",
-        description="Score every series under DIR/data/<corpus>/, compute the NAB score (standard, "
-        "reward_low_FP_rate, reward_low_FN_rate) from DIR/labels/combined_windows.json with one "
-        "threshold per profile, and print it beside the published detectors' scores on the same "
-        "files (DIR/results/<detector>/*_scores.csv).",
+        description="Score every series under DIR/data/<corpus>/ (every corpus with --corpus all), "
+        "compute the NAB score (standard, reward_low_FP_rate, reward_low_FN_rate) from "
+        "DIR/labels/combined_windows.json with one threshold per profile over all files, and "
+        "print it per corpus and in total beside the published detectors' scores on the same "
+        "files (DIR/results/<detector>/*_scores.csv). --cv adds the leave-one-corpus-out figure.",
     )
     nab.add_argument("dir", type=Path, help="NAB folder, e.g. ../shared/samples/nab")
     nab.add_argument(

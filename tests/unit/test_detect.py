@@ -249,3 +249,43 @@ def test_top_destinations_break_ties_by_name_so_reruns_are_identical() -> None:
         for s in range(5)
     ]
     assert set(orders) == {"81.2.6.0/24,81.2.7.0/24,81.2.8.0/24"}
+
+
+def test_the_product_judges_each_hour_through_the_detector_core() -> None:
+    """egress_anomalies opens an event where the core's strength reaches 1 (and the hour costs
+    materially more than expected): by default, the forecast view (past upper x margin); with
+    the core's novelty view switched on, also a cost far beyond the day before."""
+    from dataclasses import replace
+
+    from egress_platform.detect.anomalies import DEFAULT_CONFIG, detect
+    from egress_platform.detect.core import CoreSettings
+
+    hours = [T0 + timedelta(hours=h) for h in range(26)]
+    usd = [*(1.0 + 0.01 * (h % 3) for h in range(24)), 1.01, 1.60]
+    scored = pl.DataFrame(
+        {
+            "account_id": "111122223333",
+            "entity": "eni-1",
+            "entity_type": "eni",
+            "dest_class": "internet",
+            "hour": hours,
+            "usd": usd,
+            "expected_usd": [1.0] * 26,
+            "upper_usd": [1.0] * 24 + [1.0, 1.5],  # hour 25: 1.60 < 1.5 x 1.15 = 1.725
+            "new_destination_share": 0.0,
+            "top_destinations": "81.2.69.0/24",
+            "new_class": False,
+        }
+    )
+    # Neither hour passes its bound (1.01 < 1.15, 1.60 < 1.725): nothing.
+    found, _ = detect(scored, hours[24], DEFAULT_CONFIG)
+    assert found.height == 0
+    # Hour 24 at 1.20 passes 1.15 by the forecast view: one event, $0.20/h above expectation.
+    found, _ = detect(scored.with_columns(usd=pl.Series([*usd[:24], 1.20, 1.0])), hours[24])
+    assert found["onset_hour"].to_list() == [hours[24]]
+    assert found["extra_usd_per_hour"].to_list() == [pytest.approx(0.20)]
+    # The same core with its novelty view: hour 25 (1.60) passes the day's range (1.00-1.02) by
+    # 29 times its width (more than half of it), and costs $0.60 above expectation: an event.
+    novel = replace(DEFAULT_CONFIG, core=CoreSettings(novelty_share=0.5, warmup=0, refractory=0))
+    found, _ = detect(scored, hours[24], novel)
+    assert found["onset_hour"].to_list() == [hours[25]]
