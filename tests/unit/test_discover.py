@@ -73,3 +73,23 @@ def test_ranges_split_around_hours_with_no_objects() -> None:
         ("2026-01-30", "2026-01-31"),
         ("2026-02-02", "2026-02-02"),
     ]
+
+
+def test_a_range_is_cut_where_its_landed_flow_logs_would_pass_the_step_budget() -> None:
+    hours = [f"2026-01-01-{h:02d}:00" for h in range(6)]
+    weight = dict.fromkeys(hours, 10)
+    weight["2026-01-01-03:00"] = 25  # a busy hour
+    # 10+10+10 fits 30; 25 would pass it: a new run; 25 then +10 passes 30 again; an hour alone
+    # over the budget is still one run of its own.
+    assert segments(hours, weight, most=30) == [
+        ("2026-01-01-00:00", "2026-01-01-02:00"),
+        ("2026-01-01-03:00", "2026-01-01-03:00"),
+        ("2026-01-01-04:00", "2026-01-01-05:00"),
+    ]
+    assert segments(hours, weight, most=20) == [
+        ("2026-01-01-00:00", "2026-01-01-01:00"),
+        ("2026-01-01-02:00", "2026-01-01-02:00"),
+        ("2026-01-01-03:00", "2026-01-01-03:00"),
+        ("2026-01-01-04:00", "2026-01-01-05:00"),
+    ]
+    assert segments(hours, None, most=1) == [("2026-01-01-00:00", "2026-01-01-05:00")]
