@@ -176,7 +176,9 @@ def strength(
     if not present.any():
         return np.zeros(n)
     kept = raw[present]
-    views = [novelty(kept) / settings.novelty_share]
+    views = [np.zeros(len(kept))]
+    if math.isfinite(settings.novelty_share):  # the product's hourly view has it off
+        views.append(novelty(kept) / settings.novelty_share)
     if forecast is None:
         views.append(likelihood_digits(level_distance(kept, settings), settings))
         views[-1] = views[-1] / settings.likelihood_digits
@@ -184,9 +186,10 @@ def strength(
         expected, bound = (np.asarray(f, dtype=np.float64)[present] for f in forecast)
         views.append(forecast_surprise(kept, expected, bound))
     found = np.minimum(np.maximum.reduce(views), MAX_STRENGTH)
-    found *= np.minimum(1.0, np.arange(len(kept)) / max(settings.warmup, 1))
+    if settings.warmup > 0:  # no warm-up: every point counts in full, the first one too
+        found *= np.minimum(1.0, np.arange(len(kept)) / settings.warmup)
     out = np.zeros(n)
-    out[present] = settle(found, settings)
+    out[present] = settle(found, settings) if settings.refractory > 0 else found
     return out
 
 

@@ -114,6 +114,11 @@ def test_scores_start_at_the_first_points_graded_by_history() -> None:
     # strength for the short history behind it: 4.8, an alert in the 21st row.
     assert found[20] == pytest.approx(core.MAX_STRENGTH * 20 / 50)
     assert found[21:].max() < 1.0  # back to 10: seen before, and the same change
+    # Without a warm-up (the product's hourly view) the first point counts in full: a series
+    # whose first hour is judged can alert at once.
+    hourly = core.DEFAULT_SETTINGS.with_(novelty_share=float("inf"), warmup=0, refractory=0)
+    forecast = (np.array([1.0, 1.0]), np.array([2.0, 2.0]))
+    np.testing.assert_allclose(core.strength(np.array([4.0, 1.5]), hourly, forecast), [3.0, 0.5])
     # Forecast view: 1 at the bound, 0 at the expectation, and nothing below it.
     np.testing.assert_allclose(
         core.forecast_surprise(np.array([5.0, 9.0, 13.0, 1.0]), np.full(4, 5.0), np.full(4, 9.0)),
