@@ -180,8 +180,8 @@ def strength(
     if math.isfinite(settings.novelty_share):  # the product's hourly view has it off
         views.append(novelty(kept) / settings.novelty_share)
     if forecast is None:
-        views.append(likelihood_digits(level_distance(kept, settings), settings))
-        views[-1] = views[-1] / settings.likelihood_digits
+        digits = likelihood_digits(level_distance(kept, settings), settings)
+        views.append(digits / settings.likelihood_digits)
     else:
         expected, bound = (np.asarray(f, dtype=np.float64)[present] for f in forecast)
         views.append(forecast_surprise(kept, expected, bound))
