@@ -502,6 +502,7 @@ def cmd_nab_eval(args: argparse.Namespace) -> int:
         paths = sorted((args.dir / "data" / corpus).glob("*.csv"))
         if not paths:
             raise CliError(f"no CSV files under {args.dir / 'data' / corpus}; is --corpus right?")
+        labelled = 0
         for path in paths:
             name = f"{corpus}/{path.name}"
             try:
@@ -511,9 +512,8 @@ def cmd_nab_eval(args: argparse.Namespace) -> int:
             stamps = frame.get_column("timestamp").to_list()
             values = frame.get_column("value").fill_null(float("nan")).to_numpy()
             series.append((name, values, nab.window_indices(stamps, windows.get(name, []))))
-        _say(
-            f"  {corpus}: {len(paths)} files, {sum(len(s[2]) for s in series if s[0].startswith(corpus + '/'))} windows"
-        )
+            labelled += len(series[-1][2])
+        _say(f"  {corpus}: {len(paths)} files, {labelled} windows")
     scored: dict[str, list[nab.LabelledFile]] = {}
     for label, changes in settings.items():
         chosen = core.DEFAULT_SETTINGS.with_(**changes)
@@ -547,7 +547,6 @@ def cmd_nab_eval(args: argparse.Namespace) -> int:
                     f"threshold {fold['threshold']:.4f}"
                 )
     report = {"files": len(items), "corpora": corpora, "settings": default, **found}
-    report["table"] = table
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     _say(f"report written to {args.out}")
     return 0

@@ -28,10 +28,15 @@ PROFILES: dict[str, dict[str, float]] = {
 }
 
 
+def scaled_sigmoids(positions: np.ndarray) -> np.ndarray:
+    """NAB's scaled sigmoid of each position: 1 far before a window's end, 0 at it, -1 from
+    three window widths past it."""
+    sigmoid = 2.0 / (1.0 + np.exp(5.0 * np.minimum(positions, 3.0))) - 1.0
+    return np.where(positions > 3.0, -1.0, sigmoid)
+
+
 def scaled_sigmoid(position: float) -> float:
-    if position > 3.0:
-        return -1.0
-    return 2.0 / (1.0 + math.exp(5.0 * position)) - 1.0
+    return float(scaled_sigmoids(np.array([position]))[0])
 
 
 MAX_TP = scaled_sigmoid(-1.0)
@@ -46,6 +51,11 @@ class LabelledFile:
     name: str
     scores: np.ndarray
     windows: list[tuple[int, int]]  # inclusive index ranges
+
+
+def corpus_of(item: LabelledFile) -> str:
+    """The corpus of a file named ``<corpus>/<file>.csv``."""
+    return item.name.split("/")[0]
 
 
 def window_indices(timestamps: list[datetime], windows: list[list[str]]) -> list[tuple[int, int]]:
@@ -81,8 +91,7 @@ def score_file(item: LabelledFile, threshold: float, weights: dict[str, float]) 
         after = previous >= 0
         a, b = starts[previous[after]], ends[previous[after]]
         past = np.abs(b - outside[after]) / np.maximum(b - a, 1)
-        sigmoid = 2.0 / (1.0 + np.exp(5.0 * np.minimum(past, 3.0))) - 1.0
-        total += weights["fp"] * float(np.where(past > 3.0, -1.0, sigmoid).sum())
+        total += weights["fp"] * float(scaled_sigmoids(past).sum())
         total -= weights["fp"] * int((~after).sum())
     else:
         total -= weights["fp"] * len(detections)
@@ -148,10 +157,10 @@ def leave_one_corpus_out(
     the normalised total of the held-out scores over all files."""
     names = list(tables)
     stacked = np.stack([tables[n] for n in names])  # setting x file x threshold
-    corpus_of = np.array([i.name.split("/")[0] for i in items])
+    corpus_of_item = np.array([corpus_of(i) for i in items])
     folds = []
     for corpus in corpora:
-        held = corpus_of == corpus
+        held = corpus_of_item == corpus
         train = stacked[:, ~held, :].sum(axis=1)
         setting, column = np.unravel_index(int(np.argmax(train)), train.shape)
         raw = float(stacked[setting, held, column].sum())
@@ -218,7 +227,7 @@ def published_table(
     """detector -> profile -> corpus (and ``total``) -> normalised score, for the detectors whose
     published per-file scores cover exactly these files."""
     table: dict[str, dict[str, dict[str, float]]] = {}
-    groups = {c: [i for i in items if i.name.split("/")[0] == c] for c in [*corpora, "total"]}
+    groups = {c: [i for i in items if corpus_of(i) == c] for c in corpora}
     groups["total"] = items
     for group, members in groups.items():
         raw = published_raw_scores(results, [i.name for i in members])
@@ -227,10 +236,6 @@ def published_table(
                 cell = table.setdefault(detector, {}).setdefault(profile, {})
                 cell[group] = round(normalised(value, members, PROFILES[profile]), 2)
     return {d: p for d, p in table.items() if all(len(v) == len(groups) for v in p.values())}
-
-
-def corpus_of(item: LabelledFile) -> str:
-    return item.name.split("/")[0]
 
 
 def in_sample(
