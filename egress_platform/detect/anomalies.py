@@ -219,8 +219,8 @@ def detect(
         tops = group.get_column("top_destinations").to_list()
         new_class = group.get_column("new_class").to_list()
         event = carried.pop(key, None)
-        bounds = [u * config.margin for u in upper]
-        surprise = strength(np.array(usd), config.core, (np.array(expected), np.array(bounds)))
+        bounds = np.array(upper) * config.margin
+        surprise = strength(np.array(usd), config.core, (np.array(expected), bounds))
         for i, hour in enumerate(hours):
             if hour < judge_from:
                 continue
