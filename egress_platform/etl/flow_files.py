@@ -194,7 +194,8 @@ def _partial_of_batch(
             summed = flow_kernel.shape_sums(texts, fields, skip, STAGE_KEY, HOUR_EPOCH)
             if summed is not None:
                 partial, records = summed
-                if partial.select(vpc_flow.valid_record(fields).all()).item() is not False:
+                # The kernel keeps only the stage key: the checks apply to what it kept.
+                if vpc_flow.all_valid(partial, fields):
                     stats.records = records
                     return partial, stats
         except (pl.exceptions.PolarsError, ValueError):

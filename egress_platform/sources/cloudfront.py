@@ -158,8 +158,7 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
     result = ParseResult(
         records,
         bad,
-        ("gzip, " if decoded.compression == "gzip" else "")
-        + f"CloudFront W3C log, {header}, {widths} fields per record",
+        decoded.label + f"CloudFront W3C log, {header}, {widths} fields per record",
         input_records,
         [f"unknown fields in #Fields: {unknown}"] if unknown else [],
     )

@@ -86,7 +86,7 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
     for row in unparsed_time.iter_rows(named=True):
         bad.append((row["line_no"], "invalid eventTime", str(row)))
     records = records.filter(pl.col("event_time").is_not_null()).select(list(SCHEMA))
-    prefix = "gzip, " if docs.compression == "gzip" else ""
+    prefix = docs.label
     variant = prefix + (", ".join(sorted(kinds)) or docs.layout)
     result = ParseResult(
         records,

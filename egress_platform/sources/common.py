@@ -97,21 +97,47 @@ class DecodedBytes:
     data: bytes
     compression: str
     truncated_reason: str | None = None
+    # Bytes after the end of a complete gzip stream: not part of the delivery, so not records;
+    # said in the parse variant so that someone can look.
+    trailing_bytes: int = 0
+
+    @property
+    def label(self) -> str:
+        """``gzip, `` (with a word on trailing bytes) or nothing: the variant's prefix."""
+        if self.compression != "gzip":
+            return ""
+        if self.trailing_bytes:
+            return f"gzip ({self.trailing_bytes} bytes after the gzip stream ignored), "
+        return "gzip, "
+
+
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def decompress(data: bytes) -> DecodedBytes:
-    """Undo gzip (detected by magic, not by file name); keep what a cut stream still yields."""
+    """Undo gzip (detected by magic, not by file name); keep what a cut stream still yields.
+
+    A UTF-8 byte-order mark is dropped (editors and some exporters write one; it is no part of
+    any record), and bytes after a complete gzip stream leave the stream complete.
+    """
     if not data.startswith(GZIP_MAGIC):
-        return DecodedBytes(data, "none")
+        return DecodedBytes(_without_bom(data), "none")
     try:
-        return DecodedBytes(gzip.decompress(data), "gzip")
+        return DecodedBytes(_without_bom(gzip.decompress(data)), "gzip")
     except (EOFError, OSError, zlib.error) as exc:
         # Recover every complete byte before the damage; the caller quarantines the cut tail.
         out = bytearray()
         decoder = zlib.decompressobj(wbits=31)
         with contextlib.suppress(zlib.error):
             out += decoder.decompress(data)
-        return DecodedBytes(bytes(out), "gzip", f"damaged gzip stream ({exc.__class__.__name__})")
+        content = _without_bom(bytes(out))
+        if decoder.eof:
+            return DecodedBytes(content, "gzip", trailing_bytes=len(decoder.unused_data))
+        return DecodedBytes(content, "gzip", f"damaged gzip stream ({exc.__class__.__name__})")
+
+
+def _without_bom(data: bytes) -> bytes:
+    return data[len(UTF8_BOM) :] if data.startswith(UTF8_BOM) else data
 
 
 def split_lines(

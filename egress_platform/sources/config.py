@@ -80,7 +80,7 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
         + len(docs.errors)
         + sum(1 for _, d in docs.documents if _items_of(d)[1].startswith("unrecognised"))
     )
-    prefix = "gzip, " if docs.compression == "gzip" else ""
+    prefix = docs.label
     result = ParseResult(
         records,
         quarantine_rows(source_file, sorted(bad)),

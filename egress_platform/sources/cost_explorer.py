@@ -95,7 +95,7 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
     result = ParseResult(
         records,
         quarantine_rows(source_file, sorted(bad)),
-        "Cost Explorer " + ("; ".join(sorted(kinds)) or docs.layout),
+        docs.label + "Cost Explorer " + ("; ".join(sorted(kinds)) or docs.layout),
         input_records,
     )
     result.check_accounting()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -20,8 +22,10 @@ from egress_platform.sources.common import (
     SourceError,
     decompress,
     empty_quarantine,
+    lines_to_quarantine,
     quarantine_rows,
     read_parquet_bytes,
+    split_lines,
 )
 
 SOURCE = "cur"
@@ -128,19 +132,14 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
         raise SourceError(f"{source_file}: {decoded.truncated_reason}; re-download the report file")
     if raw.lstrip().startswith(b"{"):
         return _parse_manifest(raw, source_file)
+    rows = CsvRows(pl.DataFrame(), ",", None, empty_quarantine())
     if raw.startswith(PARQUET_MAGIC):
         frame = read_parquet_bytes(raw)
         flavour = "CUR 2.0 Parquet" if "product" in frame.columns else "CUR Athena/Parquet"
     else:
-        first_line = raw.split(b"\n", 1)[0]
-        separator = "\x01" if b"\x01" in first_line else ","
-        try:
-            frame = pl.read_csv(
-                io.BytesIO(raw), separator=separator, infer_schema=False, quote_char='"'
-            )
-        except pl.exceptions.PolarsError as exc:
-            raise SourceError(f"{source_file}: not a readable CUR CSV ({exc})") from exc
-        flavour = "CUR text export (Ctrl-A delimited)" if separator == "\x01" else "CSV"
+        rows = _read_csv_rows(raw, source_file)
+        frame = rows.frame
+        flavour = "CUR text export (Ctrl-A delimited)" if rows.separator == "\x01" else "CSV"
     if "BilledCost" in frame.columns:
         flavour = "FOCUS 1.0" if flavour == "CSV" else f"FOCUS 1.0 ({flavour})"
         mapping = FOCUS_COLUMNS
@@ -153,7 +152,83 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
             )
         frame = frame.rename({c: normalise_header(c) for c in frame.columns})
         mapping = ATHENA_COLUMNS
-    return _to_canonical(frame, mapping, source_file, flavour, decoded.compression)
+    return _to_canonical(frame, mapping, source_file, flavour, decoded.label, rows)
+
+
+@dataclass
+class CsvRows:
+    """The well-formed rows of a CUR CSV, the line each came from, and the lines that were not."""
+
+    frame: pl.DataFrame
+    separator: str
+    lines: pl.DataFrame | None  # (line_no, text) per row of ``frame``; None for Parquet
+    quarantine: pl.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def _read_csv_rows(raw: bytes, source_file: str) -> CsvRows:
+    """Row-level reading: a line that is not UTF-8, or holds more fields than the header names,
+    is quarantined with its original text; every other row is read. A row with fewer fields
+    has its last values empty (exporters leave trailing empty fields out), and is counted."""
+    lines, quarantine = split_lines(raw, source_file)
+    if lines.height == 0:
+        raise SourceError(f"{source_file}: an empty CUR file (no header line); re-download it")
+    lines = _join_quoted_newlines(lines)
+    header = lines.row(0)[1]
+    separator = "\x01" if "\x01" in header else ","
+    unquoted = pl.col("text").str.replace_all(r'"([^"]|"")*"', "")
+    counted = lines.with_columns(
+        (unquoted.str.count_matches(separator, literal=True) + 1).alias("fields")
+    )
+    expected = int(counted.row(0, named=True)["fields"])
+    body = counted.slice(1)
+    ragged = body.filter(pl.col("fields") > expected)
+    if ragged.height:
+        reason = pl.format(
+            "expected {} fields as the header names, found {}: a ragged row (an unquoted "
+            "separator or two lines run together); re-export the report or fix the row",
+            pl.lit(expected),
+            pl.col("fields"),
+        )
+        quarantine = pl.concat([quarantine, lines_to_quarantine(ragged, source_file, reason)])
+    good = body.filter(pl.col("fields") <= expected)
+    short = good.filter(pl.col("fields") < expected).height
+    good = good.select("line_no", "text")
+    text = "\n".join([header, *good.get_column("text").to_list()])
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(text.encode()), separator=separator, infer_schema=False, quote_char='"'
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise SourceError(f"{source_file}: not a readable CUR CSV ({exc})") from exc
+    if frame.height != good.height:
+        raise SourceError(
+            f"{source_file}: {frame.height} CSV rows from {good.height} lines; "
+            "the quoting is broken, re-export the report"
+        )
+    notes = [f"{short} rows with fewer fields than the header: their last values are empty"]
+    return CsvRows(frame, separator, good, quarantine, notes if short else [])
+
+
+def _join_quoted_newlines(lines: pl.DataFrame) -> pl.DataFrame:
+    """A quoted field may hold a newline: such a line continues on the next (rare: slow path)."""
+    odd = lines.get_column("text").str.count_matches('"', literal=True) % 2 == 1
+    if not odd.any():
+        return lines
+    numbers: list[int] = []
+    texts: list[str] = []
+    open_quote = False
+    for line_no, text in lines.iter_rows():
+        if open_quote:
+            texts[-1] += "\n" + text
+        else:
+            numbers.append(line_no)
+            texts.append(text)
+        if text.count('"') % 2 == 1:
+            open_quote = not open_quote
+    return pl.DataFrame(
+        {"line_no": pl.Series(numbers, dtype=pl.Int64), "text": pl.Series(texts, dtype=pl.String)}
+    )
 
 
 def _to_canonical(
@@ -161,9 +236,15 @@ def _to_canonical(
     mapping: dict[str, tuple[str, ...]],
     source_file: str,
     flavour: str,
-    compression: str,
+    label: str,
+    rows: CsvRows,
 ) -> ParseResult:
-    exprs: list[pl.Expr] = [pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("line_no")]
+    line_no = (
+        rows.lines.get_column("line_no").alias("line_no")
+        if rows.lines is not None
+        else pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("line_no")
+    )
+    exprs: list[pl.Expr] = [pl.lit(line_no) if isinstance(line_no, pl.Series) else line_no]
     missing: list[str] = []
     for canonical, candidates in mapping.items():
         present = next((c for c in candidates if c in frame.columns), None)
@@ -187,13 +268,25 @@ def _to_canonical(
         failures.append(
             pl.when(raw_present & pl.col(canonical).is_null()).then(pl.lit(f"invalid {canonical}"))
         )
+    if "unblended_cost" in missing:
+        raise SourceError(
+            f"{source_file}: no cost column ({', '.join(mapping['unblended_cost'])}): not a CUR "
+            "line-item file, or its columns were renamed; deliver the report as AWS writes it"
+        )
     if "usage_start" in missing:
         failures.append(pl.lit("no usage start column"))
+    failures.extend(_out_of_range())
     reason = pl.coalesce(failures) if failures else pl.lit(None, dtype=pl.String)
     typed = typed.with_columns(reason.alias("_reason"))
     bad = typed.filter(pl.col("_reason").is_not_null())
-    quarantine = (
-        quarantine_rows(
+    if rows.lines is not None:  # the original line, as delivered
+        quarantine = lines_to_quarantine(
+            bad.select("line_no", "_reason").join(rows.lines, on="line_no", how="left"),
+            source_file,
+            pl.col("_reason"),
+        )
+    elif bad.height:  # Parquet has no text: the row, as JSON
+        quarantine = quarantine_rows(
             source_file,
             [
                 (row["line_no"], row["_reason"], json.dumps(row, default=str))
@@ -202,9 +295,9 @@ def _to_canonical(
                 )
             ],
         )
-        if bad.height
-        else empty_quarantine()
-    )
+    else:
+        quarantine = empty_quarantine()
+    quarantine = pl.concat([rows.quarantine, quarantine]).sort("line_no")
     records = typed.filter(pl.col("_reason").is_null()).with_columns(
         pl.lit(source_file).alias("source_file")
     )
@@ -214,16 +307,38 @@ def _to_canonical(
             for c, dt in SCHEMA.items()
         ]
     )
-    prefix = "gzip, " if compression == "gzip" else ""
     result = ParseResult(
         records,
         quarantine,
-        f"{prefix}{flavour}, {frame.width} columns",
-        frame.height,
-        [f"columns absent in this file: {', '.join(missing)}"] if missing else [],
+        f"{label}{flavour}, {frame.width} columns",
+        frame.height + rows.quarantine.height,
+        [f"columns absent in this file: {', '.join(missing)}"] * bool(missing) + rows.notes,
     )
     result.check_accounting()
     return result
+
+
+# Usage dates AWS can bill: from 2006 (the first services) to 2100; an end not before its start.
+_EARLIEST = datetime(2006, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _out_of_range() -> list[pl.Expr]:
+    start, end = pl.col("usage_start"), pl.col("usage_end")
+    return [
+        pl.when(start.is_not_null() & ((start < _EARLIEST) | (start >= _LATEST))).then(
+            pl.lit("invalid usage_start (before 2006 or after 2099)")
+        ),
+        pl.when(end.is_not_null() & start.is_not_null() & (end < start)).then(
+            pl.lit("invalid usage_end (before usage_start)")
+        ),
+        pl.when(pl.col("unblended_cost").is_infinite() | pl.col("unblended_cost").is_nan()).then(
+            pl.lit("invalid unblended_cost (not a finite number)")
+        ),
+        pl.when(pl.col("usage_amount").is_infinite() | pl.col("usage_amount").is_nan()).then(
+            pl.lit("invalid usage_amount (not a finite number)")
+        ),
+    ]
 
 
 def _typed(expr: pl.Expr, source_dtype: pl.DataType, dtype: pl.DataType) -> pl.Expr:

@@ -97,7 +97,7 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
     result = ParseResult(
         records,
         bad,
-        ("gzip, " if decoded.compression == "gzip" else "")
+        decoded.label
         + f"S3 server access log, {', '.join(map(str, widths)) or 'no'} fields per record",
         input_records,
     )

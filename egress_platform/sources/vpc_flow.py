@@ -9,6 +9,7 @@ their field types is quarantined with the reason.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 
@@ -175,15 +176,72 @@ HEADERLESS_LAYOUTS: dict[int, tuple[str, list[str]]] = {
 
 COLUMNS: dict[str, pl.DataType] = {name.replace("-", "_"): dt for name, (dt, _) in FIELDS.items()}
 LINEAGE: dict[str, pl.DataType] = {"source_file": pl.String(), "line_no": pl.Int64()}
-SCHEMA: dict[str, pl.DataType] = {**COLUMNS, **LINEAGE}
+# Fields a header names that this parser does not know yet (AWS keeps adding them): kept per
+# record as a JSON object of name -> text, so nothing delivered is dropped.
+EXTRA: dict[str, pl.DataType] = {"extra_fields": pl.String()}
+SCHEMA: dict[str, pl.DataType] = {**COLUMNS, **EXTRA, **LINEAGE}
 
-_IP_PATTERN = r"^(\d{1,3}(\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$"
 _ADDRESS_FIELDS = {"srcaddr", "dstaddr", "pkt-srcaddr", "pkt-dstaddr"}
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+# AWS's documented ranges: ports 0-65535, an IANA protocol number 0-255, counts never negative,
+# and start/end in Unix seconds from 2010 (AWS's own examples are of 2014) to 2100, end not before start.
+_COUNT_MAX = 2**62
+_RANGES: dict[str, tuple[int, int]] = {
+    "srcport": (0, 65535),
+    "dstport": (0, 65535),
+    "protocol": (0, 255),
+    "packets": (0, _COUNT_MAX),
+    "bytes": (0, _COUNT_MAX),
+    "start": (1_262_304_000, 4_102_444_800),
+    "end": (1_262_304_000, 4_102_444_800),
+    "tcp-flags": (0, 255),
+    "traffic-path": (1, 8),
+}
+_IPV4 = r"((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_H = "[0-9A-Fa-f]{1,4}"
+_IPV6 = "|".join(
+    [
+        f"({_H}:){{7}}{_H}",
+        f"({_H}:){{1,7}}:",
+        f"({_H}:){{1,6}}:{_H}",
+        f"({_H}:){{1,5}}(:{_H}){{1,2}}",
+        f"({_H}:){{1,4}}(:{_H}){{1,3}}",
+        f"({_H}:){{1,3}}(:{_H}){{1,4}}",
+        f"({_H}:){{1,2}}(:{_H}){{1,5}}",
+        f"{_H}:(:{_H}){{1,6}}",
+        f":((:{_H}){{1,7}}|:)",
+        f"({_H}:){{6}}{_IPV4}",
+        f"({_H}:){{1,5}}:{_IPV4}",
+        f"::({_H}:){{0,5}}{_IPV4}",
+    ]
+)
+_ADDRESS = f"^({_IPV4}|{_IPV6})$"
 _ENUMS = {
     "action": ["ACCEPT", "REJECT"],
     "log-status": ["OK", "NODATA", "SKIPDATA"],
     "flow-direction": ["ingress", "egress"],
 }
+
+
+def is_header(tokens: Sequence[str]) -> bool:
+    """A header line names fields: every token is shaped like a field name and most are known
+    (a field AWS added after this parser was written does not make the line a record)."""
+    known = sum(t in FIELDS for t in tokens)
+    return known >= 3 and known * 2 > len(tokens) and all(_FIELD_NAME.match(t) for t in tokens)
+
+
+def invalid_address(column: pl.Expr) -> pl.Expr:
+    """True where a non-null address is neither dotted IPv4 nor IPv6 (RFC 4291 text forms,
+    compressed or not, with or without an IPv4 tail)."""
+    return column.is_not_null() & ~column.str.contains(_ADDRESS)
+
+
+def out_of_range(name: str, column: pl.Expr) -> pl.Expr | None:
+    """True where a typed numeric field is outside its documented range."""
+    bounds = _RANGES.get(name)
+    if bounds is None:
+        return None
+    return column.is_not_null() & ((column < bounds[0]) | (column > bounds[1]))
 
 
 def parse_log_format(text: str) -> list[str]:
@@ -196,7 +254,7 @@ def parse_log_format(text: str) -> list[str]:
 
 
 def layout_version(fields: Sequence[str]) -> int:
-    return max(FIELDS[f][1] for f in fields)
+    return max((FIELDS[f][1] for f in fields if f in FIELDS), default=2)
 
 
 _KEY_ORIGIN = re.compile(
@@ -229,8 +287,7 @@ def _parse_object(
     if decoded.truncated_reason is None:
         fast = _parse_fast(decoded.data, source_file, log_format)
         if fast is not None:
-            if decoded.compression == "gzip":
-                fast.variant = "gzip, " + fast.variant
+            fast.variant = decoded.label + fast.variant
             return fast
     lines, quarantine = split_lines(decoded.data, source_file, decoded.truncated_reason)
     lines = _unwrap_and_tokenize(lines)
@@ -241,6 +298,7 @@ def _parse_object(
     parts: list[pl.DataFrame] = []
     bad_parts: list[pl.DataFrame] = [quarantine]
     variants: list[str] = []
+    notes: list[str] = []
     for (label, fields), group in layouts:
         if fields is None:
             bad_parts.append(_to_quarantine(group, source_file, label))
@@ -248,6 +306,11 @@ def _parse_object(
         good, bad = _parse_group(group, fields, source_file)
         parts.append(good)
         bad_parts.append(bad)
+        unknown = [f for f in fields if f not in FIELDS]
+        if unknown:
+            notes.append(
+                f"header names fields this parser does not know, kept in extra_fields: {unknown}"
+            )
         variants.append(
             f"{label}: v{layout_version(fields)}, {len(fields)} fields ({' '.join(fields)})"
         )
@@ -256,9 +319,9 @@ def _parse_object(
         pl.concat(parts, how="vertical").sort("line_no") if parts else pl.DataFrame(schema=SCHEMA)
     )
     quarantined = pl.concat(bad_parts, how="vertical").sort("line_no")
-    compression = "gzip, " if decoded.compression == "gzip" else ""
+    compression = decoded.label
     variant = compression + ("; ".join(dict.fromkeys(variants)) or "no recognisable layout")
-    result = ParseResult(records, quarantined, variant, input_records)
+    result = ParseResult(records, quarantined, variant, input_records, list(dict.fromkeys(notes)))
     result.check_accounting()
     return result
 
@@ -270,6 +333,8 @@ def text_layout(head: bytes, log_format: Sequence[str] | None) -> tuple[list[str
     robust parser handles everything else.
     """
     first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").split()
+    if first and is_header(first) and not all(t in FIELDS for t in first):
+        return None  # a field this parser does not know: the robust path keeps it
     if first and all(t in FIELDS for t in first):
         return first, 1
     if log_format is not None:
@@ -281,19 +346,44 @@ def text_schema(fields: Sequence[str]) -> dict[str, pl.DataType]:
     return {f.replace("-", "_"): FIELDS[f][0] for f in fields}
 
 
-def valid_record(fields: Sequence[str]) -> pl.Expr:
-    """True where a typed record passes the checks the robust parser applies."""
-    ok = pl.lit(True)
+def value_checks(fields: Sequence[str]) -> list[tuple[str, pl.Expr]]:
+    """(field, true where its typed value is invalid) for the known fields of a layout: the same
+    rules on every path (fast, robust, Parquet)."""
+    checks: list[tuple[str, pl.Expr]] = []
     for name in fields:
         column = pl.col(name.replace("-", "_"))
         if name in _ADDRESS_FIELDS:
-            ok = ok & (column.is_null() | column.str.contains(_FAST_IP_PATTERN))
+            checks.append((f"{name} (not an IPv4 or IPv6 address)", invalid_address(column)))
         if name in _ENUMS:
-            ok = ok & (column.is_null() | column.is_in(_ENUMS[name]))
-    return ok
+            allowed = "/".join(_ENUMS[name])
+            checks.append(
+                (f"{name} (not {allowed})", column.is_not_null() & ~column.is_in(_ENUMS[name]))
+            )
+        bad_range = out_of_range(name, column)
+        if bad_range is not None:
+            low, high = _RANGES[name]
+            what = "negative" if high == _COUNT_MAX else f"outside the documented {low}..{high}"
+            checks.append((f"{name} ({what})", bad_range))
+    if "start" in fields and "end" in fields:
+        checks.append(("end (before start)", pl.col("end") < pl.col("start")))
+    return checks
 
 
-_FAST_IP_PATTERN = r"^[0-9A-Fa-f:.]{2,39}$"
+def all_valid(frame: pl.DataFrame, fields: Sequence[str]) -> bool:
+    """Whether every typed record of a clean file passes the robust parser's checks. The
+    addresses are checked once per distinct value across their columns (one pattern match per
+    address rather than per field and record: a file holds far fewer addresses than records)."""
+    if frame.height == 0:
+        return True
+    present = [f for f in fields if f.replace("-", "_") in frame.columns]
+    row_checks = [bad for name, bad in value_checks(present) if "address" not in name]
+    if row_checks and frame.select(pl.any_horizontal(row_checks).fill_null(False).any()).item():
+        return False
+    columns = [f.replace("-", "_") for f in present if f in _ADDRESS_FIELDS]
+    if not columns:
+        return True
+    addresses = pl.concat([frame.get_column(c) for c in columns]).drop_nulls().unique()
+    return bool(addresses.str.contains(_ADDRESS).all())
 
 
 def _parse_fast(
@@ -324,10 +414,12 @@ def _parse_fast(
         )
     except (pl.exceptions.PolarsError, ValueError):
         return None
-    if frame.height and not frame.select(valid_record(fields).all()).item():
+    if not all_valid(frame, fields):
         return None
     missing = [
-        pl.lit(None, dtype=dt).alias(c) for c, dt in COLUMNS.items() if c not in frame.columns
+        pl.lit(None, dtype=dt).alias(c)
+        for c, dt in {**COLUMNS, **EXTRA}.items()
+        if c not in frame.columns
     ]
     records = frame.with_columns(
         *missing,
@@ -357,10 +449,10 @@ def _unwrap_and_tokenize(lines: pl.DataFrame) -> pl.DataFrame:
 
 
 def _find_headers(lines: pl.DataFrame) -> dict[int, list[str]]:
-    candidates = lines.filter(pl.col("tokens").list.first().is_in(list(FIELDS)))
+    candidates = lines.filter(pl.col("tokens").list.first().str.contains(_FIELD_NAME.pattern))
     headers: dict[int, list[str]] = {}
     for line_no, tokens in candidates.select("line_no", "tokens").iter_rows():
-        if all(t in FIELDS for t in tokens):
+        if is_header(tokens):
             headers[line_no] = tokens
     return headers
 
@@ -417,39 +509,56 @@ def _parse_group(
         for (k,) in wrong_count.select("n_tokens").unique(maintain_order=True).iter_rows()
     ]
     good = group.filter(pl.col("n_tokens") == n)
+    known = [f for f in dict.fromkeys(fields) if f in FIELDS]
+    unknown = [f for f in dict.fromkeys(fields) if f not in FIELDS]
     text_cols = good.select(
         "line_no",
         "text",
-        *[pl.col("tokens").list.get(i).alias(name) for i, name in enumerate(fields)],
+        *[pl.col("tokens").list.get(fields.index(name)).alias(name) for name in [*known, *unknown]],
     )
     typed_exprs: list[pl.Expr] = []
-    checks: list[tuple[str, pl.Expr]] = []
-    for name in fields:
+    cast_failures: list[tuple[str, pl.Expr]] = []
+    for name in known:
         dtype = FIELDS[name][0]
         if dtype == pl.String():
-            value = pl.when(pl.col(name) == "-").then(None).otherwise(pl.col(name)).alias(name)
-            typed_exprs.append(value)
-            if name in _ADDRESS_FIELDS:
-                checks.append((name, value.is_not_null() & ~value.str.contains(_IP_PATTERN)))
-            if name in _ENUMS:
-                checks.append((name, value.is_not_null() & ~value.is_in(_ENUMS[name])))
+            value = pl.when(pl.col(name) == "-").then(None).otherwise(pl.col(name))
+            typed_exprs.append(value.alias(name.replace("-", "_")))
         else:
             typed, failed = cast_checked(name, dtype)
-            typed_exprs.append(typed)
-            checks.append((name, failed))
-    checked = text_cols.with_columns(first_invalid_reason(checks).alias("_reason"))
+            typed_exprs.append(typed.alias(name.replace("-", "_")))
+            cast_failures.append((name, failed))
+    extra = extra_fields(unknown, null_tokens=("-",))
+    typed_frame = text_cols.with_columns(first_invalid_reason(cast_failures).alias("_cast")).select(
+        "line_no", "text", "_cast", *typed_exprs, extra.alias("extra_fields")
+    )
+    checked = typed_frame.with_columns(
+        pl.coalesce(pl.col("_cast"), first_invalid_reason(value_checks(known))).alias("_reason")
+    )
     invalid = checked.filter(pl.col("_reason").is_not_null())
     bad.append(lines_to_quarantine(invalid, source_file, pl.col("_reason")))
-    valid = checked.filter(pl.col("_reason").is_null()).select("line_no", *typed_exprs)
+    valid = checked.filter(pl.col("_reason").is_null())
     missing = [
         pl.lit(None, dtype=dt).alias(c)
-        for c, dt in COLUMNS.items()
-        if c.replace("_", "-") not in fields
+        for c, dt in {**COLUMNS, **EXTRA}.items()
+        if c not in valid.columns
     ]
-    records = valid.rename({f: f.replace("-", "_") for f in fields}).with_columns(
-        *missing, pl.lit(source_file).alias("source_file")
-    )
+    records = valid.with_columns(*missing, pl.lit(source_file).alias("source_file"))
     return records.select([pl.col(c).cast(dt) for c, dt in SCHEMA.items()]), pl.concat(bad)
+
+
+def extra_fields(names: Sequence[str], null_tokens: tuple[str, ...]) -> pl.Expr:
+    """The values of fields this parser does not know, as one JSON object per record."""
+    if not names:
+        return pl.lit(None, dtype=pl.String)
+
+    def as_json(values: dict[str, object]) -> str:
+        return json.dumps(
+            {k: None if v is None or v in null_tokens else str(v) for k, v in values.items()}
+        )
+
+    return pl.struct([pl.col(n).cast(pl.String) for n in names]).map_elements(
+        as_json, return_dtype=pl.String
+    )
 
 
 def _to_quarantine(group: pl.DataFrame, source_file: str, reason: str) -> pl.DataFrame:
@@ -465,6 +574,8 @@ def _parse_parquet(data: bytes, source_file: str) -> ParseResult:
         pl.int_range(1, renamed.height + 1, dtype=pl.Int64).alias("line_no"),
         *[pl.col(c).cast(pl.String).alias(c) for c in renamed.columns if c in COLUMNS],
     )
+    if "_cast" in renamed.columns or "_reason" in renamed.columns:
+        raise ValueError("a flow-log Parquet column is named _cast or _reason")
     present = [c for c in text.columns if c in COLUMNS]
     typed_exprs: list[pl.Expr] = []
     checks: list[tuple[str, pl.Expr]] = []
@@ -472,7 +583,23 @@ def _parse_parquet(data: bytes, source_file: str) -> ParseResult:
         typed, failed = cast_checked(name, COLUMNS[name], null_tokens=("-", "None", ""))
         typed_exprs.append(typed)
         checks.append((name, failed))
-    checked = text.with_columns(first_invalid_reason(checks).alias("_reason"))
+    fields = [c.replace("_", "-") for c in present]
+    checked = (
+        text.with_columns(first_invalid_reason(checks).alias("_cast"), *typed_exprs)
+        .with_columns(
+            pl.coalesce(pl.col("_cast"), first_invalid_reason(value_checks(fields))).alias(
+                "_reason"
+            )
+        )
+        .with_columns(
+            *[pl.col(c).cast(pl.String) for c in present],
+            renamed.select(
+                extra_fields(unknown, ("-", "None", "")).alias("extra_fields")
+            ).to_series()
+            if unknown
+            else pl.lit(None, dtype=pl.String).alias("extra_fields"),
+        )
+    )
     bad_rows = checked.filter(pl.col("_reason").is_not_null())
     quarantine = (
         quarantine_rows(
@@ -481,7 +608,7 @@ def _parse_parquet(data: bytes, source_file: str) -> ParseResult:
                 (
                     row["line_no"],
                     row["_reason"],
-                    str({k: v for k, v in row.items() if k != "_reason"}),
+                    str({k: v for k, v in row.items() if k not in ("_reason", "_cast")}),
                 )
                 for row in bad_rows.iter_rows(named=True)
             ],
@@ -489,14 +616,17 @@ def _parse_parquet(data: bytes, source_file: str) -> ParseResult:
         if bad_rows.height
         else empty_quarantine()
     )
-    good = checked.filter(pl.col("_reason").is_null()).select("line_no", *typed_exprs)
+    good = checked.filter(pl.col("_reason").is_null()).select(
+        "line_no", *typed_exprs, "extra_fields"
+    )
     missing = [pl.lit(None, dtype=dt).alias(c) for c, dt in COLUMNS.items() if c not in present]
     records = good.with_columns(*missing, pl.lit(source_file).alias("source_file")).select(
         [pl.col(c).cast(dt) for c, dt in SCHEMA.items()]
     )
-    fields = [c.replace("_", "-") for c in present]
     variant = f"parquet: v{layout_version(fields)}, {len(fields)} fields ({' '.join(fields)})"
-    notes = [f"ignored unknown columns {unknown}"] if unknown else []
+    notes = (
+        [f"columns this parser does not know, kept in extra_fields: {unknown}"] if unknown else []
+    )
     result = ParseResult(records, quarantine, variant, frame.height, notes)
     result.check_accounting()
     return result

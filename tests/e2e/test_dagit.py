@@ -26,6 +26,7 @@ QUERY = """
     hasAssetChecks
     owners { ... on TeamAssetOwner { team } }
   }
+  instance { daemonHealth { allDaemonStatuses { daemonType healthy } } }
   repositoriesOrError {
     ... on RepositoryConnection {
       nodes {
@@ -54,6 +55,13 @@ def _graphql(port: int, query: str) -> dict[str, Any]:
     with urllib.request.urlopen(request, timeout=10) as response:
         body: dict[str, Any] = json.loads(response.read())
     return body
+
+
+def _daemons_up(answer: dict[str, Any]) -> bool:
+    """Every daemon has sent its heartbeat: `dagster dev` is fully started (a SIGTERM that
+    arrives while a daemon is still loading waits out Dagster's own 60 s subprocess timeout)."""
+    statuses = answer["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]
+    return bool(statuses) and all(s["healthy"] for s in statuses)
 
 
 def _group_members(pgid: int) -> list[str]:
@@ -96,7 +104,7 @@ def dagit(tmp_path_factory: pytest.TempPathFactory) -> Any:
     while time.monotonic() < deadline and process.poll() is None:
         try:
             answer = _graphql(port, QUERY)
-            if answer.get("data", {}).get("assetNodes"):
+            if answer.get("data", {}).get("assetNodes") and _daemons_up(answer):
                 break
         except OSError:
             pass

@@ -83,7 +83,7 @@ def test_bad_values_are_quarantined_with_reason_and_text() -> None:
     assert result.records.height == 1
     assert result.quarantine.get_column("reason").to_list() == [
         "invalid bytes",
-        "invalid action",
+        "invalid action (not ACCEPT/REJECT)",
         "1 fields with no header line and no configured log-format; pass the flow log's log-format (egress parse --log-format)",
     ]
     assert result.quarantine.get_column("line_no").to_list() == [2, 3, 4]
