@@ -240,11 +240,11 @@ def _to_canonical(
     rows: CsvRows,
 ) -> ParseResult:
     line_no = (
-        rows.lines.get_column("line_no").alias("line_no")
+        pl.lit(rows.lines.get_column("line_no"))
         if rows.lines is not None
-        else pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("line_no")
+        else pl.int_range(1, frame.height + 1, dtype=pl.Int64)
     )
-    exprs: list[pl.Expr] = [pl.lit(line_no) if isinstance(line_no, pl.Series) else line_no]
+    exprs: list[pl.Expr] = [line_no.alias("line_no")]
     missing: list[str] = []
     for canonical, candidates in mapping.items():
         present = next((c for c in candidates if c in frame.columns), None)

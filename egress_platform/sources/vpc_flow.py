@@ -346,13 +346,14 @@ def text_schema(fields: Sequence[str]) -> dict[str, pl.DataType]:
     return {f.replace("-", "_"): FIELDS[f][0] for f in fields}
 
 
-def value_checks(fields: Sequence[str]) -> list[tuple[str, pl.Expr]]:
+def value_checks(fields: Sequence[str], addresses: bool = True) -> list[tuple[str, pl.Expr]]:
     """(field, true where its typed value is invalid) for the known fields of a layout: the same
-    rules on every path (fast, robust, Parquet)."""
+    rules on every path (fast, robust, Parquet). ``addresses=False`` leaves the address checks
+    to the caller (``all_valid`` checks each distinct address once)."""
     checks: list[tuple[str, pl.Expr]] = []
     for name in fields:
         column = pl.col(name.replace("-", "_"))
-        if name in _ADDRESS_FIELDS:
+        if name in _ADDRESS_FIELDS and addresses:
             checks.append((f"{name} (not an IPv4 or IPv6 address)", invalid_address(column)))
         if name in _ENUMS:
             allowed = "/".join(_ENUMS[name])
@@ -376,7 +377,7 @@ def all_valid(frame: pl.DataFrame, fields: Sequence[str]) -> bool:
     if frame.height == 0:
         return True
     present = [f for f in fields if f.replace("-", "_") in frame.columns]
-    row_checks = [bad for name, bad in value_checks(present) if "address" not in name]
+    row_checks = [bad for _, bad in value_checks(present, addresses=False)]
     if row_checks and frame.select(pl.any_horizontal(row_checks).fill_null(False).any()).item():
         return False
     columns = [f.replace("-", "_") for f in present if f in _ADDRESS_FIELDS]
@@ -509,12 +510,12 @@ def _parse_group(
         for (k,) in wrong_count.select("n_tokens").unique(maintain_order=True).iter_rows()
     ]
     good = group.filter(pl.col("n_tokens") == n)
-    known = [f for f in dict.fromkeys(fields) if f in FIELDS]
-    unknown = [f for f in dict.fromkeys(fields) if f not in FIELDS]
+    known = [f for f in fields if f in FIELDS]
+    unknown = [f for f in fields if f not in FIELDS]
     text_cols = good.select(
         "line_no",
         "text",
-        *[pl.col("tokens").list.get(fields.index(name)).alias(name) for name in [*known, *unknown]],
+        *[pl.col("tokens").list.get(i).alias(name) for i, name in enumerate(fields)],
     )
     typed_exprs: list[pl.Expr] = []
     cast_failures: list[tuple[str, pl.Expr]] = []
@@ -574,8 +575,6 @@ def _parse_parquet(data: bytes, source_file: str) -> ParseResult:
         pl.int_range(1, renamed.height + 1, dtype=pl.Int64).alias("line_no"),
         *[pl.col(c).cast(pl.String).alias(c) for c in renamed.columns if c in COLUMNS],
     )
-    if "_cast" in renamed.columns or "_reason" in renamed.columns:
-        raise ValueError("a flow-log Parquet column is named _cast or _reason")
     present = [c for c in text.columns if c in COLUMNS]
     typed_exprs: list[pl.Expr] = []
     checks: list[tuple[str, pl.Expr]] = []
