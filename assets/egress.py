@@ -31,6 +31,7 @@ from egress_platform.etl.egress_flows import (
     EgressInputs,
     account_of,
     price_hours,
+    replication_roles,
     resource_owners,
     top_talkers,
     usd_by_class,
@@ -88,6 +89,7 @@ def egress_flows_hourly(
     config_items = lake.read_frame("processed_config_items", config_days)
     network = NetworkMetadata.from_config_items(config_items)
     owners = resource_owners(config_items)
+    replicators = replication_roles(config_items)
     ip_ranges = aws_ip_ranges.load(context.log)
     inputs: dict[str, EgressInputs] = {}
     for key in keys:
@@ -100,6 +102,7 @@ def egress_flows_hourly(
             ip_ranges,
             account_of(config_items, flows),
             owners,
+            replicators,
         )
     before = lake.read_frame("egress_flows_hourly", earlier_hours_of_month(keys[0]), PRICED_SCHEMA)
     prior = internet_gb_by_month(before)

@@ -9,14 +9,17 @@ import polars as pl
 from egress_platform.lake_layout import PARTITION
 from egress_platform.network.facts import (
     FACTS_SCHEMA,
+    REPLICATION_ROLES_SCHEMA,
     cloudfront_egress_facts,
     flow_egress_facts,
+    role_key,
     s3_egress_facts,
 )
 from egress_platform.network.ip_ranges import IpRanges
 from egress_platform.network.topology import NetworkMetadata
 from egress_platform.pricing.estimate import PRICED_SCHEMA, price_facts
 from egress_platform.pricing.price_book import CURRENT, GB, PriceBook
+from egress_platform.sources.config import stored_supplementary
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class EgressInputs:
     ip_ranges: IpRanges | None
     account_id: str
     owners: pl.DataFrame | None = None  # resource_owners(): a bucket's or distribution's account
+    replication_roles: pl.DataFrame | None = None  # replication_roles(): who replicates a bucket
 
 
 OWNERS_SCHEMA = {
@@ -56,6 +60,30 @@ def resource_owners(config_items: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def replication_roles(config_items: pl.DataFrame) -> pl.DataFrame:
+    """Each bucket with every role its replication configuration named in the Config history
+    read (``roleARN`` as Config records it, ``Role`` as the S3 API says; either may arrive as
+    JSON text), so that replication is told by who asked, not by what the request says."""
+    if config_items.height == 0 or "supplementary_configuration" not in config_items.columns:
+        return pl.DataFrame(schema=REPLICATION_ROLES_SCHEMA)
+    rows: list[tuple[str, str]] = []
+    buckets = config_items.filter(pl.col("resource_type") == "AWS::S3::Bucket")
+    for bucket, text in buckets.select("resource_id", "supplementary_configuration").iter_rows():
+        supplementary = stored_supplementary(text)
+        replication = supplementary.get("BucketReplicationConfiguration")
+        if isinstance(replication, dict):
+            role = replication.get("roleARN") or replication.get("Role")
+            if isinstance(role, str) and bucket:
+                rows.append((bucket, role))
+    return (
+        pl.DataFrame(rows, schema=["bucket", "role_arn"], orient="row")
+        .select("bucket", role_key(pl.col("role_arn")).alias("role_key"))
+        .drop_nulls()
+        .unique()
+        .sort("bucket", "role_key")
+    )
+
+
 def egress_facts(inputs: EgressInputs) -> pl.DataFrame:
     """Flow, S3 and CloudFront egress facts in one frame (not yet priced)."""
     served = pl.concat(
@@ -66,6 +94,7 @@ def egress_facts(inputs: EgressInputs) -> pl.DataFrame:
                 inputs.network.region,
                 inputs.network,
                 inputs.ip_ranges,
+                inputs.replication_roles,
             ),
             cloudfront_egress_facts(inputs.cloudfront_records, inputs.account_id),
         ],

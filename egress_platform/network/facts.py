@@ -36,7 +36,18 @@ FACTS_SCHEMA: dict[str, pl.DataType] = {
 FACT_DIMENSIONS = [
     c for c in FACTS_SCHEMA if c not in ("bytes_out", "bytes_in", "packets", "flows")
 ]
-REPLICATION_AGENT = "S3Replication"
+REPLICATION_ROLES_SCHEMA = {"bucket": pl.String(), "role_key": pl.String()}
+
+
+def role_key(arn: pl.Expr) -> pl.Expr:
+    """``account:role-name`` of an IAM role ARN (with any path) or of a session of the role
+    (``sts::…:assumed-role/name/session``, which is how S3 logs a role's requests)."""
+    account = arn.str.extract(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):", 1)
+    name = pl.coalesce(
+        arn.str.extract(r":assumed-role/([^/]+)/", 1),
+        arn.str.extract(r":role/(?:[^/]*/)*([^/]+)$", 1),
+    )
+    return pl.concat_str([account, pl.lit(":"), name])
 
 
 def flow_egress_facts(classified: pl.DataFrame) -> pl.DataFrame:
@@ -63,15 +74,28 @@ def s3_egress_facts(
     region: str | None,
     network: NetworkMetadata,
     ip_ranges: IpRanges | None,
+    replication_roles: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Bytes a bucket served, by who fetched them: internet, other regions, replication, in-VPC."""
+    """Bytes a bucket served, by who fetched them: internet, other regions, replication, in-VPC.
+
+    A request is replication when its requester is a session of the role the bucket's
+    replication configuration names (``replication_roles``, from Config): S3 authenticates the
+    requester, whereas the user agent is whatever the caller sent."""
     served = records.filter(pl.col("bytes_sent").fill_null(0) > 0)
     if served.height == 0:
         return pl.DataFrame(schema=FACTS_SCHEMA)
     addresses = network.resolve_addresses(
         served.get_column("remote_ip").drop_nulls().unique().sort().to_list(), ip_ranges
     ).rename({"counterparty": "remote_ip"})
-    replication = pl.col("user_agent").fill_null("").str.contains(REPLICATION_AGENT, literal=True)
+    roles = (
+        pl.DataFrame(schema=REPLICATION_ROLES_SCHEMA)
+        if replication_roles is None
+        else replication_roles.select(list(REPLICATION_ROLES_SCHEMA)).unique()
+    ).with_columns(pl.lit(True).alias("_replication"))
+    served = served.with_columns(role_key(pl.col("requester")).alias("role_key")).join(
+        roles, on=["bucket", "role_key"], how="left"
+    )
+    replication = pl.col("_replication").fill_null(False)
     own = pl.lit(region, dtype=pl.String)
     dest_class = (
         pl.when(replication)

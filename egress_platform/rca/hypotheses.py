@@ -154,13 +154,23 @@ def _open_permissions(params: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _replication_rules(params: dict[str, Any]) -> list[str]:
+    """The ids of the rules that copy the whole bucket. CloudTrail turns the request's XML into
+    ``Rule`` (one object, or a list when there are several); the S3 API's JSON says ``Rules``."""
     config = params.get("ReplicationConfiguration") or {}
-    rules = config.get("Rules", []) if isinstance(config, dict) else []
-    return [
-        str(r.get("ID"))
-        for r in rules
-        if isinstance(r, dict) and (r.get("Filter") or {}).get("Prefix", "") == "" and r.get("ID")
-    ]
+    if not isinstance(config, dict):
+        return []
+    rules = config.get("Rule", config.get("Rules", []))
+    rules = [rules] if isinstance(rules, dict) else rules if isinstance(rules, list) else []
+    return [str(r["ID"]) for r in rules if isinstance(r, dict) and r.get("ID") and _whole_bucket(r)]
+
+
+def _whole_bucket(rule: dict[str, Any]) -> bool:
+    """No prefix and no tag filter (an empty XML element reaches CloudTrail as "" or null)."""
+    filt = rule.get("Filter")
+    if isinstance(filt, dict) and (filt.get("Tag") or filt.get("And")):
+        return False
+    prefix = (filt or {}).get("Prefix") if isinstance(filt, dict) else rule.get("Prefix")
+    return not prefix
 
 
 def action_params(

@@ -157,6 +157,35 @@ class Account:
     def all_enis(self) -> list[Eni]:
         return [*self.enis, self.nat_eni]
 
+    @property
+    def replication_role_arn(self) -> str:
+        """The role S3 assumes to replicate (a path, as the console's service roles have)."""
+        return f"arn:aws:iam::{self.account_id}:role/service-role/s3-replication"
+
+    @property
+    def replication_requester(self) -> str:
+        """The requester S3 access logs show for replication: a session of that role."""
+        return f"arn:aws:sts::{self.account_id}:assumed-role/s3-replication/s3-replication"
+
+
+def config_replication(role_arn: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """A replication configuration as AWS Config records it: ``roleARN`` and a map of rules by
+    id (not the S3 API's ``Role`` and ``Rules`` list)."""
+    return {
+        "roleARN": role_arn,
+        "rules": {
+            r["ID"]: {
+                "destinationConfig": {
+                    "bucketARN": r["Destination"]["Bucket"],
+                    "storageClass": None,
+                },
+                "prefix": (r.get("Filter") or {}).get("Prefix", ""),
+                "status": r["Status"],
+            }
+            for r in rules
+        },
+    }
+
 
 def stable_id(seed: int, *parts: object, length: int = 17) -> str:
     digest = hashlib.sha256("|".join(map(str, (seed, *parts))).encode()).hexdigest()
@@ -738,26 +767,31 @@ class Replication(IncidentBuilder):
         change = stage.change
         kind = self.kind
         rule = {
-            "Rules": [
-                {
-                    "ID": "replicate-all",
-                    "Status": "Enabled",
-                    "Priority": 1,
-                    "Filter": {"Prefix": ""},
-                    "Destination": {"Bucket": f"arn:aws:s3:::{b['replica']}"},
-                }
-            ]
+            "ID": "replicate-all",
+            "Status": "Enabled",
+            "Priority": 1,
+            "Filter": {"Prefix": ""},
+            "Destination": {"Bucket": f"arn:aws:s3:::{b['replica']}"},
         }
-        cause = change(
+        role = stage.account.replication_role_arn
+        cause = change(  # CloudTrail's requestParameters come from the XML body: Role, Rule
             kind,
             cause_hour,
             "PutBucketReplication",
             "s3.amazonaws.com",
             "AWS::S3::Bucket",
             b["app"],
-            {"bucketName": b["app"], "ReplicationConfiguration": rule},
+            {
+                "bucketName": b["app"],
+                "replication": "",
+                "ReplicationConfiguration": {
+                    "xmlns": "http://s3.amazonaws.com/doc/2006-03-01/",
+                    "Role": role,
+                    "Rule": rule,
+                },
+            },
             {"name": b["app"]},
-            {"BucketReplicationConfiguration": rule},
+            {"BucketReplicationConfiguration": config_replication(role, [rule])},
         )
         streams = [
             Stream(

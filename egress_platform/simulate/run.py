@@ -305,11 +305,7 @@ def _write_s3_hour(
             when = hour_start + timedelta(seconds=int(rng.integers(0, 3600)))
             request_id = stable_id(account.seed, stream.name, hour, i, length=16).upper()
             if stream.kind == "replication":
-                ip, requester, agent = (
-                    "10.0.0.1",
-                    f"arn:aws:iam::{account.account_id}:role/s3-replication",
-                    "aws-internal/3 S3Replication",
-                )
+                ip, requester, agent = "10.0.0.1", account.replication_requester, "aws-internal/3"
             elif stream.dest_class == "internet":
                 ip, requester, agent = _destination(stream, rng), "-", "curl/8.5.0"
             else:

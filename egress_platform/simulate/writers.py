@@ -21,6 +21,7 @@ from egress_platform.simulate.account import (
     REGION,
     Account,
     Change,
+    config_replication,
     stable_id,
     stable_uuid,
 )
@@ -342,16 +343,17 @@ def inventory(
         if role == "app" and not change:
             supplementary = {
                 **supplementary,
-                "BucketReplicationConfiguration": {
-                    "Rules": [
+                "BucketReplicationConfiguration": config_replication(
+                    account.replication_role_arn,
+                    [
                         {
                             "ID": "critical",
                             "Status": "Enabled",
                             "Filter": {"Prefix": "critical/"},
                             "Destination": {"Bucket": f"arn:aws:s3:::{account.buckets['replica']}"},
                         }
-                    ]
-                },
+                    ],
+                ),
             }
         items.append(
             config_item(

@@ -174,6 +174,12 @@ def decode_embedded_json(supplementary: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def stored_supplementary(text: str | None) -> dict[str, Any]:
+    """A ``supplementary_configuration`` column value, parsed and decoded ({} if not an object)."""
+    value = _maybe_json(text)
+    return decode_embedded_json(value) if isinstance(value, dict) else {}
+
+
 def _maybe_json(value: Any) -> Any:
     if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
         with contextlib.suppress(ValueError):

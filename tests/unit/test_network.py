@@ -357,3 +357,107 @@ def test_real_ip_ranges_sample_resolves_known_addresses() -> None:
     )
     ipv6 = ranges.lookup("2600:1f18:4000::1")
     assert ipv6 is not None and ipv6.region == "us-east-1"
+
+
+# ---- S3 replication is told by the requester, never by the user agent (issue 16, item 11) ----
+BUCKET = "111122223333-app-data"
+REPLICATOR = "arn:aws:sts::111122223333:assumed-role/s3-replication/s3-replication"
+
+
+def _bucket_config(supplementary: dict[str, Any], bucket: str = BUCKET) -> dict[str, Any]:
+    return {
+        "resource_type": "AWS::S3::Bucket",
+        "resource_id": bucket,
+        "capture_time": "2026-11-01T00:00:00.000Z",
+        "supplementary_configuration": json.dumps(supplementary),
+    }
+
+
+def _s3_request(requester: str, agent: str, ip: str, bucket: str = BUCKET) -> dict[str, Any]:
+    return {
+        "bucket": bucket,
+        "time": datetime(2026, 11, 1, 3, 17, tzinfo=UTC),
+        "remote_ip": ip,
+        "requester": requester,
+        "user_agent": agent,
+        "bytes_sent": 1000,
+    }
+
+
+def test_replication_roles_read_configs_and_api_shapes() -> None:
+    from egress_platform.etl.egress_flows import replication_roles
+
+    config_form = {  # AWS Config delivers some supplementary values as JSON text
+        "BucketReplicationConfiguration": json.dumps(
+            {
+                "roleARN": "arn:aws:iam::111122223333:role/service-role/s3-replication",
+                "rules": {"all": {"prefix": "", "status": "Enabled"}},
+            }
+        )
+    }
+    api_form = {"BucketReplicationConfiguration": {"Role": "arn:aws:iam::444455556666:role/r"}}
+    items = pl.DataFrame(
+        [
+            _bucket_config(config_form),
+            _bucket_config(api_form, "other-bucket"),
+            _bucket_config({"BucketReplicationConfiguration": "not json"}, "third"),
+        ]
+    )
+    assert_frame_equal(
+        replication_roles(items),
+        pl.DataFrame(
+            {
+                "bucket": [BUCKET, "other-bucket"],
+                "role_key": ["111122223333:s3-replication", "444455556666:r"],
+            }
+        ),
+    )
+
+
+def test_s3_replication_is_the_configured_roles_requests_whatever_the_user_agent() -> None:
+    from egress_platform.etl.egress_flows import replication_roles
+    from egress_platform.network.facts import s3_egress_facts
+
+    roles = replication_roles(
+        pl.DataFrame(
+            [
+                _bucket_config(
+                    {
+                        "BucketReplicationConfiguration": {
+                            "roleARN": "arn:aws:iam::111122223333:role/service-role/s3-replication"
+                        }
+                    }
+                )
+            ]
+        )
+    )
+    records = pl.DataFrame(
+        [
+            _s3_request(REPLICATOR, "curl/8.5.0", "10.0.0.1"),  # agent replaced: still replication
+            _s3_request("-", "aws-internal/3 S3Replication", "93.184.216.7"),  # forged agent
+            _s3_request(
+                "arn:aws:sts::111122223333:assumed-role/app/i-0abc", "Boto3", "93.184.217.8"
+            ),
+            _s3_request(REPLICATOR, "aws-internal/3", "93.184.218.9", "not-replicated-bucket"),
+        ]
+    )
+    facts = s3_egress_facts(records, "111122223333", "us-east-1", NetworkMetadata(), None, roles)
+    assert_frame_equal(
+        facts.select("source_id", "dest_class", "dest_service", "flows").sort(
+            "dest_class", "source_id"
+        ),
+        pl.DataFrame(
+            {
+                "source_id": [BUCKET, BUCKET, BUCKET, "not-replicated-bucket"],
+                "dest_class": ["inter_region", "internet", "internet", "internet"],
+                "dest_service": ["S3_REPLICATION", None, None, None],
+                "flows": [1, 1, 1, 1],
+            },
+            schema={
+                "source_id": pl.String,
+                "dest_class": pl.String,
+                "dest_service": pl.String,
+                "flows": pl.Int64,
+            },
+        ),
+    )
