@@ -13,6 +13,7 @@ QUARANTINE_ZONE = "quarantine"
 PROCESSED_ZONE = "processed"
 CURATED_ZONE = "curated"
 MANIFEST_ZONE = "manifests"  # per raw partition: the landed objects it was parsed from
+STAGING_ZONE = "_staging"  # <run id>/<key>: an output's files until all are written
 PART_FILE = "part-00000.parquet"
 UNPARTITIONED = "all"
 HOUR_FORMAT = "%Y-%m-%d-%H:%M"  # an hourly partition key (Dagster's hourly format)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +20,7 @@ from egress_platform.lake_layout import (
     MANIFEST_ZONE,
     PART_FILE,
     QUARANTINE_ZONE,
+    STAGING_ZONE,
     UNPARTITIONED,
     partition_of_path,
     partition_path,
@@ -114,19 +115,49 @@ class LakeIOManager(ConfigurableIOManager):
             parts[key] = obj
         store = self.store()
         quarantine = self.quarantine_store()
+        staging = f"{STAGING_ZONE}/{context.run_id}/"
+        staged: list[tuple[Store, str]] = []
+
+        def stage(where: Store, key: str, data: bytes) -> None:
+            where.write(staging + key, data)
+            staged.append((where, key))
+
+        try:
+            self._stage_parts(zone, asset, parts, store, quarantine, stage)
+        except BaseException:  # a failed write: what was staged goes, nothing became visible
+            for where, key in staged:
+                where.delete(staging + key)
+            raise
+        # Every file of the output is written before any is visible: a run killed while
+        # writing leaves only its staging folder (removed by the next `egress run`).
+        for where, key in staged:
+            where.move(staging + key, key)
+
+    @staticmethod
+    def _stage_parts(
+        zone: str,
+        asset: str,
+        parts: dict[str, IngestBatch | pl.DataFrame],
+        store: Store,
+        quarantine: Store,
+        stage: Callable[[Store, str, bytes], None],
+    ) -> None:
         for partition, part in parts.items():
             if isinstance(part, IngestBatch):
-                store.write(partition_path(zone, asset, partition), to_parquet(part.records))
-                quarantine.write(
-                    partition_path(QUARANTINE_ZONE, asset, partition), to_parquet(part.quarantine)
+                stage(store, partition_path(zone, asset, partition), to_parquet(part.records))
+                stage(
+                    quarantine,
+                    partition_path(QUARANTINE_ZONE, asset, partition),
+                    to_parquet(part.quarantine),
                 )
                 manifest = [{"key": k, "bytes": n} for k, n in part.objects]
-                store.write(
+                stage(
+                    store,
                     partition_path(MANIFEST_ZONE, asset, partition, "landing.json"),
                     json.dumps({"objects": manifest}, indent=1).encode(),
                 )
             else:
-                store.write(partition_path(zone, asset, partition), to_parquet(part))
+                stage(store, partition_path(zone, asset, partition), to_parquet(part))
 
     def load_input(self, context: InputContext) -> pl.LazyFrame:
         asset = context.asset_key.path[-1]
@@ -143,7 +174,12 @@ class LakeIOManager(ConfigurableIOManager):
             path = partition_path(zone_of(asset), asset, key)
             if missing_ok and not store.exists(path):
                 continue
-            frames.append(pl.read_parquet(io.BytesIO(store.read(path))))
+            try:
+                data = store.read(path)
+            except FileNotFoundError:
+                self.require(asset, keys)
+                raise
+            frames.append(pl.read_parquet(io.BytesIO(data)))
         return pl.concat(frames, how="vertical_relaxed").lazy() if frames else pl.LazyFrame()
 
     def read_frame(

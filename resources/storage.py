@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from egress_platform.lake_layout import STAGING_ZONE
+
 
 @dataclass
 class LocalStore:
@@ -43,6 +45,26 @@ class LocalStore:
 
     def delete(self, key: str) -> None:
         (self.root / key).unlink(missing_ok=True)
+        if key.startswith(STAGING_ZONE + "/"):
+            self._prune((self.root / key).parent)
+
+    def _prune(self, folder: Path) -> None:
+        """Remove ``folder`` and its parents while they are empty, up to (not including) the root."""
+        root = self.root.resolve()
+        folder = folder.resolve()
+        while folder != root and root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or gone): stop
+                return
+            folder = folder.parent
+
+    def move(self, source: str, target: str) -> None:
+        """Replace ``target`` with ``source`` in one rename."""
+        path = self.root / target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.root / source, path)
+        self._prune((self.root / source).parent)
 
     def exists(self, key: str) -> bool:
         return (self.root / key).is_file()
@@ -77,7 +99,12 @@ class S3Store:
         return sorted(found)
 
     def read(self, key: str) -> bytes:
-        data: bytes = self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
+        """The object's bytes; ``FileNotFoundError`` when there is none, as a folder says."""
+        try:
+            reply = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
+        except self.client.exceptions.NoSuchKey:
+            raise FileNotFoundError(self.uri(key)) from None
+        data: bytes = reply["Body"].read()
         return data
 
     def write(self, key: str, data: bytes) -> None:
@@ -85,6 +112,15 @@ class S3Store:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+
+    def move(self, source: str, target: str) -> None:
+        """A server-side copy (the target changes in one step, as any PUT), then the delete."""
+        self.client.copy_object(
+            Bucket=self.bucket,
+            Key=self._full(target),
+            CopySource={"Bucket": self.bucket, "Key": self._full(source)},
+        )
+        self.delete(source)
 
     def exists(self, key: str) -> bool:
         found = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._full(key), MaxKeys=1)

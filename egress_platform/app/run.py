@@ -12,8 +12,10 @@ simulated landing zone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import sys
 import time
 import warnings
@@ -147,6 +149,8 @@ def run_landing(
     from resources.run_state import (
         LANDING_INDEX_KEY,
         PARTITIONS_KEY,
+        LakeBusy,
+        lake_lock,
         read_state,
         write_state,
     )
@@ -169,67 +173,77 @@ def run_landing(
             "s3-access-logs/, cloudfront-logs/ or cost-explorer/ in AWS's own key layouts)"
         )
     store = resources["lake"].store()
-    recorded = read_state(store, LANDING_INDEX_KEY)
-    current = landed.digests()
-    todo = changed(current, recorded.get("partitions", {}))
-    say(_landed_line(landed, todo))
-    if landed.unmatched:
-        say(
-            f"      {len(landed.unmatched)} objects under the log prefixes match no AWS layout, "
-            f"e.g. {landed.unmatched[0][0]}: not ingested"
-        )
-    if not any(todo.values()):
-        say("nothing new since the last run: no work done")
-        previous = read_state(store, SUMMARY_KEY)
-        return RunOutcome(ran=False, summary=previous, summary_uri=store.uri(SUMMARY_KEY))
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(lake_lock(store))
+        except LakeBusy as exc:
+            raise UnusableInput(str(exc)) from None
+        recorded = read_state(store, LANDING_INDEX_KEY)
+        current = landed.digests()
+        todo = changed(current, recorded.get("partitions", {}))
+        say(_landed_line(landed, todo))
+        if landed.unmatched:
+            say(
+                f"      {len(landed.unmatched)} objects under the log prefixes match no AWS layout, "
+                f"e.g. {landed.unmatched[0][0]}: not ingested"
+            )
+        if not any(todo.values()):
+            say("nothing new since the last run: no work done")
+            previous = read_state(store, SUMMARY_KEY)
+            return RunOutcome(ran=False, summary=previous, summary_uri=store.uri(SUMMARY_KEY))
 
-    first_day = landed.days()[0]
-    start = read_state(store, PARTITIONS_KEY).get("start")
-    if not start or str(first_day) < start:
-        write_state(store, PARTITIONS_KEY, {"start": str(first_day)})
-        start = str(first_day)
-    if not settings.partitions_start and "assets.partitions" not in sys.modules:
-        os.environ["EGRESS_PARTITIONS_START"] = start  # read once, when the assets load below
-        reload_settings()
+        first_day = landed.days()[0]
+        start = read_state(store, PARTITIONS_KEY).get("start")
+        if not start or str(first_day) < start:
+            write_state(store, PARTITIONS_KEY, {"start": str(first_day)})
+            start = str(first_day)
+        if not settings.partitions_start and "assets.partitions" not in sys.modules:
+            os.environ["EGRESS_PARTITIONS_START"] = start  # read once, when the assets load below
+            reload_settings()
 
-    from egress_platform.app.definitions import ALL_ASSETS, defs
+        from egress_platform.app.definitions import ALL_ASSETS, defs
 
-    loaded_start = _loaded_start()
-    if loaded_start > start:
-        raise UnusableInput(
-            f"this process loaded partitions starting {loaded_start}, but data starts {start}; "
-            "run the command again in a new process"
-        )
-    instance = dagster_instance(settings, dagster_home)
-    steps = plan_steps(defs.resolve_asset_graph(), landed, todo, instance, start)
-    outcome = RunOutcome(ran=True, summary={})
-    results: dict[str, dict[str, Any]] = {}
-    group = ""
-    layers = [g for g in GROUP_ORDER if any(s.group == g for s in steps)]
-    for step in steps:
-        if step.group != group:
-            group = step.group
-            say(f"[{layers.index(group) + 1}/{len(layers)}] {LAYER_TITLES[group]}")
-        t = time.monotonic()
-        say(f"      {step.label()} ...")
-        meta = materialize_step(ALL_ASSETS, resources, instance, step)
-        seconds = round(time.monotonic() - t, 1)
-        results[step.asset] = meta | {"seconds": seconds}
-        outcome.checks_ok &= bool(meta.get("check_passed", True))
-        outcome.steps.append(
-            {"asset": step.asset, "first": step.first, "last": step.last, "seconds": seconds}
-        )
-        say(f"            {_step_line(step.asset, meta)} in {seconds:.1f}s")
-    _start_responses(resources, [s for s in steps if s.asset == "egress_anomalies"], say)
-    merged = recorded.get("partitions", {})
-    for source, parts in current.items():
-        merged.setdefault(source, {}).update(parts)
-    write_state(store, LANDING_INDEX_KEY, {"partitions": merged})
-    summary = build_summary(resources["lake"], landed, results, outcome.steps)
-    summary["seconds"] = round(time.monotonic() - began, 1)
-    outcome.summary = summary
-    outcome.summary_uri = write_summary(resources["lake"], summary)
-    return outcome
+        loaded_start = _loaded_start()
+        if loaded_start > start:
+            raise UnusableInput(
+                f"this process loaded partitions starting {loaded_start}, but data starts {start}; "
+                "run the command again in a new process"
+            )
+        instance = dagster_instance(settings, dagster_home)
+        lake_tag = store.uri("")
+        for note in clear_interrupted(
+            instance, lake_tag, [store, resources["lake"].quarantine_store()]
+        ):
+            say(note)
+        steps = plan_steps(defs.resolve_asset_graph(), landed, todo, instance, start)
+        outcome = RunOutcome(ran=True, summary={})
+        results: dict[str, dict[str, Any]] = {}
+        group = ""
+        layers = [g for g in GROUP_ORDER if any(s.group == g for s in steps)]
+        for step in steps:
+            if step.group != group:
+                group = step.group
+                say(f"[{layers.index(group) + 1}/{len(layers)}] {LAYER_TITLES[group]}")
+            t = time.monotonic()
+            say(f"      {step.label()} ...")
+            meta = materialize_step(ALL_ASSETS, resources, instance, step, lake_tag)
+            seconds = round(time.monotonic() - t, 1)
+            results[step.asset] = meta | {"seconds": seconds}
+            outcome.checks_ok &= bool(meta.get("check_passed", True))
+            outcome.steps.append(
+                {"asset": step.asset, "first": step.first, "last": step.last, "seconds": seconds}
+            )
+            say(f"            {_step_line(step.asset, meta)} in {seconds:.1f}s")
+        _start_responses(resources, [s for s in steps if s.asset == "egress_anomalies"], say)
+        merged = recorded.get("partitions", {})
+        for source, parts in current.items():
+            merged.setdefault(source, {}).update(parts)
+        write_state(store, LANDING_INDEX_KEY, {"partitions": merged})
+        summary = build_summary(resources["lake"], landed, results, outcome.steps)
+        summary["seconds"] = round(time.monotonic() - began, 1)
+        outcome.summary = summary
+        outcome.summary_uri = write_summary(resources["lake"], summary)
+        return outcome
 
 
 def _start_responses(resources: dict[str, Any], judged: list[Step], say: Say) -> None:
@@ -390,8 +404,53 @@ def _is_daily(partitions: Any) -> bool:
     )
 
 
+def run_tags(lake: str) -> dict[str, str]:
+    """Who runs a step, so a run left STARTED by a killed process can be told from a live one."""
+    return {
+        "egress/command": "run",
+        "egress/lake": lake,
+        "egress/host": socket.gethostname(),
+        "egress/pid": str(os.getpid()),
+    }
+
+
+def clear_interrupted(instance: Any, lake: str, stores: list[Any]) -> list[str]:
+    """Mark failed the runs of this lake that a killed `egress run` left STARTED, and remove
+    the staged files of every run that is not in progress; one line per thing cleared.
+
+    Called under the lake lock, so no other `egress run` of this lake is alive: its runs still
+    STARTED were interrupted. Staged files of a run `dagster dev` is executing are kept.
+    """
+    from dagster import DagsterRunStatus, RunsFilter
+
+    from egress_platform.lake_layout import STAGING_ZONE
+
+    notes = []
+    live = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.NOT_STARTED]
+    stale = instance.get_runs(
+        RunsFilter(statuses=live, tags={"egress/command": "run", "egress/lake": lake})
+    )
+    for run in stale:
+        if run.tags.get("egress/pid") == str(os.getpid()):
+            continue  # this process's own run (a caller in the same process): not interrupted
+        instance.report_run_failed(run, "interrupted: the `egress run` that started it ended")
+        notes.append(f"      run {run.run_id} was interrupted (its process ended): marked failed")
+    seen: set[str] = set()
+    for store in stores:
+        for key, _ in store.list(STAGING_ZONE + "/"):
+            run_id = key.split("/")[1]
+            run = instance.get_run_by_id(run_id)
+            if run is not None and not run.is_finished:
+                continue
+            store.delete(key)
+            if run_id not in seen:
+                seen.add(run_id)
+                notes.append(f"      removed the unfinished output of run {run_id}")
+    return notes
+
+
 def materialize_step(
-    assets: list[Any], resources: dict[str, Any], instance: Any, step: Step
+    assets: list[Any], resources: dict[str, Any], instance: Any, step: Step, lake: str = ""
 ) -> dict[str, Any]:
     from dagster import AssetKey, materialize
 
@@ -408,7 +467,7 @@ def materialize_step(
         selection=[AssetKey(step.asset)],
         resources=resources,
         instance=instance,
-        tags=tags | {"egress/command": "run"},
+        tags=tags | run_tags(lake),
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         raise_on_error=False,
     )
