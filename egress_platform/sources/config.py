@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from egress_platform.sources.common import ParseResult, quarantine_rows
-from egress_platform.sources.json_documents import as_json_text, read_json_documents
+from egress_platform.sources.json_documents import as_json_text, as_text, read_json_documents
 
 SOURCE = "config"
 
@@ -134,23 +134,31 @@ def _item_row(item: Any, change_type: str | None) -> tuple[dict[str, Any], str |
     ]
     if missing:
         return {}, f"missing {', '.join(missing)}"
+    odd = [
+        f"{k} ({type(item[k]).__name__})"
+        for k in ("resourceType", "resourceId", "configurationItemCaptureTime")
+        if not isinstance(item[k], str | int) or isinstance(item[k], bool)
+    ]
+    if odd:
+        return {}, f"not text: {', '.join(odd)}; AWS Config writes these as strings"
     configuration = item.get("configuration")
     if isinstance(configuration, str):  # some deliveries embed the configuration as JSON text
         with contextlib.suppress(json.JSONDecodeError):
             configuration = json.loads(configuration)
     return {
-        "resource_type": item["resourceType"],
+        "resource_type": str(item["resourceType"]),
         "resource_id": str(item["resourceId"]),
-        "resource_name": item.get("resourceName"),
-        "arn": item.get("ARN") or item.get("arn"),
-        "account_id": str(item.get("awsAccountId") or item.get("accountId") or "") or None,
-        "aws_region": item.get("awsRegion"),
-        "availability_zone": item.get("availabilityZone"),
+        "resource_name": as_text(item.get("resourceName")),
+        "arn": as_text(item.get("ARN") or item.get("arn")),
+        "account_id": as_text(item.get("awsAccountId") or item.get("accountId") or None),
+        "aws_region": as_text(item.get("awsRegion")),
+        "availability_zone": as_text(item.get("availabilityZone")),
         "capture_time": str(item["configurationItemCaptureTime"]),
-        "status": item.get("configurationItemStatus"),
-        "state_id": str(item.get("configurationStateId") or item.get("configurationStateID") or "")
-        or None,
-        "change_type": change_type,
+        "status": as_text(item.get("configurationItemStatus")),
+        "state_id": as_text(
+            item.get("configurationStateId") or item.get("configurationStateID") or None
+        ),
+        "change_type": as_text(change_type),
         "configuration": as_json_text(configuration),
         "supplementary_configuration": as_json_text(item.get("supplementaryConfiguration")),
         "tags": as_json_text(item.get("tags")),

@@ -7,7 +7,7 @@ from typing import Any
 import polars as pl
 
 from egress_platform.sources.common import ParseResult, quarantine_rows
-from egress_platform.sources.json_documents import as_json_text, read_json_documents
+from egress_platform.sources.json_documents import as_json_text, as_text, read_json_documents
 
 SOURCE = "cost_explorer"
 
@@ -48,16 +48,30 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
             kinds.add(f"{kind}: quarantined")
             continue
         groups = doc.get("GroupDefinitions") or []
-        group_text = ",".join(f"{g.get('Type')}:{g.get('Key')}" for g in groups) or None
+        group_text = (
+            ",".join(
+                f"{g.get('Type')}:{g.get('Key')}" if isinstance(g, dict) else str(g)
+                for g in (groups if isinstance(groups, list) else [groups])
+            )
+            or None
+        )
         kinds.add(f"GetCostAndUsage grouped by {group_text or 'nothing'}")
-        for result in doc["ResultsByTime"]:
-            for keys, metrics in _metric_sets(result):
+        results = doc["ResultsByTime"]
+        for result in results if isinstance(results, list) else [results]:
+            sets = _metric_sets(result)
+            if not any(metrics for _, metrics in sets):  # a period with no metric: one record
+                input_records += 1
+                reason = "a ResultsByTime entry without metrics (Total or Groups[].Metrics)"
+                bad.append((input_records, reason, as_json_text(result) or ""))
+                continue
+            period = result.get("TimePeriod") if isinstance(result, dict) else None
+            period = period if isinstance(period, dict) else {}
+            for keys, metrics in sets:
                 for metric, value in metrics.items():
                     input_records += 1
                     line_no = input_records
                     try:
                         amount = float(value["Amount"])
-                        period = result["TimePeriod"]
                     except (KeyError, TypeError, ValueError) as exc:
                         bad.append(
                             (
@@ -69,15 +83,15 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
                         continue
                     rows.append(
                         {
-                            "period_start": period.get("Start"),
-                            "period_end": period.get("End"),
-                            "group_key_1": keys[0] if len(keys) > 0 else None,
-                            "group_key_2": keys[1] if len(keys) > 1 else None,
+                            "period_start": as_text(period.get("Start")),
+                            "period_end": as_text(period.get("End")),
+                            "group_key_1": as_text(keys[0]) if len(keys) > 0 else None,
+                            "group_key_2": as_text(keys[1]) if len(keys) > 1 else None,
                             "group_definitions": group_text,
                             "metric": metric,
                             "amount": amount,
-                            "unit": value.get("Unit"),
-                            "estimated": bool(result.get("Estimated", False)),
+                            "unit": as_text(value.get("Unit")),
+                            "estimated": result.get("Estimated") is True,
                             "source_file": source_file,
                             "line_no": line_no,
                         }
@@ -102,8 +116,24 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
     return result
 
 
-def _metric_sets(result: dict[str, Any]) -> list[tuple[list[str], dict[str, Any]]]:
+def _metric_sets(result: Any) -> list[tuple[list[Any], dict[str, Any]]]:
+    """(group keys, metrics) of one ResultsByTime entry; whatever is not of AWS's shape is no
+    metric (the entry is then quarantined whole)."""
+    if not isinstance(result, dict):
+        return []
     groups = result.get("Groups") or []
-    if groups:
-        return [(list(g.get("Keys") or []), g.get("Metrics") or {}) for g in groups]
-    return [([], result.get("Total") or {})]
+    if groups and isinstance(groups, list):
+        return [
+            (_keys(g.get("Keys")), _metrics(g.get("Metrics")))
+            for g in groups
+            if isinstance(g, dict)
+        ]
+    return [([], _metrics(result.get("Total")))]
+
+
+def _keys(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _metrics(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

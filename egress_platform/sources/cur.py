@@ -125,6 +125,23 @@ def normalise_header(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", "_".join(snake).lower()).strip("_")
 
 
+def _distinct_names(columns: list[str]) -> dict[str, str]:
+    """Normalised names, each once: tag keys are case-sensitive (``resourceTags/user:Owner`` and
+    ``resourceTags/user:owner`` may both be columns), so a name that comes again gets a suffix,
+    and a header with no letters or digits is named by its position."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for position, column in enumerate(columns, 1):
+        name = normalise_header(column) or f"column_{position}"
+        base, n = name, 1
+        while name in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name)
+        names[column] = name
+    return names
+
+
 def parse_bytes(data: bytes, source_file: str) -> ParseResult:
     decoded = decompress(data)
     raw = decoded.data
@@ -150,7 +167,7 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
                 if any("/" in c for c in frame.columns)
                 else "CUR CSV (Athena snake_case headers)"
             )
-        frame = frame.rename({c: normalise_header(c) for c in frame.columns})
+        frame = frame.rename(_distinct_names(frame.columns))
         mapping = ATHENA_COLUMNS
     return _to_canonical(frame, mapping, source_file, flavour, decoded.label, rows)
 

@@ -78,6 +78,12 @@ def _parses(line: str) -> bool:
         return False
 
 
+def as_text(value: Any) -> str | None:
+    """A field AWS documents as text: itself when it is text, else its JSON (a number, a list),
+    so that one odd value never gives a column two types."""
+    return value if isinstance(value, str) or value is None else as_json_text(value)
+
+
 def as_json_text(value: Any) -> str | None:
     """Nested request/response/configuration blobs are kept as compact JSON text."""
     if value is None:

@@ -189,3 +189,25 @@ def test_quoted_newlines_in_a_cur_description_are_one_row() -> None:
         ("$0.09 per GB, out", 4),
     ]
     assert isinstance(result.records, pl.DataFrame)
+
+
+def test_cur_tag_columns_that_differ_only_in_case_are_both_kept() -> None:
+    """Tag keys are case-sensitive: a CUR may have both `user:Owner` and `user:owner` (a crash
+    found by the property tests: the normalised names collided)."""
+    header = (
+        "identity/LineItemId,lineItem/UsageStartDate,lineItem/UnblendedCost,"
+        "lineItem/UsageType,resourceTags/user:Owner,resourceTags/user:owner\n"
+    )
+    data = (header + "a,2026-11-01T00:00:00Z,1.5,DataTransfer-Out-Bytes,ann,bob\n").encode()
+    result = cur.parse_bytes(data, "tags.csv")
+    assert (result.records.height, result.quarantined) == (1, 0)
+
+
+def test_a_cost_explorer_period_without_metrics_is_quarantined_not_dropped() -> None:
+    doc = {"ResultsByTime": [{"TimePeriod": {"Start": "2026-11-01"}, "Total": {}}, 7]}
+    result = SOURCES["cost_explorer"].parse(json.dumps(doc).encode(), "ce.json")
+    assert (result.input_records, result.records.height) == (2, 0)
+    assert (
+        result.quarantine.get_column("reason").to_list()
+        == ["a ResultsByTime entry without metrics (Total or Groups[].Metrics)"] * 2
+    )
