@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -123,7 +123,22 @@ class LakeIOManager(ConfigurableIOManager):
             staged.append((where, key))
 
         try:
-            self._stage_parts(zone, asset, parts, store, quarantine, stage)
+            for partition, part in parts.items():
+                if isinstance(part, IngestBatch):
+                    stage(store, partition_path(zone, asset, partition), to_parquet(part.records))
+                    stage(
+                        quarantine,
+                        partition_path(QUARANTINE_ZONE, asset, partition),
+                        to_parquet(part.quarantine),
+                    )
+                    manifest = [{"key": k, "bytes": n} for k, n in part.objects]
+                    stage(
+                        store,
+                        partition_path(MANIFEST_ZONE, asset, partition, "landing.json"),
+                        json.dumps({"objects": manifest}, indent=1).encode(),
+                    )
+                else:
+                    stage(store, partition_path(zone, asset, partition), to_parquet(part))
         except BaseException:  # a failed write: what was staged goes, nothing became visible
             for where, key in staged:
                 where.delete(staging + key)
@@ -132,32 +147,6 @@ class LakeIOManager(ConfigurableIOManager):
         # writing leaves only its staging folder (removed by the next `egress run`).
         for where, key in staged:
             where.move(staging + key, key)
-
-    @staticmethod
-    def _stage_parts(
-        zone: str,
-        asset: str,
-        parts: dict[str, IngestBatch | pl.DataFrame],
-        store: Store,
-        quarantine: Store,
-        stage: Callable[[Store, str, bytes], None],
-    ) -> None:
-        for partition, part in parts.items():
-            if isinstance(part, IngestBatch):
-                stage(store, partition_path(zone, asset, partition), to_parquet(part.records))
-                stage(
-                    quarantine,
-                    partition_path(QUARANTINE_ZONE, asset, partition),
-                    to_parquet(part.quarantine),
-                )
-                manifest = [{"key": k, "bytes": n} for k, n in part.objects]
-                stage(
-                    store,
-                    partition_path(MANIFEST_ZONE, asset, partition, "landing.json"),
-                    json.dumps({"objects": manifest}, indent=1).encode(),
-                )
-            else:
-                stage(store, partition_path(zone, asset, partition), to_parquet(part))
 
     def load_input(self, context: InputContext) -> pl.LazyFrame:
         asset = context.asset_key.path[-1]

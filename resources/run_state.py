@@ -112,28 +112,16 @@ def lake_lock(store: Store) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _s3_lock(store: S3Store) -> Iterator[None]:
-    from botocore.exceptions import ClientError
-
-    key = store._full(LOCK_KEY)
     mine = holder() | {
         "expires": (datetime.now(UTC) + S3_LOCK_LEASE).strftime("%Y-%m-%dT%H:%M:%SZ")
     }
     for _ in range(2):
-        try:
-            store.client.put_object(
-                Bucket=store.bucket, Key=key, Body=json.dumps(mine).encode(), IfNoneMatch="*"
-            )
+        if store.create(LOCK_KEY, json.dumps(mine).encode()):
             break
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in (
-                "PreconditionFailed",
-                "ConditionalRequestConflict",
-            ):
-                raise
-            doc = _parse(store.read(LOCK_KEY).decode(errors="replace"))
-            if str(doc.get("expires", "")) > mine["since"]:
-                raise _busy(store.uri(""), doc) from None
-            store.delete(LOCK_KEY)  # the lease ran out: its run was killed
+        doc = _parse(store.read(LOCK_KEY).decode(errors="replace"))
+        if str(doc.get("expires", "")) > mine["since"]:
+            raise _busy(store.uri(""), doc)
+        store.delete(LOCK_KEY)  # the lease ran out: its run was killed
     else:
         raise _busy(store.uri(""), {})
     try:

@@ -81,16 +81,24 @@ def demo_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict
     return lake, done.stdout, summary
 
 
-def egress(args: list[str], lake: Path) -> subprocess.CompletedProcess[str]:
-    """The `egress` command as a process on `lake`; nothing from outside the repository (the
-    simulator's own ip-ranges.json classifies)."""
+EGRESS = [sys.executable, "-m", "egress_platform.app.cli"]
+
+
+def egress_env(lake: Path) -> dict[str, str]:
+    """The environment of an `egress` process on `lake`; nothing from outside the repository
+    (the simulator's own ip-ranges.json classifies)."""
     env = {**os.environ, "EGRESS_LAKE_DIR": str(lake), "DAGSTER_HOME": str(lake / ".dagster")}
     for name in ("EGRESS_SCALE", "EGRESS_IP_RANGES", "EGRESS_PARTITIONS_START"):
         env.pop(name, None)
+    return env
+
+
+def egress(args: list[str], lake: Path) -> subprocess.CompletedProcess[str]:
+    """The `egress` command as a process on `lake`, run to its end."""
     return subprocess.run(
-        [sys.executable, "-m", "egress_platform.app.cli", *args],
+        [*EGRESS, *args],
         cwd=ROOT,
-        env=env,
+        env=egress_env(lake),
         capture_output=True,
         text=True,
         timeout=900,

@@ -430,22 +430,21 @@ def clear_interrupted(instance: Any, lake: str, stores: list[Any]) -> list[str]:
     stale = instance.get_runs(
         RunsFilter(statuses=live, tags={"egress/command": "run", "egress/lake": lake})
     )
+    mine = run_tags(lake)
     for run in stale:
-        if run.tags.get("egress/pid") == str(os.getpid()):
+        if all(run.tags.get(k) == mine[k] for k in ("egress/host", "egress/pid")):
             continue  # this process's own run (a caller in the same process): not interrupted
         instance.report_run_failed(run, "interrupted: the `egress run` that started it ended")
         notes.append(f"      run {run.run_id} was interrupted (its process ended): marked failed")
-    seen: set[str] = set()
-    for store in stores:
-        for key, _ in store.list(STAGING_ZONE + "/"):
-            run_id = key.split("/")[1]
-            run = instance.get_run_by_id(run_id)
-            if run is not None and not run.is_finished:
-                continue
-            store.delete(key)
-            if run_id not in seen:
-                seen.add(run_id)
-                notes.append(f"      removed the unfinished output of run {run_id}")
+    staged = [(store, key) for store in stores for key, _ in store.list(STAGING_ZONE + "/")]
+    for run_id in sorted({key.split("/")[1] for _, key in staged}):
+        run = instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            continue
+        for store, key in staged:
+            if key.split("/")[1] == run_id:
+                store.delete(key)
+        notes.append(f"      removed the unfinished output of run {run_id}")
     return notes
 
 

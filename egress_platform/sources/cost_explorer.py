@@ -64,7 +64,7 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
                 reason = "a ResultsByTime entry without metrics (Total or Groups[].Metrics)"
                 bad.append((input_records, reason, as_json_text(result) or ""))
                 continue
-            period = result.get("TimePeriod") if isinstance(result, dict) else None
+            period = result.get("TimePeriod")  # an entry with metrics is an object
             period = period if isinstance(period, dict) else {}
             for keys, metrics in sets:
                 for metric, value in metrics.items():
