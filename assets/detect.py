@@ -30,14 +30,14 @@ from egress_platform.detect.anomalies import (
     open_events_from_rows,
     planned_change_entities,
 )
-from egress_platform.detect.features import build_features, series_frame
+from egress_platform.detect.features import LOOKBACK_HOURS, build_features, series_frame
 from egress_platform.detect.model import TRAINING_DAYS, EgressModel, train_for_day
 from egress_platform.lake_layout import HOUR_FORMAT, hour_keys, hour_of
 from egress_platform.pricing.estimate import PRICED_SCHEMA
 from resources.lake import LakeIOManager
 from resources.ml import Scorer, Trainer
 
-FEATURE_LOOKBACK = timedelta(days=8)  # the longest lag is a week
+FEATURE_LOOKBACK = timedelta(hours=LOOKBACK_HOURS)
 BACKTEST_CHECK = "backtest_on_held_out_day"
 
 
@@ -57,7 +57,7 @@ def egress_features(
     window = hour_keys(first - FEATURE_LOOKBACK, last)
     lake.require("egress_flows_hourly", keys)
     flows = lake.read_frame("egress_flows_hourly", window, PRICED_SCHEMA)
-    features = build_features(series_frame(flows))
+    features = build_features(series_frame(flows, first - FEATURE_LOOKBACK, last))
     wanted = features.filter(pl.col("hour") >= first) if features.height else features
     by_hour = (
         {h.strftime(HOUR_FORMAT): f for (h,), f in wanted.group_by("hour")} if wanted.height else {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import polars as pl
@@ -33,6 +34,7 @@ from resources.storage import LocalStore, S3Store
 
 # S3 server access logs cannot go to an SSE-KMS bucket and CloudFront's standard logs need ACLs,
 # so on AWS these two sources land in their own log-target bucket (same key layouts).
+IO_THREADS = 8  # requests to the store in flight at once
 ACCESS_LOG_PREFIXES = ("s3-access-logs/", "cloudfront-logs/")
 
 
@@ -115,38 +117,46 @@ class LakeIOManager(ConfigurableIOManager):
             parts[key] = obj
         store = self.store()
         quarantine = self.quarantine_store()
-        staging = f"{STAGING_ZONE}/{context.run_id}/"
-        staged: list[tuple[Store, str]] = []
-
-        def stage(where: Store, key: str, data: bytes) -> None:
-            where.write(staging + key, data)
-            staged.append((where, key))
-
-        try:
-            for partition, part in parts.items():
-                if isinstance(part, IngestBatch):
-                    stage(store, partition_path(zone, asset, partition), to_parquet(part.records))
-                    stage(
+        files: list[tuple[Store, str, bytes]] = []
+        for partition, part in parts.items():
+            if isinstance(part, IngestBatch):
+                manifest = [{"key": k, "bytes": n} for k, n in part.objects]
+                files += [
+                    (store, partition_path(zone, asset, partition), to_parquet(part.records)),
+                    (
                         quarantine,
                         partition_path(QUARANTINE_ZONE, asset, partition),
                         to_parquet(part.quarantine),
-                    )
-                    manifest = [{"key": k, "bytes": n} for k, n in part.objects]
-                    stage(
+                    ),
+                    (
                         store,
                         partition_path(MANIFEST_ZONE, asset, partition, "landing.json"),
                         json.dumps({"objects": manifest}, indent=1).encode(),
-                    )
-                else:
-                    stage(store, partition_path(zone, asset, partition), to_parquet(part))
-        except BaseException:  # a failed write: what was staged goes, nothing became visible
-            for where, key in staged:
-                where.delete(staging + key)
-            raise
-        # Every file of the output is written before any is visible: a run killed while
-        # writing leaves only its staging folder (removed by the next `egress run`).
-        for where, key in staged:
-            where.move(staging + key, key)
+                    ),
+                ]
+            else:
+                files.append((store, partition_path(zone, asset, partition), to_parquet(part)))
+        staging = f"{STAGING_ZONE}/{context.run_id}/"
+        staged: list[tuple[Store, str]] = []
+
+        def stage(file: tuple[Store, str, bytes]) -> None:
+            where, key, data = file
+            where.write(staging + key, data)
+            staged.append((where, key))
+
+        # Object stores answer each request in tens of milliseconds: an hourly backfill writes
+        # three files per partition, so requests go out a few at a time, not one by one.
+        with ThreadPoolExecutor(IO_THREADS) as pool:
+            writes = [pool.submit(stage, file) for file in files]
+            wait(writes)
+            failed = next((w.exception() for w in writes if w.exception()), None)
+            if failed is not None:  # a failed write: what was staged goes, nothing is visible
+                for where, key in staged:
+                    where.delete(staging + key)
+                raise failed
+            # Every file of the output is written before any is visible: a run killed while
+            # writing leaves only its staging folder (removed by the next `egress run`).
+            list(pool.map(lambda done: done[0].move(staging + done[1], done[1]), staged))
 
     def load_input(self, context: InputContext) -> pl.LazyFrame:
         asset = context.asset_key.path[-1]
@@ -158,17 +168,21 @@ class LakeIOManager(ConfigurableIOManager):
     ) -> pl.LazyFrame:
         """Partitions of ``asset`` as one LazyFrame (``missing_ok`` skips unmaterialized ones)."""
         store = self.store()
-        frames = []
-        for key in keys:
-            path = partition_path(zone_of(asset), asset, key)
-            if missing_ok and not store.exists(path):
-                continue
-            try:
-                data = store.read(path)
-            except FileNotFoundError:
-                self.require(asset, keys)
-                raise
-            frames.append(pl.read_parquet(io.BytesIO(data)))
+        if missing_ok:
+            have = set(self.partitions(asset))
+            keys = [k for k in keys if k in have]
+
+        def read(key: str) -> pl.DataFrame:
+            return pl.read_parquet(
+                io.BytesIO(store.read(partition_path(zone_of(asset), asset, key)))
+            )
+
+        try:
+            with ThreadPoolExecutor(IO_THREADS) as pool:
+                frames = list(pool.map(read, keys))
+        except FileNotFoundError:
+            self.require(asset, keys)
+            raise
         return pl.concat(frames, how="vertical_relaxed").lazy() if frames else pl.LazyFrame()
 
     def read_frame(

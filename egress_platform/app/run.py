@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from egress_platform.app.errors import StepFailed, UnusableInput
-from egress_platform.lake_layout import HOUR_FORMAT, hour_keys
+from egress_platform.lake_layout import (
+    HOUR_FORMAT,
+    QUARANTINE_ZONE,
+    UNPARTITIONED,
+    hour_keys,
+    partition_path,
+)
 from egress_platform.settings import Settings, reload_settings
 from egress_platform.sources import SOURCES
 from egress_platform.sources.discover import (
@@ -34,6 +40,7 @@ from egress_platform.sources.discover import (
     changed,
     discover,
     hour_start,
+    unmatched_quarantine,
 )
 
 Say = Callable[[str], None]
@@ -43,6 +50,7 @@ WARMUP_DAYS = 3  # detection judges hours from the fourth landed day on (the mod
 # killed at 23.5 GB RSS on a 24 GB machine (make bench, hour_to_alert); 3 days (10M) passed.
 STEP_FLOW_BYTES = 32 * 2**20
 SUMMARY_KEY = "reports/summary.json"
+UNMATCHED_OBJECTS = "unmatched_objects"  # quarantine table of landed objects no source reads
 INSTANCE_SETTINGS = "telemetry:\n  enabled: false\n"
 GROUP_ORDER = ("raw", "processed", "egress", "detect", "respond", "report")
 LAYER_TITLES = {
@@ -145,6 +153,7 @@ def run_landing(
     dagster_home: Path | None = None,
 ) -> RunOutcome:
     """Process what is new in the landing zone; return the summary (also written to the lake)."""
+    from resources.lake import to_parquet
     from resources.profiles import resources_for
     from resources.run_state import (
         LANDING_INDEX_KEY,
@@ -182,11 +191,17 @@ def run_landing(
         current = landed.digests()
         todo = changed(current, recorded.get("partitions", {}))
         say(_landed_line(landed, todo))
+        quarantine = resources["lake"].quarantine_store()
+        unmatched_key = partition_path(QUARANTINE_ZONE, UNMATCHED_OBJECTS, UNPARTITIONED)
         if landed.unmatched:
+            quarantine.write(unmatched_key, to_parquet(unmatched_quarantine(landed)))
             say(
                 f"      {len(landed.unmatched)} objects under the log prefixes match no AWS layout, "
-                f"e.g. {landed.unmatched[0][0]}: not ingested"
+                f"e.g. {landed.unmatched[0][0]}: not ingested, listed with the reason in "
+                f"{quarantine.uri(unmatched_key)}"
             )
+        else:
+            quarantine.delete(unmatched_key)
         if not any(todo.values()):
             say("nothing new since the last run: no work done")
             previous = read_state(store, SUMMARY_KEY)

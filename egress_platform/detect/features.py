@@ -2,13 +2,17 @@
 
 A series is one entity (ENI, NAT gateway, bucket, distribution) sending to one destination
 class. Traffic through a NAT gateway belongs to the NAT gateway: it is what processes (and
-bills) it. Series are dense: an hour with no traffic is a zero, and every series starts at the
-window's first hour, so a brand-new series shows as zeros followed by traffic.
+bills) it. Series are dense: an hour with no traffic is a zero.
+
+An hour's features depend only on the ``LOOKBACK_HOURS`` before it, never on how far back the
+run's window happens to reach: a series has a row in an hour when it had traffic in the
+trailing window, its history and "new" flags count inside that window, and so a four-hour run
+and a backfill give the same rows for the same hours.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 import polars as pl
@@ -32,12 +36,16 @@ FEATURES = [
     "usd_per_gb",
     "history_hours",
 ]
+LOOKBACK_HOURS = 192  # the longest lag (a week) plus a day of rolling level
 CLASS_CODES = {c: i for i, c in enumerate(DEST_CLASSES)}  # the model's code for each class
 ENTITY_TYPE_CODES = {"eni": 0, "nat_gateway": 1, "vpc_endpoint": 2, "bucket": 3, "distribution": 4}
 
 
-def series_frame(flows: pl.DataFrame) -> pl.DataFrame:
-    """Hourly USD and GB per series, dense over the window, with its top destinations."""
+def series_frame(
+    flows: pl.DataFrame, start: datetime | None = None, end: datetime | None = None
+) -> pl.DataFrame:
+    """Hourly USD and GB per series, dense over the window (``start``..``end``, by default the
+    first and last hour of traffic), with its top destinations."""
     if flows.height == 0:
         return pl.DataFrame(
             schema={
@@ -62,19 +70,23 @@ def series_frame(flows: pl.DataFrame) -> pl.DataFrame:
         pl.coalesce("dest_prefix", "dest_service", "dest_region", pl.lit("-")).alias("dest"),
         ((pl.col("bytes_out") + pl.col("bytes_in")) / GB).alias("gb"),
     )
-    first_seen = keyed.group_by([*SERIES_KEY, "dest"]).agg(pl.col("hour").min().alias("first"))
     by_dest = (
         keyed.group_by([*SERIES_KEY, "hour", "dest"])
         .agg(pl.col("estimated_usd").sum(), pl.col("gb").sum())
-        .join(first_seen, on=[*SERIES_KEY, "dest"])
         # A fixed order for the sums below: group-bys leave rows in any order, and floating
         # sums in another order differ in the last bit, which moved the model (0.1 % of $).
-        .sort([*SERIES_KEY, "hour", "dest"])
+        .sort([*SERIES_KEY, "dest", "hour"])
     )
+    before = pl.col("hour").shift(1).over([*SERIES_KEY, "dest"])
+    by_dest = by_dest.with_columns(
+        (before.is_null() | (pl.col("hour") - before > timedelta(hours=LOOKBACK_HOURS))).alias(
+            "is_new"
+        )
+    ).sort([*SERIES_KEY, "hour", "dest"])
     series = by_dest.group_by([*SERIES_KEY, "hour"]).agg(
         pl.col("estimated_usd").sum().alias("usd"),
         pl.col("gb").sum(),
-        (pl.col("gb").filter(pl.col("first") == pl.col("hour")).sum() / pl.col("gb").sum())
+        (pl.col("gb").filter(pl.col("is_new")).sum() / pl.col("gb").sum())
         .fill_nan(0.0)
         .alias("new_destination_share"),
         pl.col("dest")
@@ -83,8 +95,8 @@ def series_frame(flows: pl.DataFrame) -> pl.DataFrame:
         .str.join(",")
         .alias("top_destinations"),
     )
-    first = cast(datetime, keyed.get_column("hour").min())
-    last = cast(datetime, keyed.get_column("hour").max())
+    first = start or cast(datetime, keyed.get_column("hour").min())
+    last = end or cast(datetime, keyed.get_column("hour").max())
     hours = pl.DataFrame(
         {"hour": pl.datetime_range(first, last, "1h", time_zone="UTC", eager=True)}
     )
@@ -100,12 +112,27 @@ def series_frame(flows: pl.DataFrame) -> pl.DataFrame:
 
 
 def build_features(series: pl.DataFrame) -> pl.DataFrame:
-    """Lagged, rolling and calendar features; lags before the window are null (cold start)."""
+    """Lagged, rolling and calendar features; lags before the window are null (cold start).
+
+    Rows are kept for the hours whose trailing ``LOOKBACK_HOURS`` hold traffic of the series."""
     over = SERIES_KEY
     target = pl.col("usd")
     shifted = target.shift(1).over(over)
     entity_total = pl.col("usd").sum().over(["account_id", "entity", "hour"])
+    traffic = pl.col("gb") > 0
+    # The position of the earliest hour with traffic among this one and the LOOKBACK before it.
+    first_traffic = (
+        pl.when(traffic)
+        .then(pl.col("position").cast(pl.Float64))
+        .otherwise(float("inf"))
+        .rolling_min(LOOKBACK_HOURS + 1, min_samples=1)
+        .over(over)
+    )
+    traffic_before = traffic.cast(pl.Int32).shift(1).rolling_sum(LOOKBACK_HOURS, min_samples=1)
     frame = series.sort([*over, "hour"]).with_columns(
+        pl.int_range(pl.len()).over(over).alias("position")
+    )
+    frame = frame.with_columns(
         *[target.shift(k).over(over).alias(f"lag_{k}") for k in LAGS],
         shifted.rolling_mean(24, min_samples=1).over(over).alias("roll_mean_24"),
         shifted.rolling_std(24, min_samples=2).over(over).alias("roll_std_24"),
@@ -118,9 +145,13 @@ def build_features(series: pl.DataFrame) -> pl.DataFrame:
         pl.col("entity_type")
         .replace_strict(ENTITY_TYPE_CODES, default=9)
         .alias("entity_type_code"),
-        (target.cum_sum().over(over) - target == 0).cast(pl.Int8).alias("new_class"),
+        (traffic_before.over(over).fill_null(0) == 0).cast(pl.Int8).alias("new_class"),
         (target / entity_total).fill_nan(0.0).shift(1).over(over).alias("share_of_entity"),
         (target / pl.col("gb")).fill_nan(0.0).shift(1).over(over).alias("usd_per_gb"),
-        pl.int_range(pl.len()).over(over).alias("history_hours"),
+        (pl.col("position") - first_traffic).alias("history_hours"),
     )
-    return frame
+    return (
+        frame.filter(pl.col("history_hours").is_finite())
+        .with_columns(pl.col("history_hours").cast(pl.Int64))
+        .drop("position")
+    )

@@ -15,7 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+import polars as pl
+
 from egress_platform.sources import SOURCES
+from egress_platform.sources.common import QUARANTINE_SCHEMA
 from egress_platform.sources.landing import (
     FIREHOSE_PREFIX,
     LAYOUTS,
@@ -110,6 +113,28 @@ def discover(
     prefixes = tuple(layout_prefixes())
     landed.unmatched = [(k, s) for k, s in listing if k.startswith(prefixes) and k not in matched]
     return landed
+
+
+def unmatched_quarantine(landed: Landed) -> pl.DataFrame:
+    """The landed objects no source can read, as quarantine rows: each stays in the landing
+    zone, and the reason says why it was left and what to do."""
+    prefixes = layout_prefixes()
+    rows = []
+    for key, size in landed.unmatched:
+        prefix = next((p for p in prefixes if key.startswith(p)), "")
+        rows.append(
+            {
+                "source_file": key,
+                "line_no": None,
+                "reason": (
+                    f"the key matches none of AWS's delivery layouts under {prefix} ({size:,} "
+                    "bytes, not ingested; the object is left in the landing zone): deliver it "
+                    "under the layout its service writes, or move it out of the log prefixes"
+                ),
+                "raw": None,
+            }
+        )
+    return pl.DataFrame(rows, schema=QUARANTINE_SCHEMA)
 
 
 def _within(part: str, since: date | None, until: date | None) -> bool:

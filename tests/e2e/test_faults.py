@@ -71,6 +71,8 @@ def poison(landing: Path) -> dict[str, str]:
     )
     (landing / report).write_bytes(gzip.compress(lines + bad_lines + b"\n", mtime=0))
     placed["cur"] = report
+    # An object under a log prefix in no layout AWS writes: left where it is, and quarantined.
+    placed["unmatched"] = put(flow.rsplit("/", 1)[0] + "/notes.txt", b"copied by hand\n")
     return placed
 
 
@@ -125,6 +127,7 @@ def faulted(small_account: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     summary = json.loads((lake / "reports" / "summary.json").read_text())
     return {
         "lake": lake,
+        "landing": landing,
         "placed": placed,
         "expected": expected,
         "resumed": resumed,
@@ -157,3 +160,10 @@ def test_every_valid_record_is_in_the_lake_and_every_poison_in_quarantine(
         assert stored.height == faulted["expected"][source], source
         quarantined = pl.read_parquet(lake / "quarantine" / spec.asset_name / "*" / "*.parquet")
         assert faulted["placed"][source] in quarantined.get_column("source_file").to_list(), source
+    assert faulted["summary"]["unmatched_objects"] == 1
+    unmatched = pl.read_parquet(
+        lake / "quarantine" / "unmatched_objects" / "partition=all" / "*.parquet"
+    )
+    assert unmatched.get_column("source_file").to_list() == [faulted["placed"]["unmatched"]]
+    assert "matches none of AWS's delivery layouts under AWSLogs/" in unmatched["reason"][0]
+    assert (faulted["landing"] / faulted["placed"]["unmatched"]).is_file()  # nothing lost

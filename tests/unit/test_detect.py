@@ -18,7 +18,12 @@ from egress_platform.detect.anomalies import (
     planned_change_entities,
 )
 from egress_platform.detect.evaluate import score_against_truth
-from egress_platform.detect.features import FEATURES, build_features, series_frame
+from egress_platform.detect.features import (
+    FEATURES,
+    LOOKBACK_HOURS,
+    build_features,
+    series_frame,
+)
 from egress_platform.detect.model import EgressModel, train, training_window
 from egress_platform.network.facts import FACTS_SCHEMA
 from egress_platform.pricing.estimate import price_facts
@@ -249,6 +254,41 @@ def test_top_destinations_break_ties_by_name_so_reruns_are_identical() -> None:
         for s in range(5)
     ]
     assert set(orders) == {"81.2.6.0/24,81.2.7.0/24,81.2.8.0/24"}
+
+
+def test_an_hours_features_are_the_same_in_a_four_hour_run_and_in_a_backfill() -> None:
+    """egress_features reads LOOKBACK_HOURS before its range: whatever the range, the rows of an
+    hour are the same (issue 16: a 4-hour run gave 18 series per hour, the backfill 21)."""
+    hours = 24 * 14
+    quiet_then_back = [1.0] * 24 + [0.0] * (hours - 24)  # traffic only in the first day ...
+    quiet_then_back[24 * 12 + 2] = 2.0  # ... and once more ten days later: new again
+    late = [0.0] * (24 * 11) + [3.0] * (hours - 24 * 11)  # a series that starts on day 11
+    flows = flows_for(
+        {
+            ("eni-web", "internet"): diurnal(3.0, hours, 1),
+            ("eni-old", "internet"): quiet_then_back,
+            ("eni-late", "internet"): late,
+            ("eni-gone", "internet"): [1.0] * 24 * 3 + [0.0] * (hours - 24 * 3),
+        },
+        hours,
+    )
+    start = T0 + timedelta(days=12)  # the hourly run's range: hours 288-291
+    lookback = timedelta(hours=LOOKBACK_HOURS)
+
+    def run(first: datetime, last: datetime) -> pl.DataFrame:
+        window = flows.filter(pl.col("hour").is_between(first - lookback, last))
+        features = build_features(series_frame(window, first - lookback, last))
+        return features.filter(pl.col("hour").is_between(start, start + timedelta(hours=3)))
+
+    hourly = run(start, start + timedelta(hours=3))
+    backfill = run(T0, T0 + timedelta(hours=hours - 1))
+    assert_frame_equal(hourly, backfill)
+    got = hourly.filter(pl.col("hour") == start + timedelta(hours=2)).sort("entity")
+    # eni-gone's last traffic was 9 days before: no row; eni-old is new again after 11 days.
+    assert got["entity"].to_list() == ["eni-late", "eni-old", "eni-web"]
+    assert got["new_class"].to_list() == [0, 1, 0]
+    assert got["history_hours"].to_list() == [26, 0, LOOKBACK_HOURS]  # eni-late: since day 11
+    assert got["new_destination_share"].to_list() == [0.0, 1.0, 0.0]
 
 
 def test_the_product_judges_each_hour_through_the_detector_core() -> None:

@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import polars as pl
+from polars.testing import assert_frame_equal
+
 from egress_platform.app.run import segments
-from egress_platform.sources.discover import changed, discover
+from egress_platform.sources.common import QUARANTINE_SCHEMA
+from egress_platform.sources.discover import changed, discover, unmatched_quarantine
 
 FLOW = (
     "AWSLogs/o-exampleorg1/111122223333/vpcflowlogs/eu-west-1/2026/01/01/"
@@ -48,6 +52,28 @@ def test_partitions_come_from_the_keys_of_every_layout() -> None:
         "firehose/errors/processing-failed/2026/01/01/egress-raw-1-x",
     ]
     assert landed.object_count == 5
+
+
+def test_unmatched_objects_are_quarantine_rows_that_say_what_to_do() -> None:
+    got = unmatched_quarantine(discover(LISTING, manifest))
+    reason = (
+        "the key matches none of AWS's delivery layouts under {} ({} bytes, not ingested; the "
+        "object is left in the landing zone): deliver it under the layout its service writes, "
+        "or move it out of the log prefixes"
+    )
+    expected = pl.DataFrame(
+        {
+            "source_file": [
+                "AWSLogs/111122223333/vpcflowlogs/eu-west-1/2026/01/01/notes.txt",
+                "firehose/errors/processing-failed/2026/01/01/egress-raw-1-x",
+            ],
+            "line_no": [None, None],
+            "reason": [reason.format("AWSLogs/", 3), reason.format("firehose/", 5)],
+            "raw": [None, None],
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+    assert_frame_equal(got.sort("source_file"), expected)
 
 
 def test_a_partition_changes_when_its_objects_do_and_only_then() -> None:

@@ -36,7 +36,7 @@ HOURS = ["2026-01-01-00:00", "2026-01-01-01:00", "2026-01-01-02:00"]
 # killed there), after the first two told the test they are on disk.
 WRITER = textwrap.dedent(
     """
-    import sys, time
+    import itertools, sys, time
     from pathlib import Path
     import polars as pl
     from dagster import (AssetExecutionContext, DagsterInstance, HourlyPartitionsDefinition,
@@ -46,10 +46,12 @@ WRITER = textwrap.dedent(
     from resources.storage import LocalStore
 
     lake, home, ready = sys.argv[1], sys.argv[2], Path(sys.argv[3])
-    real_write, written = LocalStore.write, []
+    real_write, written, calls = LocalStore.write, [], itertools.count()
 
-    def slow_write(self, key, data):
-        if len(written) == 2:
+    def slow_write(self, key, data):  # the third write hangs once the other two are done
+        if next(calls) == 2:
+            while len(written) < 2:
+                time.sleep(0.01)
             ready.write_text("2")
             time.sleep(600)
         real_write(self, key, data)
