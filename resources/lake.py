@@ -32,9 +32,9 @@ from egress_platform.sources.ingest import IngestBatch
 from egress_platform.store import Store
 from resources.storage import LocalStore, S3Store
 
+IO_THREADS = 8  # requests to the store in flight at once
 # S3 server access logs cannot go to an SSE-KMS bucket and CloudFront's standard logs need ACLs,
 # so on AWS these two sources land in their own log-target bucket (same key layouts).
-IO_THREADS = 8  # requests to the store in flight at once
 ACCESS_LOG_PREFIXES = ("s3-access-logs/", "cloudfront-logs/")
 
 
