@@ -63,5 +63,11 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
     return app
 
 
+def synth_outdir(environ: dict[str, str]) -> str:
+    """Where the templates go: the folder the cdk CLI names (``cdk synth -o DIR`` sets
+    CDK_OUTDIR), else cdk.out/ in the repository (``make synth``)."""
+    return environ.get("CDK_OUTDIR") or str(Path(__file__).resolve().parents[1] / "cdk.out")
+
+
 if __name__ == "__main__":
-    build_app(str(Path(__file__).resolve().parents[1] / "cdk.out")).synth()
+    build_app(synth_outdir(dict(os.environ))).synth()

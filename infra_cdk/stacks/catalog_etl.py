@@ -129,7 +129,7 @@ class CatalogEtlStack(Stack):
             "FlowsJob",
             name=FLOWS_JOB,
             role=self.job_role.role_arn,
-            glue_version="4.0",
+            glue_version="5.0",  # Python 3.11, which the package (polars 2) needs
             worker_type="G.1X",
             number_of_workers=2,
             timeout=60,

@@ -132,6 +132,7 @@ def test_glue_job_runs_the_repository_script_with_the_package(templates: dict[st
     job = next(iter(etl.find_resources("AWS::Glue::Job").values()))["Properties"]
     assert job["Name"] == "egress-processed-vpc-flows"
     assert job["Command"]["Name"] == "glueetl"
+    assert job["GlueVersion"] == "5.0"  # Python 3.11: Glue 4.0's 3.10 cannot import the package
     assert "--extra-py-files" in job["DefaultArguments"]
     assert job["SecurityConfiguration"] == "egress-glue"
     etl.has_resource_properties("AWS::Glue::Database", {"DatabaseInput": {"Name": "egress_lake"}})
@@ -347,3 +348,15 @@ def test_alarms_cover_lambdas_executions_firehose_and_dead_letters(
     assert metrics.count("AWS/SQS:ApproximateNumberOfMessagesVisible") == 2
     for alarm in alarms:
         assert alarm["AlarmActions"], alarm
+
+
+def test_the_cdk_cli_runs_the_project_environment_and_writes_where_it_is_told() -> None:
+    """`cdk synth` from the repository root: cdk.json runs the project's interpreter (the system
+    python has no aws_cdk), and `-o DIR` (CDK_OUTDIR) is where the app writes."""
+    from infra_cdk.app import synth_outdir
+
+    root = Path(__file__).resolve().parents[2]
+    app = json.loads((root / "cdk.json").read_text())["app"]
+    assert app.split()[0] == ".venv/bin/python" and app.endswith("-m infra_cdk.app")
+    assert synth_outdir({"CDK_OUTDIR": "/tmp/out"}) == "/tmp/out"
+    assert synth_outdir({}) == str(root / "cdk.out")
