@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -360,3 +361,12 @@ def test_the_cdk_cli_runs_the_project_environment_and_writes_where_it_is_told() 
     assert app.split()[0] == ".venv/bin/python" and app.endswith("-m infra_cdk.app")
     assert synth_outdir({"CDK_OUTDIR": "/tmp/out"}) == "/tmp/out"
     assert synth_outdir({}) == str(root / "cdk.out")
+
+
+def test_the_readme_counts_the_alarms_the_templates_hold(templates: dict[str, Any]) -> None:
+    """The cost at rest in the README is the synthesized templates' own figure."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    said = re.search(r"CloudWatch alarms \(\$0\.10 each per month,\s+(\d+) of them\)", readme)
+    assert said, "the README no longer states the alarm count"
+    alarms = sum(len(t.find_resources("AWS::CloudWatch::Alarm")) for t in templates.values())
+    assert int(said.group(1)) == alarms == 8
