@@ -28,16 +28,19 @@ from egress_platform.detect.anomalies import (
     judge_hours,
     latest_rows,
     open_events_from_rows,
-    planned_change_entities,
 )
 from egress_platform.detect.features import LOOKBACK_HOURS, build_features, series_frame
 from egress_platform.detect.model import TRAINING_DAYS, EgressModel, train_for_day
+from egress_platform.detect.planned import planned_changes as planned_changes_of
 from egress_platform.lake_layout import HOUR_FORMAT, hour_keys, hour_of
 from egress_platform.pricing.estimate import PRICED_SCHEMA
 from resources.lake import LakeIOManager
 from resources.ml import Scorer, Trainer
+from resources.planned import PlannedChangeSource
 
 FEATURE_LOOKBACK = timedelta(hours=LOOKBACK_HOURS)
+CLOUDTRAIL = "processed_cloudtrail"
+TAG_CALLS_BEFORE = timedelta(hours=48)
 BACKTEST_CHECK = "backtest_on_held_out_day"
 
 
@@ -134,18 +137,25 @@ def load_model(lake: LakeIOManager, day_key: str) -> EgressModel:
         "destinations, onset, detection time, actual vs expected vs upper bound, extra $/h and "
         "projected $/day and $/month, severity, type. Events continue across hours under one id."
     ),
-    **lake_asset("detect", HOURLY, {"parquet", "lightgbm"}, after_upstream(CONFIG_ITEMS)),
-    deps=["egress_features", "egress_model", "processed_config_items"],
+    **lake_asset(
+        "detect", HOURLY, {"parquet", "lightgbm"}, after_upstream(CONFIG_ITEMS, CLOUDTRAIL)
+    ),
+    deps=["egress_features", "egress_model", CONFIG_ITEMS, CLOUDTRAIL],
 )
 def egress_anomalies(
-    context: AssetExecutionContext, lake: ResourceParam[LakeIOManager], scorer: Scorer
+    context: AssetExecutionContext,
+    lake: ResourceParam[LakeIOManager],
+    scorer: Scorer,
+    planned_changes: PlannedChangeSource,
 ) -> Output[dict[str, pl.DataFrame]]:
     keys = list(context.partition_keys)
     first, last = hour_of(keys[0]), hour_of(keys[-1])
     lake.require("egress_features", keys)
     features = lake.read_frame("egress_features", hour_keys(first - timedelta(hours=24), last), {})
-    config = lake.read_frame("processed_config_items", sorted({k[:10] for k in keys}), {})
-    planned = planned_change_entities(config)
+    config = lake.read_frame(CONFIG_ITEMS, sorted({k[:10] for k in keys}), {})
+    # Tagging calls from two days before the first hour: a tag set before a migration starts.
+    trail = lake.read_frame(CLOUDTRAIL, hour_keys(first - TAG_CALLS_BEFORE, last), {})
+    planned = planned_changes_of(config, trail, planned_changes.tag_key, planned_changes.windows())
     previous = lake.read_frame(
         "egress_anomalies",
         [(first - timedelta(hours=1)).strftime(HOUR_FORMAT)],

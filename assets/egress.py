@@ -168,7 +168,9 @@ def cost_reconciliation(
             "days": len(out),
             "cur_transfer_usd": summary["cur_transfer_usd"],
             "estimated_usd": summary["estimated_usd"],
+            "assumed_usd": summary["assumed_usd"],
             "explained_share": MetadataValue.float(summary["explained_share"]),
+            "by_usage_type": MetadataValue.json(summary["by_usage_type"]),
             "explained_share_by_day": MetadataValue.json(
                 {str(d): round(s, 4) if s else None for d, _, _, s in per_day.iter_rows()}
             ),

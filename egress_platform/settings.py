@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     auto_max_risk: Literal["low", "medium", "high"] = Field(
         "low", description="auto mode applies actions up to this risk"
     )
+    planned_change_tag: str = Field(
+        "egress:planned-change",
+        description="tag key that marks a resource's traffic change as planned (Config or "
+        "CreateTags/PutBucketTagging in CloudTrail): its anomalies are suppressed",
+    )
+    change_windows: str = Field(
+        "",
+        description='JSON file of planned change windows: {"windows": [{"resource_id": '
+        '"eni-... or *", "start": ISO time, "end": ISO time, "reason": "..."}]}',
+    )
     alerts_file: str = Field(
         "", description="local profile: alert outbox file (default <lake>/reports/alerts.jsonl)"
     )

@@ -16,6 +16,7 @@ from resources.ml import (
     SageMakerTrainer,
 )
 from resources.network import AwsIpRanges, ip_ranges_for
+from resources.planned import PlannedChangeSource
 from resources.respond import (
     AwsExecutor,
     BedrockLlm,
@@ -36,6 +37,10 @@ def lake_dir() -> Path:
     return get_settings().lake_root()
 
 
+def planned_changes_for(s: Settings) -> PlannedChangeSource:
+    return PlannedChangeSource(tag_key=s.planned_change_tag, windows_file=s.change_windows)
+
+
 def resources_for(profile: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
     s = settings or reload_settings()  # once per definitions load: the environment as it is now
     profile = profile or s.profile
@@ -50,6 +55,7 @@ def resources_for(profile: str | None = None, settings: Settings | None = None) 
             "trainer": LocalTrainer(),
             "scorer": LocalScorer(),
             "aws_ip_ranges": ip_ranges_for(s.ip_ranges, landing),
+            "planned_changes": planned_changes_for(s),
             "llm": TemplateLlm(),
             "executor": LocalExecutor(),
             "notifier": LocalNotifier(path=s.alerts_file or notifier_path(str(root))),
@@ -73,6 +79,7 @@ def resources_for(profile: str | None = None, settings: Settings | None = None) 
             ),
             "etl": GlueEtl(job_name=s.glue_flows_job, region_name=region),
             "aws_ip_ranges": AwsIpRanges(source=s.ip_ranges),
+            "planned_changes": planned_changes_for(s),
             "trainer": SageMakerTrainer(
                 role_arn=s.sagemaker_role_arn,
                 bucket=lake_bucket,

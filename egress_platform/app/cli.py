@@ -169,10 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--until", type=_date, help="only partitions up to this day, YYYY-MM-DD")
     ev = sub.add_parser(
         "evaluate",
-        help="score the detector on simulated accounts against their ground truth",
+        help="score the detector on simulated accounts, or on a labelled landing zone",
         description="Simulate one account per seed, run the local pipeline end to end (classify, "
         "price, features, daily-retrained model, hourly detection) and score the anomalies "
-        "against ground_truth.json: recall, precision per event, detection delay, $ impact error.",
+        "against ground_truth.json: recall, precision per event, detection delay, $ impact "
+        "error, root cause, share of the bill explained. With --landing and --truth, score a "
+        "landing zone that is already there (any tool's, in AWS's delivery layout) against a "
+        "ground-truth file in the format of egress_platform/detect/ground_truth.schema.json.",
+    )
+    ev.add_argument("--landing", help="a landing zone to score instead of simulated seeds")
+    ev.add_argument("--truth", type=Path, help="its ground-truth JSON file (with --landing)")
+    ev.add_argument(
+        "--lake", type=Path, help="with --landing: where the lake goes (default: a temporary one)"
     )
     ev.add_argument(
         "--seeds", type=_seeds, default=[1, 2, 3], help="comma-separated (default 1,2,3)"
@@ -421,6 +429,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from egress_platform.app.evaluation import evaluate, table
 
+    if (args.landing is None) != (args.truth is None):
+        raise CliError("--landing and --truth go together: the landing zone and its ground truth")
     if not args.seeds:
         raise CliError("--seeds names no seed; give comma-separated integers, e.g. 1,2,3")
     remote = args.ip_ranges.startswith(("http://", "https://"))
@@ -432,12 +442,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.ip_ranges:
         os.environ["EGRESS_IP_RANGES"] = args.ip_ranges
         reload_settings()
-    _say(f"evaluating seeds {args.seeds} over {args.days} days each ...")
-    report = evaluate(args.seeds, args.days, _say)
+    if args.landing is not None:
+        report = _evaluate_landing(args)
+    else:
+        _say(f"evaluating seeds {args.seeds} over {args.days} days each ...")
+        report = evaluate(args.seeds, args.days, _say)
     _say(table(report))
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     _say(f"report written to {args.out}")
     return 0
+
+
+def _evaluate_landing(args: argparse.Namespace) -> dict[str, Any]:
+    import tempfile
+
+    from egress_platform.app.evaluation import TruthError, evaluate_landing, load_truth
+
+    if not str(args.landing).startswith("s3://") and not Path(args.landing).is_dir():
+        raise CliError(f"--landing {args.landing} is not a folder; give the landing zone's root")
+    try:
+        load_truth(args.truth)  # before the run, not after it
+    except TruthError as error:
+        raise CliError(str(error)) from None
+    _say(f"evaluating the landing zone {args.landing} against {args.truth} ...")
+    if args.lake is not None:
+        return evaluate_landing(args.landing, args.truth, args.lake, _say)
+    with tempfile.TemporaryDirectory(prefix="egress-eval-") as tmp:
+        return evaluate_landing(args.landing, args.truth, Path(tmp) / "lake", _say)
 
 
 def _writable_file(path: Path, flag: str) -> None:

@@ -14,7 +14,36 @@ import polars as pl
 from egress_platform.simulate import simulate
 
 COLUMNS = ("seed", "incidents", "detected", "recall", "events", "precision", "benign_alerts",
-           "median_delay_h", "median_impact_error", "rca_accuracy")  # fmt: skip
+           "median_delay_h", "median_impact_error", "rca_accuracy", "bill_explained")  # fmt: skip
+TRUTH_SCHEMA = Path(__file__).resolve().parents[1] / "detect" / "ground_truth.schema.json"
+
+
+class TruthError(ValueError):
+    """A ground-truth file that cannot be used: the message says where and what to fix."""
+
+
+def load_truth(path: Path) -> dict[str, Any]:
+    """A ground-truth file, checked against ``ground_truth.schema.json``."""
+    import jsonschema
+
+    try:
+        truth = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise TruthError(
+            f"cannot read {path}: {getattr(error, 'strerror', None) or error}"
+        ) from None
+    except ValueError as error:
+        raise TruthError(f"{path} is not JSON ({error})") from None
+    schema = json.loads(TRUTH_SCHEMA.read_text())
+    problem = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(truth)
+    )
+    if problem is not None:
+        where = "/".join(str(p) for p in problem.absolute_path) or "(top level)"
+        raise TruthError(
+            f"{path} at {where}: {problem.message} (see {TRUTH_SCHEMA.name} for the format)"
+        )
+    return dict(truth)
 
 
 def score_lake(lake: Path, truth: dict[str, Any]) -> tuple[dict[str, Any], pl.DataFrame]:
@@ -22,6 +51,7 @@ def score_lake(lake: Path, truth: dict[str, Any]) -> tuple[dict[str, Any], pl.Da
     anomaly events scored (suppressed ones too: both scores leave them out themselves)."""
     from assets.report import latest_events
     from egress_platform.detect.evaluate import rca_accuracy, score_against_truth
+    from egress_platform.pricing.reconcile import RECONCILIATION_SCHEMA, reconciliation_summary
     from egress_platform.rca.report import REPORT_SCHEMA
     from resources.lake import LocalLakeIOManager
 
@@ -29,7 +59,35 @@ def score_lake(lake: Path, truth: dict[str, Any]) -> tuple[dict[str, Any], pl.Da
     events = latest_events(store)
     score = score_against_truth(events, truth)
     rca = rca_accuracy(store.read_all("rca_reports", REPORT_SCHEMA), events, truth)
-    return {**score.summary(), **rca, "per_incident": score.per_incident}, events
+    bill = reconciliation_summary(store.read_all("cost_reconciliation", RECONCILIATION_SCHEMA))
+    reconciliation = {
+        "bill_explained": bill["explained_share"] if bill["cur_transfer_usd"] else None,
+        "bill_assumed_usd": bill["assumed_usd"],
+        "bill_by_usage_type": bill["by_usage_type"],
+    }
+    summary = {**score.summary(), **rca, **reconciliation}
+    return {**summary, "per_incident": score.per_incident}, events
+
+
+def evaluate_landing(
+    landing: str, truth_path: Path, lake: Path, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Run the pipeline on a landing zone that is already there and score it against a
+    ground-truth file: the same scoring as the simulated seeds, for accounts others wrote."""
+    from egress_platform.app.run import run_landing
+
+    truth = load_truth(truth_path)
+    run_landing(landing, str(lake), lambda _: None, dagster_home=lake / ".dagster")
+    score, events = score_lake(lake, truth)
+    row = {"seed": Path(landing).name or landing, **score}
+    say(f"  {row['seed']}: {_shown(score)}")
+    result = {**row, "anomalies": events.drop("baseline_profile").to_dicts()}
+    return {"landing": landing, "truth": str(truth_path), "seeds": [result], "overall": row}
+
+
+def _shown(score: dict[str, Any]) -> dict[str, Any]:
+    hidden = ("per_incident", "rca_judged", "rca_correct", "bill_by_usage_type")
+    return {k: v for k, v in score.items() if k not in hidden}
 
 
 def evaluate_seed(seed: int, days: int, work: Path, say: Callable[[str], None]) -> dict[str, Any]:
@@ -41,10 +99,7 @@ def evaluate_seed(seed: int, days: int, work: Path, say: Callable[[str], None]) 
     run_landing(str(landing), str(lake), lambda _: None, dagster_home=lake / ".dagster")
     truth = json.loads((landing / "ground_truth.json").read_text())
     score, events = score_lake(lake, truth)
-    shown = {
-        k: v for k, v in score.items() if k not in ("per_incident", "rca_judged", "rca_correct")
-    }
-    say(f"  seed {seed}: {shown} rca {score['rca_correct']}/{score['rca_judged']}")
+    say(f"  seed {seed}: {_shown(score)} rca {score['rca_correct']}/{score['rca_judged']}")
     return {"seed": seed, **score, "anomalies": events.drop("baseline_profile").to_dicts()}
 
 
@@ -75,6 +130,8 @@ def evaluate(seeds: list[int], days: int, say: Callable[[str], None]) -> dict[st
     overall["rca_accuracy"] = (
         round(overall["rca_correct"] / overall["rca_judged"], 3) if overall["rca_judged"] else None
     )
+    shares = [r["bill_explained"] for r in results if r.get("bill_explained") is not None]
+    overall["bill_explained"] = round(min(shares), 4) if shares else None  # the worst account
     return {"days": days, "seeds": results, "overall": overall}
 
 

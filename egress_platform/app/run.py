@@ -619,6 +619,18 @@ def say_summary(summary: dict[str, Any], say: Say) -> None:
             f"${recon['estimated_usd']:,.2f} = {recon['explained_share']:.1%} "
             f"({'within' if recon['within_tolerance'] else 'OUTSIDE'} the 3% tolerance)"
         )
+        if recon.get("assumed_usd"):
+            say(
+                f"  of which ${recon['assumed_usd']:,.2f} is traffic to destinations the logs and "
+                "Config cannot place (class unknown), priced at its most likely rate"
+            )
+        for line in recon.get("by_usage_type", []):
+            if abs(line["unexplained_usd"]) >= 0.01 or line["assumed_usd"] >= 0.01:
+                say(
+                    f"  {line['usage_types'] or line['transfer_class']:<34}bill {line['cur_usd']:>10,.2f}"
+                    f"  explained {line['explained_usd']:>10,.2f}  assumed {line['assumed_usd']:>8,.2f}"
+                    f"  unexplained {line['unexplained_usd']:>9,.2f}"
+                )
     else:
         say("bill reconciliation: no CUR data-transfer lines landed")
     if not summary["anomalies"]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ import polars as pl
 
 from egress_platform.detect.core import CoreSettings, strength
 from egress_platform.detect.features import SERIES_KEY
+from egress_platform.detect.planned import PlannedChanges
 from egress_platform.pricing.price_book import HOURS_PER_MONTH
 
 ANOMALY_SCHEMA: dict[str, pl.DataType] = {
@@ -50,7 +51,6 @@ ANOMALY_SCHEMA: dict[str, pl.DataType] = {
     "baseline_profile": pl.String(),
     "quiet_hours": pl.Int64(),
 }
-PLANNED_CHANGE_TAG = "egress:planned-change"
 
 
 # The core's view of an hourly cost series: the model's forecast is the surprise (an hour
@@ -196,14 +196,14 @@ def detect(
     judge_from: datetime,
     config: DetectorConfig = DEFAULT_CONFIG,
     open_events: list[OpenEvent] | None = None,
-    planned_entities: dict[str, str] | None = None,
+    planned_entities: PlannedChanges | Mapping[str, str] | None = None,
 ) -> tuple[pl.DataFrame, list[OpenEvent]]:
     """Judge every hour from ``judge_from`` in ``scored`` (features + expected/upper USD).
 
     Returns one row per event seen in those hours (its latest state) and the events still open
     at the end, to carry into the next run.
     """
-    planned = planned_entities or {}
+    planned = PlannedChanges.of(planned_entities)
     carried = {e.key: e for e in (open_events or [])}
     rows: dict[str, dict[str, Any]] = {}
     still_open: list[OpenEvent] = []
@@ -236,7 +236,9 @@ def detect(
                     event.last_actual, event.last_expected, event.last_upper = actual, base, bound
                 else:
                     event.quiet_hours += 1
-                rows[event.anomaly_id] = event.to_row(config, "open", planned.get(key[1]))
+                rows[event.anomaly_id] = event.to_row(
+                    config, "open", planned.reason(key[1], event.onset)
+                )
                 if event.quiet_hours > config.gap_hours:
                     rows[event.anomaly_id]["status"] = "closed"
                     event = None
@@ -258,7 +260,9 @@ def detect(
                     last_expected=expected[i],
                     last_upper=upper[i],
                 )
-                rows[event.anomaly_id] = event.to_row(config, "open", planned.get(key[1]))
+                rows[event.anomaly_id] = event.to_row(
+                    config, "open", planned.reason(key[1], event.onset)
+                )
         if event is not None:
             still_open.append(event)
     still_open.extend(carried.values())
@@ -270,21 +274,6 @@ def detect(
     return frame.sort("onset_hour", "entity"), still_open
 
 
-def planned_change_entities(config_items: pl.DataFrame) -> dict[str, str]:
-    """Entities (ENI, instance, bucket...) tagged ``egress:planned-change``, with the tag value."""
-    if config_items.height == 0 or "tags" not in config_items.columns:
-        return {}
-    found: dict[str, str] = {}
-    for resource_id, tags in config_items.select("resource_id", "tags").iter_rows():
-        try:
-            parsed = json.loads(tags) if tags else {}
-        except json.JSONDecodeError:
-            continue
-        if isinstance(parsed, dict) and PLANNED_CHANGE_TAG in parsed:
-            found[resource_id] = f"tagged {PLANNED_CHANGE_TAG}={parsed[PLANNED_CHANGE_TAG]}"
-    return found
-
-
 Predict = Callable[[pl.DataFrame], pl.DataFrame]
 
 
@@ -293,7 +282,7 @@ def judge_hour(
     hour: datetime,
     predict: Predict,
     open_events: list[OpenEvent],
-    planned: dict[str, str] | None = None,
+    planned: PlannedChanges | Mapping[str, str] | None = None,
     config: DetectorConfig = DEFAULT_CONFIG,
 ) -> tuple[pl.DataFrame, list[OpenEvent]]:
     """Judge one hour with a day's model: the 24 hours before it ride along, because an
@@ -310,7 +299,7 @@ def judge_hours(
     hours: list[datetime],
     predictor: Callable[[datetime], Predict],
     open_events: list[OpenEvent],
-    planned: dict[str, str] | None = None,
+    planned: PlannedChanges | Mapping[str, str] | None = None,
     config: DetectorConfig = DEFAULT_CONFIG,
 ) -> tuple[list[pl.DataFrame], list[OpenEvent]]:
     """Judge hours in order, each with the model of its day (``predictor``), carrying the open

@@ -113,7 +113,10 @@ def egress_facts(inputs: EgressInputs) -> pl.DataFrame:
             .drop("owner_account", "owner_region")
         )
     return pl.concat(
-        [flow_egress_facts(inputs.classified_flows), served.select(list(FACTS_SCHEMA))],
+        [
+            flow_egress_facts(inputs.classified_flows, inputs.network),
+            served.select(list(FACTS_SCHEMA)),
+        ],
         how="vertical",
     ).select(list(FACTS_SCHEMA))
 

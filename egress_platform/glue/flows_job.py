@@ -21,7 +21,13 @@ from typing import Any
 import polars as pl
 
 from egress_platform.lake_layout import PARTITION
-from egress_platform.network.classify import CLASSIFIED_SCHEMA, FACT_KEY, RECORD_KEY
+from egress_platform.network.classify import (
+    ASSUMED_FOR_UNKNOWN,
+    CLASSIFIED_SCHEMA,
+    FACT_KEY,
+    RECORD_KEY,
+    UNKNOWN,
+)
 from egress_platform.network.ip_ranges import IpRanges, load_ip_ranges
 from egress_platform.network.topology import ADDRESS_SCHEMA, ENI_SCHEMA, NetworkMetadata
 
@@ -140,10 +146,8 @@ def _classified_columns() -> list[Any]:
         F.when(
             col("scope") == "vpc",
             F.when(F.coalesce(col("cp_is_endpoint"), lit(False)), lit("vpc_endpoint"))
-            .when(
-                col("cp_az_id").isNull() | own_az.isNull() | (col("cp_az_id") == own_az),
-                lit("intra_az"),
-            )
+            .when(col("cp_az_id").isNull() | own_az.isNull(), lit(UNKNOWN))
+            .when(col("cp_az_id") == own_az, lit("intra_az"))
             .otherwise(lit("inter_az")),
         )
         .when(
@@ -158,7 +162,8 @@ def _classified_columns() -> list[Any]:
                 | F.coalesce(col("private_route") == "peering", lit(False)),
                 lit("peering"),
             )
-            .otherwise(lit("intra_az")),
+            .when(F.coalesce(col("private_route") == "link_local", lit(False)), lit("intra_az"))
+            .otherwise(lit(UNKNOWN)),
         )
         .when(via_nat, lit("nat_gateway"))
         .when(gateway_endpoint, lit("vpc_endpoint"))
@@ -172,10 +177,17 @@ def _classified_columns() -> list[Any]:
         .when(col("aws_region").isNotNull() & (col("aws_region") != "GLOBAL"), lit("inter_region"))
         .otherwise(lit("internet"))
     )
+    assumed_class = F.when(
+        dest_class == UNKNOWN,
+        F.when(col("scope") == "vpc", lit(ASSUMED_FOR_UNKNOWN["vpc"])).otherwise(
+            lit(ASSUMED_FOR_UNKNOWN["private"])
+        ),
+    )
     derived = {
         "entity_type": F.coalesce(col("entity_type"), lit("eni")),
         "entity_id": F.coalesce(col("entity_id"), col("interface_id")),
         "dest_class": dest_class,
+        "assumed_class": assumed_class,
         "dest_region": F.when(col("scope").isin("vpc", "private"), own_region).otherwise(
             col("aws_region")
         ),

@@ -72,12 +72,21 @@ CLASSIFIED_SCHEMA: dict[str, pl.DataType] = {
     "entity_type": pl.String(),
     "entity_id": pl.String(),
     "dest_class": pl.String(),
+    "assumed_class": pl.String(),  # what an ``unknown`` destination is priced as
     "dest_region": pl.String(),
     "dest_az": pl.String(),
     "dest_service": pl.String(),
     "dest_prefix": pl.String(),
     "via_nat_gateway_id": pl.String(),
 }
+
+
+UNKNOWN = "unknown"
+# An unknown destination is never free: it is priced as its most likely class. In-VPC traffic
+# whose AZ Config does not give (either side) crosses an AZ more often than not once a VPC
+# spans two or more; a private address outside every VPC and known route is most often an
+# on-premises or other network behind a transit gateway or Direct Connect (about $0.02/GB out).
+ASSUMED_FOR_UNKNOWN = {"vpc": "inter_az", "private": "transit_gateway"}
 
 
 STAGE_KEY = [
@@ -239,7 +248,9 @@ def classification_columns() -> dict[str, pl.Expr]:
         .then(
             pl.when(col("cp_is_endpoint").fill_null(False))
             .then(lit("vpc_endpoint"))
-            .when(col("cp_az_id").is_null() | own_az.is_null() | (col("cp_az_id") == own_az))
+            .when(col("cp_az_id").is_null() | own_az.is_null())
+            .then(lit(UNKNOWN))
+            .when(col("cp_az_id") == own_az)
             .then(lit("intra_az"))
             .otherwise(lit("inter_az"))
         )
@@ -249,7 +260,9 @@ def classification_columns() -> dict[str, pl.Expr]:
             .then(lit("transit_gateway"))
             .when(path.is_in([4, 5]) | (col("private_route") == "peering"))
             .then(lit("peering"))
-            .otherwise(lit("intra_az"))
+            .when(col("private_route") == "link_local")
+            .then(lit("intra_az"))
+            .otherwise(lit(UNKNOWN))
         )
         .when(via_nat)
         .then(lit("nat_gateway"))
@@ -263,10 +276,16 @@ def classification_columns() -> dict[str, pl.Expr]:
         .then(lit("inter_region"))
         .otherwise(lit("internet"))
     )
+    assumed_class = pl.when(dest_class == UNKNOWN).then(
+        pl.when(col("scope") == "vpc")
+        .then(lit(ASSUMED_FOR_UNKNOWN["vpc"]))
+        .otherwise(lit(ASSUMED_FOR_UNKNOWN["private"]))
+    )
     return {
         "entity_type": col("entity_type").fill_null(lit("eni")),
         "entity_id": pl.coalesce(col("entity_id"), col("interface_id")),
         "dest_class": dest_class,
+        "assumed_class": assumed_class,
         "dest_region": pl.when(col("scope").is_in(["vpc", "private"]))
         .then(own_region)
         .otherwise(col("aws_region")),

@@ -23,11 +23,14 @@ FACTS_SCHEMA: dict[str, pl.DataType] = {
     "source_id": pl.String(),
     "instance_id": pl.String(),
     "dest_class": pl.String(),
+    "assumed_class": pl.String(),  # the class an ``unknown`` destination is priced as
     "dest_region": pl.String(),
     "dest_az": pl.String(),
     "dest_service": pl.String(),
     "dest_prefix": pl.String(),
     "via_nat_gateway_id": pl.String(),
+    # Inter-AZ traffic to an ENI whose flow log is absent: its side is billed here too.
+    "bills_peer_side": pl.Boolean(),
     "bytes_out": pl.Int64(),
     "bytes_in": pl.Int64(),
     "packets": pl.Int64(),
@@ -50,11 +53,16 @@ def role_key(arn: pl.Expr) -> pl.Expr:
     return pl.concat_str([account, pl.lit(":"), name])
 
 
-def flow_egress_facts(classified: pl.DataFrame) -> pl.DataFrame:
+def flow_egress_facts(
+    classified: pl.DataFrame, network: NetworkMetadata | None = None
+) -> pl.DataFrame:
     """Classified flow aggregates, with the two directions side by side."""
     out = pl.col("direction") == "egress"
+    if "assumed_class" not in classified.columns:  # classified before unknowns were priced
+        classified = classified.with_columns(pl.lit(None, dtype=pl.String).alias("assumed_class"))
     return (
         classified.with_columns(
+            peer_side_unlogged(classified, network).alias("bills_peer_side"),
             pl.lit("AmazonEC2").alias("product_code"),
             pl.col("entity_type").alias("source_type"),
             pl.col("entity_id").alias("source_id"),
@@ -65,6 +73,39 @@ def flow_egress_facts(classified: pl.DataFrame) -> pl.DataFrame:
         .group_by(FACT_DIMENSIONS)
         .agg(pl.col("bytes_out", "bytes_in", "packets", "flows").sum())
         .select([pl.col(c).cast(t) for c, t in FACTS_SCHEMA.items()])
+    )
+
+
+def peer_side_unlogged(classified: pl.DataFrame, network: NetworkMetadata | None) -> pl.Expr:
+    """Whether a row of inter-AZ traffic is the only record of it on the bill's two sides.
+
+    AWS bills inter-AZ transfer on each side ($0.01/GB out of one AZ, $0.01/GB into the other).
+    When both ENIs' flow logs are delivered each carries its own side; when the peer's is absent
+    (flow logs enabled on some subnets or ENIs only) the row seen must carry both. The peer is
+    the ENI Config says holds the address; it is absent from the hour when it logged nothing.
+    An address no ENI item names could be any ENI Config did not record: its side is taken as
+    absent only when every ENI that logged in the hour is one Config knows (so none is it).
+    """
+    crosses = (pl.col("dest_class") == "inter_az") | (pl.col("assumed_class") == "inter_az")
+    if network is None or classified.height == 0:
+        return crosses & pl.lit(False)
+    holders = network.address_holders()
+    logged = classified.select("hour", "interface_id").unique()
+    known = set(network.enis)
+    hours_with_strangers = (
+        logged.filter(~pl.col("interface_id").is_in(list(known))).get_column("hour").unique()
+    )
+    peer = pl.col("counterparty").replace_strict(holders, default=None, return_dtype=pl.String)
+    logged_keys = logged.select(
+        pl.concat_str([pl.col("hour").cast(pl.String), pl.col("interface_id")], separator="|")
+    ).to_series()
+    peer_logged = pl.concat_str([pl.col("hour").cast(pl.String), peer], separator="|").is_in(
+        logged_keys.implode()
+    )
+    return crosses & (
+        pl.when(peer.is_not_null())
+        .then(~peer_logged)
+        .otherwise(~pl.col("hour").is_in(hours_with_strangers.implode()))
     )
 
 
@@ -121,6 +162,7 @@ def s3_egress_facts(
             pl.col("bucket").alias("source_id"),
             pl.lit(None, dtype=pl.String).alias("instance_id"),
             dest_class.alias("dest_class"),
+            pl.lit(None, dtype=pl.String).alias("assumed_class"),
             pl.when(replication).then(None).otherwise(pl.col("aws_region")).alias("dest_region"),
             pl.lit(None, dtype=pl.String).alias("dest_az"),
             pl.when(replication)
@@ -129,6 +171,7 @@ def s3_egress_facts(
             .alias("dest_service"),
             pl.col("public_prefix").fill_null(pl.col("remote_ip")).alias("dest_prefix"),
             pl.lit(None, dtype=pl.String).alias("via_nat_gateway_id"),
+            pl.lit(False).alias("bills_peer_side"),
             pl.col("bytes_sent").cast(pl.Int64).alias("bytes_out"),
             pl.lit(0, dtype=pl.Int64).alias("bytes_in"),
             pl.lit(0, dtype=pl.Int64).alias("packets"),
@@ -160,11 +203,13 @@ def cloudfront_egress_facts(records: pl.DataFrame, account_id: str) -> pl.DataFr
             pl.coalesce(distribution, pl.col("x_host_header")).alias("source_id"),
             pl.lit(None, dtype=pl.String).alias("instance_id"),
             pl.lit("internet").alias("dest_class"),
+            pl.lit(None, dtype=pl.String).alias("assumed_class"),
             pl.col("x_edge_location").str.slice(0, 3).alias("dest_region"),
             pl.lit(None, dtype=pl.String).alias("dest_az"),
             pl.lit(None, dtype=pl.String).alias("dest_service"),
             pl.col("c_ip").replace_strict(prefixes, default=None).alias("dest_prefix"),
             pl.lit(None, dtype=pl.String).alias("via_nat_gateway_id"),
+            pl.lit(False).alias("bills_peer_side"),
             pl.col("sc_bytes").fill_null(0).cast(pl.Int64).alias("bytes_out"),
             pl.col("cs_bytes").fill_null(0).cast(pl.Int64).alias("bytes_in"),
             pl.lit(0, dtype=pl.Int64).alias("packets"),

@@ -38,7 +38,8 @@ ADDRESS_SCHEMA: dict[str, pl.DataType] = {
     "scope": pl.String(),  # vpc | private | public | invalid
     "cp_az_id": pl.String(),
     "cp_is_endpoint": pl.Boolean(),
-    "private_route": pl.String(),  # peering | transit_gateway | null
+    "cp_interface_id": pl.String(),  # the ENI holding a VPC address, where Config names it
+    "private_route": pl.String(),  # peering | transit_gateway | link_local | null
     "aws_region": pl.String(),
     "aws_service": pl.String(),
     "public_prefix": pl.String(),  # AWS prefix, or the /24 (/48 for IPv6) of a public address
@@ -249,7 +250,7 @@ class NetworkMetadata:
                     "interface_id": eni.eni_id,
                     "eni_vpc_id": eni.vpc_id,
                     "eni_subnet_id": eni.subnet_id,
-                    "eni_az_id": subnet.az_id if subnet else None,
+                    "eni_az_id": (subnet.az_id or None) if subnet else None,
                     "entity_type": eni.entity_type,
                     "entity_id": eni.entity_id,
                     "instance_id_meta": eni.instance_id,
@@ -260,6 +261,10 @@ class NetworkMetadata:
             )
         return pl.DataFrame(rows, schema=ENI_SCHEMA)
 
+    def address_holders(self) -> dict[str, str]:
+        """Each private address Config gives an ENI for -> that ENI."""
+        return {a: e.eni_id for e in self.enis.values() for a in e.addresses}
+
     def resolve_addresses(self, addresses: list[str], ip_ranges: IpRanges | None) -> pl.DataFrame:
         """One row per distinct address: where it is, as the classifier needs it."""
         endpoint_ips = {
@@ -268,10 +273,11 @@ class NetworkMetadata:
             if e.entity_type == "vpc_endpoint"
             for a in e.addresses
         }
+        holders = self.address_holders()
         private_routes = self._private_routes()
         rows = []
         for text in addresses:
-            rows.append(self._resolve(text, endpoint_ips, private_routes, ip_ranges))
+            rows.append(self._resolve(text, endpoint_ips, holders, private_routes, ip_ranges))
         return pl.DataFrame(rows, schema=ADDRESS_SCHEMA, orient="row")
 
     def _private_routes(self) -> list[tuple[IpNetwork, str]]:
@@ -293,27 +299,34 @@ class NetworkMetadata:
         self,
         text: str,
         endpoint_ips: dict[str, bool],
+        holders: dict[str, str],
         private_routes: list[tuple[IpNetwork, str]],
         ip_ranges: IpRanges | None,
     ) -> tuple[Any, ...]:
         try:
             ip = ipaddress.ip_address(text)
         except ValueError:
-            return (text, "invalid", None, False, None, None, None, None)
+            return (text, "invalid", None, False, None, None, None, None, None)
         if self._in_vpc(ip):
-            az = next(
-                (s.az_id for s in self.subnets.values() if any(ip in n for n in s.cidrs)), None
-            )
-            return (text, "vpc", az, text in endpoint_ips, None, None, None, None)
+            az = (
+                next(
+                    (s.az_id for s in self.subnets.values() if any(ip in n for n in s.cidrs)), None
+                )
+                or None
+            )  # a subnet whose item names no AZ
+            holder = holders.get(text)
+            return (text, "vpc", az, text in endpoint_ips, holder, None, None, None, None)
+        if ip.is_link_local or ip.is_loopback:  # instance metadata, DNS, time: never billed
+            return (text, "private", None, False, None, "link_local", None, None, None)
         if not ip.is_global:
             route = next((kind for net, kind in private_routes if ip in net), None)
-            return (text, "private", None, False, route, None, None, None)
+            return (text, "private", None, False, None, route, None, None, None)
         aws = ip_ranges.lookup(text) if ip_ranges is not None else None
         if aws is not None:
-            return (text, "public", None, False, None, aws.region, aws.service, aws.prefix)
+            return (text, "public", None, False, None, None, aws.region, aws.service, aws.prefix)
         width = 24 if ip.version == 4 else 48
         prefix = str(ipaddress.ip_network(f"{ip}/{width}", strict=False))
-        return (text, "public", None, False, None, None, None, prefix)
+        return (text, "public", None, False, None, None, None, None, prefix)
 
 
 def _network(text: str | None) -> IpNetwork | None:

@@ -2,7 +2,8 @@
 
 Which bytes are billed depends on the destination class: internet and inter-region egress bill
 the bytes sent; inter-AZ and peering bill $0.01/GB on each side, so each ENI's view (sent and
-received) carries its own side; a NAT gateway bills every byte it processes, both ways. Internet
+received) carries its own side, and both sides when the peer ENI's flow log is absent
+(``bills_peer_side``); an ``unknown`` destination is priced as its ``assumed_class``; a NAT gateway bills every byte it processes, both ways. Internet
 egress from EC2 and S3 shares one set of tiers per account and calendar month; CloudFront has its
 own rate. The month-to-date volume before the first hour priced comes from ``prior_internet_gb``.
 """
@@ -35,8 +36,9 @@ def price_facts(
         extra = {c: t for c, t in facts.schema.items() if c not in PRICED_SCHEMA}
         return pl.DataFrame(schema={**PRICED_SCHEMA, **extra})
     col = pl.col
-    both_ways = col("bytes_out") + col("bytes_in")
-    cls = col("dest_class")
+    sides = pl.when(col("bills_peer_side").fill_null(False)).then(2).otherwise(1)
+    both_ways = (col("bytes_out") + col("bytes_in")) * sides
+    cls = priced_class()
     is_cloudfront = col("product_code") == "AmazonCloudFront"
     interface_endpoint = (cls == "vpc_endpoint") & col("dest_az").is_not_null()
     billable = (
@@ -143,13 +145,18 @@ def internet_gb_by_month(priced: pl.DataFrame) -> dict[tuple[str, str], float]:
     return {(a, m): float(gb) for a, m, gb in rows.iter_rows()}
 
 
+def priced_class() -> pl.Expr:
+    """The class a row is priced as: its own, or for an ``unknown`` one the class assumed."""
+    return pl.coalesce(pl.col("assumed_class"), pl.col("dest_class"))
+
+
 def usage_type_expr() -> pl.Expr:
     """The CUR usage type a priced row lands on (region prefix as AWS writes it)."""
     col, lit = pl.col, pl.lit
     code = col("region").replace_strict(REGION_CODES, default=None)
     prefix = pl.when(col("region") == "us-east-1").then(lit("")).otherwise(code + "-")
     dest_code = col("dest_region").replace_strict(REGION_CODES, default=lit("UNKNOWN"))
-    cls = col("dest_class")
+    cls = priced_class()
     return (
         pl.when((col("product_code") == "AmazonCloudFront") & (cls == "internet"))
         .then(lit("US-DataTransfer-Out-Bytes"))  # edge geography not mapped yet: US rates

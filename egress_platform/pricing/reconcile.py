@@ -22,6 +22,7 @@ RECONCILIATION_SCHEMA: dict[str, pl.DataType] = {
     "cur_gb": pl.Float64(),
     "estimated_usd": pl.Float64(),
     "estimated_gb": pl.Float64(),
+    "assumed_usd": pl.Float64(),  # part of estimated_usd priced on an assumed class (unknowns)
     "explained_share": pl.Float64(),
 }
 _KEY = ["day", "account_id", "product_code", "transfer_class"]
@@ -84,13 +85,19 @@ def reconcile(cur: pl.DataFrame, priced: pl.DataFrame) -> pl.DataFrame:
         .agg(
             pl.col("estimated_usd").sum(),
             (pl.col("billable_bytes").sum() / 1024**3).alias("estimated_gb"),
+            pl.col("estimated_usd")
+            .filter(pl.col("dest_class") == "unknown")
+            .sum()
+            .alias("assumed_usd"),
             pl.col("usage_type").drop_nulls().unique().sort().str.join(",").alias("_est_usage"),
         )
     )
     joined = bill.join(estimate, on=_KEY, how="full", coalesce=True)
     return (
         joined.with_columns(
-            pl.col("cur_usd", "cur_gb", "estimated_usd", "estimated_gb").fill_null(0.0),
+            pl.col("cur_usd", "cur_gb", "estimated_usd", "estimated_gb", "assumed_usd").fill_null(
+                0.0
+            ),
             pl.coalesce("_cur_usage", "_est_usage").alias("usage_types"),
         )
         .with_columns(
@@ -120,6 +127,34 @@ def explained_share(report: pl.DataFrame, by: list[str] | None = None) -> pl.Dat
 RECONCILIATION_TOLERANCE = 0.03
 
 
+def by_usage_type(report: pl.DataFrame) -> list[dict[str, Any]]:
+    """Per class and usage type: the bill, what flows explain from known destinations, what is
+    priced on an assumption (``unknown`` destinations) and what nothing explains (or overshoots)."""
+    if report.height == 0:
+        return []
+    usage = pl.col("usage_types").fill_null("")
+    rows = (
+        report.group_by("transfer_class", usage.alias("usage_types"))
+        .agg(pl.col("cur_usd", "estimated_usd", "assumed_usd").sum())
+        .with_columns(
+            (pl.col("estimated_usd") - pl.col("assumed_usd")).alias("explained_usd"),
+            (pl.col("cur_usd") - pl.col("estimated_usd")).alias("unexplained_usd"),
+        )
+        .sort(["cur_usd", "transfer_class", "usage_types"], descending=[True, False, False])
+    )
+    return [
+        {
+            "transfer_class": r["transfer_class"],
+            "usage_types": r["usage_types"],
+            "cur_usd": round(r["cur_usd"], 2),
+            "explained_usd": round(r["explained_usd"], 2),
+            "assumed_usd": round(r["assumed_usd"], 2),
+            "unexplained_usd": round(r["unexplained_usd"], 2),
+        }
+        for r in rows.iter_rows(named=True)
+    ]
+
+
 def reconciliation_summary(
     report: pl.DataFrame, tolerance: float = RECONCILIATION_TOLERANCE
 ) -> dict[str, Any]:
@@ -132,10 +167,12 @@ def reconciliation_summary(
     return {
         "cur_transfer_usd": round(float(report["cur_usd"].sum()), 2),
         "estimated_usd": round(float(report["estimated_usd"].sum()), 2),
+        "assumed_usd": round(float(report["assumed_usd"].sum()), 2),
         "explained_share": round(total, 4) if total else 0.0,
         "explained_share_by_account": {
             a: round(s, 4) if s is not None else None for a, s in shares.items()
         },
         "within_tolerance": bool(shares) and not outside,
         "tolerance": tolerance,
+        "by_usage_type": by_usage_type(report),
     }

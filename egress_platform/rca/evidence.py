@@ -180,6 +180,55 @@ def related_resources(
     return related
 
 
+UNLINKED_GROUP = "security group in the account (the entity's Config item names none)"
+GROUP_CALLS = (
+    "AuthorizeSecurityGroupIngress",
+    "AuthorizeSecurityGroupEgress",
+    "ModifySecurityGroupRules",
+    "RevokeSecurityGroupIngress",
+    "RevokeSecurityGroupEgress",
+)
+
+
+def unlinked_groups(
+    entity: str,
+    entity_type: str,
+    resources: dict[str, dict[str, Any]],
+    cloudtrail: pl.DataFrame,
+    onset: datetime,
+) -> dict[str, str]:
+    """Security groups that may guard an ENI whose own item does not say which do.
+
+    A recorder limited to some resource types, or an ENI item recorded without ``groups``,
+    leaves the link out; the search then widens to every group the account's Config items hold
+    (in the ENI's VPC where that is known) and every group a security-group call in the window
+    names. They are weighed as less sure than a linked group (``UNLINKED_GROUP``).
+    """
+    if entity_type != "eni":
+        return {}
+    conf = resources.get(entity, {}).get("configuration", {})
+    if _ids(conf.get("groups"), "groupId"):
+        return {}
+    vpc = conf.get("vpcId")
+    found = {
+        rid: UNLINKED_GROUP
+        for rid, r in resources.items()
+        if r["type"] == "AWS::EC2::SecurityGroup"
+        and (not vpc or r["configuration"].get("vpcId") in (None, vpc))
+    }
+    if cloudtrail.height:
+        calls = cloudtrail.filter(
+            pl.col("event_name").is_in(GROUP_CALLS)
+            & pl.col("event_time").is_between(onset - LOOKBACK, onset + AFTER_ONSET)
+        )
+        for text in calls.get_column("request_parameters").to_list():
+            params = _json(text)
+            group = params.get("groupId") if isinstance(params, dict) else None
+            if isinstance(group, str) and group.startswith("sg-"):
+                found.setdefault(group, UNLINKED_GROUP)
+    return found
+
+
 def cloudtrail_evidence(
     cloudtrail: pl.DataFrame, related: dict[str, str], onset: datetime
 ) -> list[Evidence]:
@@ -364,6 +413,10 @@ def gather_evidence(anomaly: AnomalyRef, sources: Sources) -> tuple[list[Evidenc
     resources = latest_resources(sources.config_items, anomaly.onset + AFTER_ONSET)
     peers = [p for p in anomaly.top_destinations.split(",") if p]
     related = related_resources(anomaly.entity, anomaly.entity_type, resources, peers)
+    for rid, relation in unlinked_groups(
+        anomaly.entity, anomaly.entity_type, resources, sources.cloudtrail, anomaly.onset
+    ).items():
+        related.setdefault(rid, relation)
     evidence = [
         *cloudtrail_evidence(sources.cloudtrail, related, anomaly.onset),
         *config_evidence(sources.config_items, related, anomaly.onset),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from egress_platform.pricing.price_book import HOURS_PER_MONTH
-from egress_platform.rca.evidence import AnomalyRef, Evidence
+from egress_platform.rca.evidence import UNLINKED_GROUP, AnomalyRef, Evidence
 
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 UNEXPLAINED_WEIGHT = 0.25  # how much confidence stays on "something we did not see"
@@ -78,7 +78,12 @@ GROWTH = CauseRule(
     (),
     0.3,
 )
-RELATION_WEIGHT = {"entity": 1.0, "attached instance": 1.0, "security group": 1.0}
+RELATION_WEIGHT = {
+    "entity": 1.0,
+    "attached instance": 1.0,
+    "security group": 1.0,
+    UNLINKED_GROUP: 0.5,  # may guard the entity: nothing recorded says it does
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class Hypothesis:
     score: float
     evidence_ids: tuple[str, ...]
     actions: tuple[dict[str, Any], ...]
+    relation: str = "entity"  # how the changed resource is tied to the entity: how sure
 
     def to_dict(self, rank: int, confidence: float) -> dict[str, Any]:
         return {
@@ -100,6 +106,7 @@ class Hypothesis:
             "rule": self.rule,
             "title": self.title,
             "resource_id": self.resource_id,
+            "relation": self.relation,
             "event_name": self.event_name,
             "cloudtrail_event_id": self.event_id,
             "actor": self.actor,
@@ -204,6 +211,14 @@ def action_params(
     return actions
 
 
+def link_note(top: dict[str, Any], entity: str) -> str:
+    """How sure the top cause's tie to the entity is, when it is not recorded but inferred."""
+    relation = top.get("relation") or "entity"
+    if RELATION_WEIGHT.get(relation, 0.8) >= 0.8:
+        return ""
+    return f"{top['resource_id']} is a {relation}: its link to {entity} is inferred, not recorded."
+
+
 def rank_hypotheses(
     anomaly: AnomalyRef, evidence: list[Evidence], state: dict[str, Any], top: int = 3
 ) -> list[dict[str, Any]]:
@@ -228,6 +243,7 @@ def rank_hypotheses(
                 score,
                 (item.evidence_id,),
                 tuple(action_params(rule, item, anomaly, state)),
+                item.relation,
             )
             continue
         # A second source for the same cause corroborates it; a CloudTrail call names who.
@@ -243,6 +259,7 @@ def rank_hypotheses(
             max(known.score, score) + 0.1,
             (*known.evidence_ids, item.evidence_id),
             known.actions or tuple(action_params(rule, item, anomaly, state)),
+            known.relation,
         )
     ranked = sorted(by_cause.values(), key=lambda h: (-h.score, h.rule, h.resource_id))
     context = tuple(e.evidence_id for e in evidence if e.kind in ("cost", "flows"))

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from egress_platform.rca.evidence import AnomalyRef, Sources, gather_evidence
-from egress_platform.rca.hypotheses import rank_hypotheses
+from egress_platform.rca.hypotheses import link_note, rank_hypotheses
 from egress_platform.rca.narrative import template_narrative
 
 # (anomaly, hypotheses, evidence) -> (narrative fields, where it came from)
@@ -83,7 +83,9 @@ def build_report(
         "evidence": json.dumps(evidence_docs, default=str, sort_keys=True),
         "recommended_actions": json.dumps(top["actions"], sort_keys=True),
         "summary": narrative["summary"],
-        "explanation": narrative["explanation"],
+        "explanation": " ".join(
+            part for part in (narrative["explanation"], link_note(top, ref.entity)) if part
+        ),
         "narrative_source": source,
     }
 

@@ -16,6 +16,7 @@ from typing import Any, cast
 import polars as pl
 
 from egress_platform.etl.egress_flows import top_talkers
+from egress_platform.pricing.reconcile import by_usage_type
 
 CLASS_COLOURS = {
     "internet": "#d62728",
@@ -28,6 +29,7 @@ CLASS_COLOURS = {
     "cloudfront": "#1f77b4",
     "aws_service_same_region": "#2ca02c",
     "intra_az": "#7f7f7f",
+    "unknown": "#000000",
 }
 
 
@@ -162,6 +164,21 @@ def top_talkers_frame(flows: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(top_talkers(flows), schema={**schema, "usd": pl.Float64})
 
 
+def reconciliation_by_usage_type(recon: pl.DataFrame) -> pl.DataFrame:
+    """Per usage type: the bill, explained, priced on an assumption, unexplained."""
+    schema = {
+        "transfer_class": pl.String,
+        "usage_types": pl.String,
+        "cur_usd": pl.Float64,
+        "explained_usd": pl.Float64,
+        "assumed_usd": pl.Float64,
+        "unexplained_usd": pl.Float64,
+    }
+    if recon.height == 0 or "assumed_usd" not in recon.columns:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame(by_usage_type(recon), schema=schema)
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}"
@@ -256,6 +273,13 @@ def render(data: DashboardData) -> str:
     cur = float(data.reconciliation["cur_usd"].sum()) if data.reconciliation.height else 0.0
     est = float(data.reconciliation["estimated_usd"].sum()) if data.reconciliation.height else 0.0
     share = f"{est / cur:.1%}" if cur else "n/a"
+    recon = data.reconciliation
+    assumed = float(recon["assumed_usd"].sum()) if "assumed_usd" in recon.columns else 0.0
+    unknown = (
+        float(data.flows.filter(pl.col("dest_class") == "unknown")["estimated_usd"].sum())
+        if data.flows.height
+        else 0.0
+    )
     reported = data.anomalies.height
     monthly = float(data.anomalies["projected_extra_usd_per_month"].sum()) if reported else 0.0
     hours = data.flows["hour"] if data.flows.height else None
@@ -279,6 +303,8 @@ def render(data: DashboardData) -> str:
 <div class="kpi">estimated egress<b>${total:,.2f}</b></div>
 <div class="kpi">CUR data transfer<b>${cur:,.2f}</b></div>
 <div class="kpi">explained by flows<b>{share}</b></div>
+<div class="kpi" title="traffic whose AZ, VPC or destination the logs and Config cannot place,
+priced at its most likely rate">unknown destinations, priced as assumed<b>${unknown:,.2f}</b></div>
 <div class="kpi">anomalies<b>{reported}</b></div>
 <div class="kpi">projected extra / month<b>${monthly:,.0f}</b></div>
 </div>
@@ -286,6 +312,9 @@ def render(data: DashboardData) -> str:
 <h2>Top talkers</h2>{top_talkers_chart(talkers)}{table(talkers)}
 <h2>NAT traffic to AWS services and cross-AZ pairs</h2>{views or "<p class='empty'>(no SQL views)</p>"}
 <h2>Reconciliation with the bill</h2>{reconciliation_chart(data.reconciliation)}
+{table(reconciliation_by_usage_type(recon))}
+<p class="sub">of the estimate, ${assumed:,.2f} is priced on an assumed class (unknown
+destinations); unexplained is the bill less the estimate.</p>
 <h2>Anomalies, root causes and remediation</h2>{anomaly_cards(data)}
 </body></html>
 """

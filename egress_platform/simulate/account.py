@@ -34,6 +34,9 @@ SIMULATED_AWS_RANGES = (
 )
 
 
+PLANNED_TAG = "egress:planned-change"
+
+
 @dataclass
 class Eni:
     eni_id: str
@@ -44,6 +47,7 @@ class Eni:
     private_ip: str
     security_group: str
     tags: dict[str, str] = field(default_factory=dict)
+    flow_logs: bool = True  # whether a flow log is delivered for this ENI
 
 
 @dataclass
@@ -152,6 +156,10 @@ class Account:
     incidents: list[Incident]
     benign: list[BenignChange]
     rng_seed: int
+    # "all": Config records every resource type in full; "limited": as a recorder limited to
+    # some types delivers (subnets named by AZ only, ENI items without subnetId or groups, no
+    # item for the NAT gateway's ENI).
+    recorder: str = "all"
 
     @property
     def all_enis(self) -> list[Eni]:
@@ -229,11 +237,15 @@ def build_account(seed: int, total_hours: int, n_enis: int = 10) -> Account:
     web_a, web_b = eni("web-a", "public-a", sg_web), eni("web-b", "public-b", sg_web)
     app_a, app_b = eni("app-a", "private-a", sg_app), eni("app-b", "private-b", sg_app)
     db = eni("db", "private-a", sg_db)
+    db.flow_logs = False  # flow logs enabled on the application ENIs only, as is common
     orders_a = eni("orders-a", "private-a", sg_app)
     orders_b = eni("orders-b", "private-b", sg_app)
     batch = eni("batch", "private-a", sg_worker)
     analytics = eni("analytics", "public-b", sg_worker)
-    migration = eni("migration", "private-b", sg_worker, {"egress:planned-change": "dc-migration"})
+    recorder = "limited" if seed % 2 else "all"
+    # A limited recorder never records the tag: the migration is tagged through CreateTags.
+    planned_tag = {} if recorder == "limited" else {PLANNED_TAG: "dc-migration"}
+    migration = eni("migration", "private-b", sg_worker, planned_tag)
     workers = [
         eni(f"worker-{i}", "private-a" if i % 2 else "private-b", sg_app)
         for i in range(max(0, n_enis - 10))
@@ -501,6 +513,7 @@ def build_account(seed: int, total_hours: int, n_enis: int = 10) -> Account:
         [],
         [],
         seed,
+        recorder=recorder,
     )
     _schedule(
         account,
@@ -1071,6 +1084,23 @@ def _schedule(
         ],
     )
     account.streams.append(mig)
+    tagged = None
+    if account.recorder == "limited":
+        tagged = Change(
+            mig_start - 2,
+            10,
+            stable_uuid(seed, "planned-migration-tag"),
+            "CreateTags",
+            "ec2.amazonaws.com",
+            admin + "ops-bob",
+            "AWS::EC2::Instance",
+            migration.instance_id or "",
+            {
+                "resourcesSet": {"items": [{"resourceId": migration.instance_id}]},
+                "tagSet": {"items": [{"key": PLANNED_TAG, "value": "dc-migration"}]},
+            },
+            {"instanceId": migration.instance_id},
+        )
     account.benign.append(
         BenignChange(
             "planned-migration",
@@ -1078,7 +1108,7 @@ def _schedule(
             mig_start,
             mig_start + 6,
             migration.eni_id,
-            None,
+            tagged,
             [mig],
         )
     )

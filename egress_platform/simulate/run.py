@@ -276,7 +276,7 @@ def _flow_pair(
     if nat is not None:  # the NAT gateway's ENI sends it on from its own address
         records += _connection(account, nat, (nat.private_ip, dst), (eni.private_ip, dst), ports,
                                sizes, start, "egress", 8, to_service)  # fmt: skip
-    if stream.peer_eni is not None:
+    if stream.peer_eni is not None and stream.peer_eni.flow_logs:
         # The peer ENI logs the same connection from its side: request in, response out.
         peer = stream.peer_eni
         addresses = (eni.private_ip, peer.private_ip)

@@ -185,42 +185,43 @@ def inventory(
             captured,
         )
     ]
+    limited = account.recorder == "limited"
     for subnet_id, (cidr, az_id, public) in account.subnets.items():
+        subnet = {
+            "subnetId": subnet_id,
+            "vpcId": account.vpc_id,
+            "cidrBlock": cidr,
+            "availabilityZone": AZS[az_id],
+            "availabilityZoneId": az_id,
+            "mapPublicIpOnLaunch": public,
+        }
+        if limited:
+            del subnet["availabilityZoneId"]
         items.append(
-            config_item(
-                account,
-                "AWS::EC2::Subnet",
-                subnet_id,
-                {
-                    "subnetId": subnet_id,
-                    "vpcId": account.vpc_id,
-                    "cidrBlock": cidr,
-                    "availabilityZone": AZS[az_id],
-                    "availabilityZoneId": az_id,
-                    "mapPublicIpOnLaunch": public,
-                },
-                captured,
-                az=AZS[az_id],
-            )
+            config_item(account, "AWS::EC2::Subnet", subnet_id, subnet, captured, az=AZS[az_id])
         )
     for eni in account.all_enis:
+        if limited and eni.role == "nat":
+            continue  # the NAT gateway's ENI is requester-managed; this recorder skips it
+        interface = {
+            "networkInterfaceId": eni.eni_id,
+            "subnetId": eni.subnet_id,
+            "vpcId": account.vpc_id,
+            "availabilityZone": AZS[eni.az_id],
+            "privateIpAddress": eni.private_ip,
+            "interfaceType": "nat_gateway" if eni.role == "nat" else "interface",
+            "requesterManaged": eni.role == "nat",
+            "attachment": {"instanceId": eni.instance_id} if eni.instance_id else None,
+            "groups": [{"groupId": eni.security_group}] if eni.security_group != "-" else [],
+        }
+        if limited:
+            del interface["subnetId"], interface["groups"]
         items.append(
             config_item(
                 account,
                 "AWS::EC2::NetworkInterface",
                 eni.eni_id,
-                {
-                    "networkInterfaceId": eni.eni_id,
-                    "subnetId": eni.subnet_id,
-                    "vpcId": account.vpc_id,
-                    "availabilityZone": AZS[eni.az_id],
-                    "privateIpAddress": eni.private_ip,
-                    "interfaceType": "nat_gateway" if eni.role == "nat" else "interface",
-                    "attachment": {"instanceId": eni.instance_id} if eni.instance_id else None,
-                    "groups": [{"groupId": eni.security_group}]
-                    if eni.security_group != "-"
-                    else [],
-                },
+                interface,
                 captured,
                 az=AZS[eni.az_id],
                 tags=eni.tags,

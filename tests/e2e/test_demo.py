@@ -54,6 +54,34 @@ def test_a_second_run_over_the_demo_landing_zone_does_no_work(
     assert again.stderr == ""
 
 
+def test_evaluate_scores_a_landing_zone_that_is_already_there_against_its_truth_file(
+    demo: tuple[Path, str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """Issue 15, item 5: `egress evaluate --landing DIR --truth FILE` runs the pipeline on a
+    landing zone (here the demo's, already processed: the run does no work) and scores it the
+    way the simulated seeds are scored; a truth file that breaks the schema is one line."""
+    lake, _, summary = demo
+    landing, out = lake / "landing", tmp_path / "evaluation.json"
+    truth = landing / "ground_truth.json"
+    args = ["evaluate", "--landing", str(landing), "--truth", str(truth), "--lake", str(lake)]
+    done = egress([*args, "--out", str(out)], lake)
+    assert done.returncode == 0, done.stderr[-2000:]
+    overall = json.loads(out.read_text())["overall"]
+    demo_score = summary["ground_truth_score"]
+    for key in ("incidents", "detected", "precision", "benign_alerts", "rca_correct"):
+        assert overall[key] == demo_score[key], key
+    assert overall["bill_explained"] >= 0.95
+    assert {r["transfer_class"] for r in overall["bill_by_usage_type"]} >= {"internet", "inter_az"}
+    broken = tmp_path / "truth.json"
+    doc = json.loads(truth.read_text())
+    del doc["incidents"][0]["entity"]
+    broken.write_text(json.dumps(doc))
+    refused = egress(["evaluate", "--landing", str(landing), "--truth", str(broken)], lake)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().count("\n") == 0 and "Traceback" not in refused.stderr
+    assert "at incidents/0: 'entity' is a required property" in refused.stderr
+
+
 def test_dashboard_is_self_contained_html_with_charts_and_every_anomaly(
     demo: tuple[Path, str, dict[str, Any]],
 ) -> None:

@@ -15,7 +15,6 @@ from egress_platform.detect.anomalies import (
     judge_hour,
     latest_rows,
     open_events_from_rows,
-    planned_change_entities,
 )
 from egress_platform.detect.evaluate import score_against_truth
 from egress_platform.detect.features import (
@@ -25,6 +24,12 @@ from egress_platform.detect.features import (
     series_frame,
 )
 from egress_platform.detect.model import EgressModel, train, training_window
+from egress_platform.detect.planned import (
+    ChangeWindowError,
+    parse_windows,
+    planned_changes,
+    tagged_in_config,
+)
 from egress_platform.network.facts import FACTS_SCHEMA
 from egress_platform.pricing.estimate import price_facts
 from egress_platform.pricing.price_book import GB
@@ -197,7 +202,97 @@ def test_planned_change_tags_come_from_config() -> None:
             "tags": [json.dumps({"egress:planned-change": "dc"}), "{}"],
         }
     )
-    assert planned_change_entities(items) == {"eni-1": "tagged egress:planned-change=dc"}
+    assert tagged_in_config(items) == {"eni-1": "tagged egress:planned-change=dc"}
+    assert tagged_in_config(items, "change-ticket") == {}
+
+
+def _trail(*calls: tuple[str, datetime, dict[str, object]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "event_name": name,
+                "event_time": when,
+                "request_parameters": json.dumps(params),
+                "error_code": None,
+            }
+            for name, when, params in calls
+        ],
+        schema={
+            "event_name": pl.String,
+            "event_time": pl.Datetime("us", "UTC"),
+            "request_parameters": pl.String,
+            "error_code": pl.String,
+        },
+    )
+
+
+def _create_tags(resource: str, key: str, value: str) -> dict[str, object]:
+    """CreateTags' requestParameters as CloudTrail logs them."""
+    return {
+        "resourcesSet": {"items": [{"resourceId": resource}]},
+        "tagSet": {"items": [{"key": key, "value": value}]},
+    }
+
+
+def test_planned_changes_come_from_cloudtrail_tagging_and_a_change_window_file() -> None:
+    """Issue 15: a planned change was recognised only through the Config tag. A CreateTags on
+    the instance (its ENI inherits it, via the ENI's attachment in Config) until DeleteTags,
+    S3's PutBucketTagging as CloudTrail renders the XML body, a configurable key, and windows
+    from a file."""
+    config = pl.DataFrame(
+        {
+            "resource_id": ["eni-mig"],
+            "resource_type": ["AWS::EC2::NetworkInterface"],
+            "configuration": [json.dumps({"attachment": {"instanceId": "i-mig"}})],
+            "tags": ["{}"],
+        }
+    )
+    t = T0 + timedelta(days=3)
+    trail = _trail(
+        ("CreateTags", t, _create_tags("i-mig", "egress:planned-change", "dc-move")),
+        ("CreateTags", t, _create_tags("i-other", "Name", "web")),
+        ("DeleteTags", t + timedelta(days=2), {
+            "resourcesSet": {"items": [{"resourceId": "i-mig"}]},
+            "tagSet": {"items": [{"key": "egress:planned-change"}]},
+        }),
+        ("PutBucketTagging", t, {
+            "bucketName": "exports",
+            "Tagging": {"TagSet": {"Tag": {"Key": "egress:planned-change", "Value": "backfill"}}},
+        }),
+    )  # fmt: skip
+    windows = parse_windows(
+        '{"windows": [{"resource_id": "*", "start": "2026-11-20T02:00:00Z",'
+        ' "end": "2026-11-20T04:00:00Z", "reason": "CHG-1234 network cut-over"}]}'
+    )
+    planned = planned_changes(config, trail, windows=windows)
+    assert (
+        planned.reason("eni-mig", t)
+        == "tagged egress:planned-change=dc-move (CloudTrail CreateTags)"
+    )
+    assert planned.reason("i-mig", t - timedelta(minutes=30)) is not None  # tag set just after
+    assert planned.reason("eni-mig", t - timedelta(hours=2)) is None
+    assert planned.reason("eni-mig", t + timedelta(days=2)) is None  # the tag was removed
+    assert planned.reason("i-other", t) is None
+    assert planned.reason("exports", t + timedelta(days=9)) is not None
+    cut_over = datetime(2026, 11, 20, 3, tzinfo=UTC)
+    assert planned.reason("eni-anything", cut_over) == "CHG-1234 network cut-over"
+    assert planned.reason("eni-anything", cut_over + timedelta(hours=1)) is None
+    assert planned_changes(config, trail, key="change-ticket").reason("eni-mig", t) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not json", "is not JSON"),
+        ('{"windows": 3}', "expected"),
+        ('[{"start": "2026-11-20T02:00:00Z", "end": "2026-11-20T04:00:00Z"}]', "resource_id"),
+        ('[{"resource_id": "*", "start": "yesterday", "end": "2026-11-20"}]', "ISO 8601"),
+        ('[{"resource_id": "*", "start": "2026-11-20", "end": "2026-11-19"}]', "not after start"),
+    ],
+)
+def test_a_bad_change_window_file_says_what_to_fix(text: str, message: str) -> None:
+    with pytest.raises(ChangeWindowError, match=message):
+        parse_windows(text)
 
 
 def test_scoring_counts_both_sides_of_a_cross_az_incident() -> None:

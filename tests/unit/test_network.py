@@ -461,3 +461,107 @@ def test_s3_replication_is_the_configured_roles_requests_whatever_the_user_agent
             },
         ),
     )
+
+
+def _sparse_network() -> NetworkMetadata:
+    """``network()`` plus what a recorder that records less leaves: a subnet whose item gives
+    no AZ at all, and an ENI in it."""
+    base = network()
+    extra = NetworkMetadata.from_config_items(
+        pl.DataFrame(
+            [
+                _item("AWS::EC2::VPC", "vpc-1", {"vpcId": "vpc-1", "cidrBlock": "10.0.0.0/16"}),
+                _item(
+                    "AWS::EC2::Subnet",
+                    "subnet-c",
+                    {"subnetId": "subnet-c", "vpcId": "vpc-1", "cidrBlock": "10.0.2.0/24"},
+                ),
+                _item(
+                    "AWS::EC2::NetworkInterface",
+                    "eni-batch",
+                    {
+                        "networkInterfaceId": "eni-batch",
+                        "subnetId": "subnet-c",
+                        "vpcId": "vpc-1",
+                        "privateIpAddress": "10.0.2.7",
+                    },
+                ),
+            ]
+        )
+    )
+    base.subnets.update(extra.subnets)
+    base.enis.update(extra.enis)
+    return base
+
+
+# eni, src, dst, bytes, direction, path, class, class it is priced as
+UNKNOWN_CASES = [
+    ("eni-batch", "10.0.2.7", "10.0.0.30", 1000, "egress", 1, "unknown", "inter_az"),
+    ("eni-web", "10.0.0.10", "10.0.2.7", 2000, "egress", 1, "unknown", "inter_az"),
+    ("eni-web", "10.0.0.10", "100.64.3.3", 3000, "egress", None, "unknown", "transit_gateway"),
+    ("eni-web", "10.0.0.10", "169.254.169.254", 4000, "egress", None, "intra_az", None),
+    ("eni-web", "10.0.0.10", "10.0.0.30", 5000, "egress", 1, "intra_az", None),
+]  # fmt: skip
+
+
+def test_a_destination_that_cannot_be_placed_is_unknown_and_priced_as_its_likely_class() -> None:
+    """Issue 15: an AZ Config does not give, or a private address outside every VPC and route,
+    was classed intra_az at $0; now it is ``unknown``, priced as the likeliest class."""
+    from egress_platform.network.facts import flow_egress_facts
+    from egress_platform.pricing.estimate import price_facts
+
+    sparse = _sparse_network()
+    classified = classified_flows(raw_records(UNKNOWN_CASES), sparse, None)
+    got = classified.select("counterparty", "bytes", "dest_class", "assumed_class").sort("bytes")
+    expected = pl.DataFrame(
+        [(dst, n, cls, assumed) for _e, _s, dst, n, _d, _p, cls, assumed in UNKNOWN_CASES],
+        schema={c: CLASSIFIED_SCHEMA[c] for c in got.columns},
+        orient="row",
+    )
+    assert_frame_equal(got, expected)
+    priced = price_facts(flow_egress_facts(classified, sparse))
+    usd = dict(priced.select("dest_prefix", "estimated_usd").iter_rows())
+    assert usd["169.254.169.254"] == 0.0  # instance metadata is never billed
+    # 2000 B to an ENI of a subnet with no AZ, which logs too: priced inter-AZ, this side.
+    assert usd["10.0.2.7"] == pytest.approx(2000 * 0.01 / 1024**3)
+    # From that ENI to eni-db (intra-AZ from eni-web: 0), which logged nothing this hour:
+    # both sides ($0.01 + $0.01 per GB).
+    by_source = priced.group_by("source_id").agg(pl.col("estimated_usd").sum())
+    assert dict(by_source.iter_rows())["eni-batch"] == pytest.approx(1000 * 2 * 0.01 / 1024**3)
+    assert usd["100.64.3.3"] == pytest.approx(3000 * 0.02 / 1024**3)
+    usage = dict(priced.select("dest_prefix", "usage_type").iter_rows())
+    assert usage["100.64.3.3"] == "TransitGateway-Bytes"
+
+
+def test_inter_az_is_billed_on_both_sides_once_whichever_flow_logs_are_there() -> None:
+    """Issue 15: the cross-AZ incident's $ was half the bill's when only the sender's flow log
+    held the flow. Each side pays $0.01/GB: with both logs each row carries its own side, with
+    one the row seen carries both, so the total is the same either way."""
+    from egress_platform.network.facts import flow_egress_facts
+    from egress_platform.pricing.estimate import price_facts
+
+    app_to_db = [
+        ("eni-app", "10.0.1.20", "10.0.0.30", 3000, "egress", 1),
+        ("eni-app", "10.0.0.30", "10.0.1.20", 1000, "ingress", None),
+    ]
+    db_side = [
+        ("eni-db", "10.0.1.20", "10.0.0.30", 3000, "ingress", None),
+        ("eni-db", "10.0.0.30", "10.0.1.20", 1000, "egress", 1),
+    ]
+    net = network()
+
+    def bill(rows: list[tuple[Any, ...]]) -> tuple[float, list[bool]]:
+        facts = flow_egress_facts(classified_flows(raw_records(rows), net, None), net)
+        priced = price_facts(facts)
+        return float(priced["estimated_usd"].sum()), facts["bills_peer_side"].to_list()
+
+    one_side, flags_one = bill(app_to_db)
+    both_sides, flags_both = bill(app_to_db + db_side)
+    assert flags_one == [True] and flags_both == [False, False]
+    assert one_side == pytest.approx(both_sides)
+    assert both_sides == pytest.approx(2 * 4000 * 0.01 / 1024**3)
+    # An address no ENI item names: its side is absent only if every ENI that logged is known.
+    stranger = [("eni-app", "10.0.1.20", "10.0.0.77", 3000, "egress", 1)]
+    assert bill(stranger)[1] == [True]
+    unknown_eni = [("eni-unrecorded", "10.0.0.77", "10.0.1.20", 3000, "ingress", None)]
+    assert bill(stranger + unknown_eni)[1] == [False, False]

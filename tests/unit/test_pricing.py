@@ -227,3 +227,53 @@ def test_reconciliation_explains_the_bill() -> None:
     share = explained_share(report, ["day"])
     assert share.get_column("day").to_list() == [date(2026, 11, 1)]
     assert share.get_column("explained_share").to_list() == [pytest.approx(0.150 / 0.155)]
+
+
+def test_reconciliation_says_per_usage_type_what_is_explained_assumed_and_unexplained() -> None:
+    """Issue 15: unknown destinations are counted as attributed on an assumption, and what
+    nothing explains is listed by usage type."""
+    from egress_platform.pricing.reconcile import reconciliation_summary
+
+    cur_rows = pl.DataFrame(
+        {
+            "line_item_type": ["Usage", "Usage"],
+            "usage_start": [NOV_FIRST, NOV_FIRST],
+            "usage_account_id": ["111122223333"] * 2,
+            "payer_account_id": ["111122223333"] * 2,
+            "product_code": ["AmazonEC2", "AmazonEC2"],
+            "usage_type": ["DataTransfer-Regional-Bytes", "NatGateway-Bytes"],
+            "usage_amount": [5.0, 3.0],
+            "unblended_cost": [0.05, 0.135],
+        }
+    )
+    priced = price_facts(
+        frame(
+            [
+                fact(NOV_FIRST, "inter_az", 1.0, 1.0),
+                fact(NOV_FIRST, "unknown", 1.5, 0.5, assumed_class="inter_az"),
+            ]
+        )
+    )
+    assert priced.select("transfer_class", "usage_type").unique().rows() == [
+        ("inter_az", "DataTransfer-Regional-Bytes")
+    ]
+    summary = reconciliation_summary(reconcile(cur_rows, priced))
+    assert summary["assumed_usd"] == pytest.approx(0.02)
+    assert summary["by_usage_type"] == [
+        {
+            "transfer_class": "nat_gateway",
+            "usage_types": "NatGateway-Bytes",
+            "cur_usd": 0.14,
+            "explained_usd": 0.0,
+            "assumed_usd": 0.0,
+            "unexplained_usd": 0.14,
+        },
+        {
+            "transfer_class": "inter_az",
+            "usage_types": "DataTransfer-Regional-Bytes",
+            "cur_usd": 0.05,
+            "explained_usd": 0.02,
+            "assumed_usd": 0.02,
+            "unexplained_usd": 0.01,
+        },
+    ]

@@ -87,6 +87,54 @@ def test_open_ingress_action_revokes_only_the_opened_permission(
     assert "AuthorizeSecurityGroupIngress" in report["explanation"]
 
 
+def _with_eni_groups(sources: Sources, groups: dict[str, str] | None) -> Sources:
+    """The demo's Config items with each ENI item's ``groups`` set from ``groups`` (ENI ->
+    group), or, with None, what a recorder limited to some resource types delivers: ENI items
+    without ``groups`` and no security-group items at all."""
+
+    def edit(row: dict[str, Any]) -> str | None:
+        conf = json.loads(row["configuration"]) if row["configuration"] else None
+        if isinstance(conf, dict):
+            conf.pop("groups", None)
+            if groups and row["resource_id"] in groups:
+                conf["groups"] = [{"groupId": groups[row["resource_id"]]}]
+        return json.dumps(conf) if conf is not None else row["configuration"]
+
+    items = sources.config_items
+    if groups is None:
+        items = items.filter(pl.col("resource_type") != "AWS::EC2::SecurityGroup")
+    eni = pl.col("resource_type") == "AWS::EC2::NetworkInterface"
+    edited = pl.struct("resource_id", "configuration").map_elements(edit, return_dtype=pl.String)
+    items = items.with_columns(
+        pl.when(eni).then(edited).otherwise(pl.col("configuration")).alias("configuration")
+    )
+    return Sources(items, sources.cloudtrail, sources.cur, sources.flows)
+
+
+def test_an_eni_whose_item_names_no_groups_still_gets_the_opened_group(
+    account: tuple[Path, Sources],
+) -> None:
+    """Issue 15: with ENI items that name no security groups the root cause was
+    workload_growth; the search widens to the account's security-group calls and says the
+    link is inferred."""
+    landing, sources = account
+    sg = next(i for i in truth(landing)["incidents"] if i["kind"] == "sg_exfiltration")
+    anomalies = incident_anomalies(landing).filter(pl.col("entity") == sg["entity"])
+    report = build_reports(anomalies, _with_eni_groups(sources, None)).row(0, named=True)
+    assert (report["top_resource"], report["top_event_id"]) == (
+        sg["causing_resource"],
+        sg["cloudtrail_event_id"],
+    )
+    top = json.loads(report["hypotheses"])[0]
+    assert top["rule"] == "open_ingress"
+    assert top["relation"].startswith("security group in the account")
+    assert "its link to " + sg["entity"] + " is inferred" in report["explanation"]
+    recorded = _with_eni_groups(sources, {sg["entity"]: sg["causing_resource"]})
+    linked = build_reports(anomalies, recorded).row(0, named=True)
+    assert json.loads(linked["hypotheses"])[0]["relation"] == "security group"
+    assert top["confidence"] < json.loads(linked["hypotheses"])[0]["confidence"]
+
+
 def _poisoned(sources: Sources) -> Sources:
     """The same facts with instructions planted in every free-text field an attacker can reach."""
     trail = sources.cloudtrail.with_columns(
