@@ -34,9 +34,9 @@ from egress_platform.detect.model import TRAINING_DAYS, EgressModel, train_for_d
 from egress_platform.detect.planned import planned_changes as planned_changes_of
 from egress_platform.lake_layout import HOUR_FORMAT, hour_keys, hour_of
 from egress_platform.pricing.estimate import PRICED_SCHEMA
+from resources.detection import DetectionPolicy
 from resources.lake import LakeIOManager
 from resources.ml import Scorer, Trainer
-from resources.planned import PlannedChangeSource
 
 FEATURE_LOOKBACK = timedelta(hours=LOOKBACK_HOURS)
 CLOUDTRAIL = "processed_cloudtrail"
@@ -146,7 +146,7 @@ def egress_anomalies(
     context: AssetExecutionContext,
     lake: ResourceParam[LakeIOManager],
     scorer: Scorer,
-    planned_changes: PlannedChangeSource,
+    detection: DetectionPolicy,
 ) -> Output[dict[str, pl.DataFrame]]:
     keys = list(context.partition_keys)
     first, last = hour_of(keys[0]), hour_of(keys[-1])
@@ -155,7 +155,8 @@ def egress_anomalies(
     config = lake.read_frame(CONFIG_ITEMS, sorted({k[:10] for k in keys}), {})
     # Tagging calls from two days before the first hour: a tag set before a migration starts.
     trail = lake.read_frame(CLOUDTRAIL, hour_keys(first - TAG_CALLS_BEFORE, last), {})
-    planned = planned_changes_of(config, trail, planned_changes.tag_key, planned_changes.windows())
+    planned = planned_changes_of(config, trail, detection.planned_change_tag, detection.windows())
+    settings = detection.detector_config()
     previous = lake.read_frame(
         "egress_anomalies",
         [(first - timedelta(hours=1)).strftime(HOUR_FORMAT)],
@@ -171,7 +172,7 @@ def egress_anomalies(
         return models[day_key]
 
     judged, open_events = judge_hours(
-        features, [hour_of(k) for k in keys], predictor, open_events, planned
+        features, [hour_of(k) for k in keys], predictor, open_events, planned, settings
     )
     out = dict(zip(keys, judged, strict=True))
     every = pl.concat(list(out.values())) if out else pl.DataFrame(schema=ANOMALY_SCHEMA)
@@ -192,6 +193,7 @@ def egress_anomalies(
             if reported.height
             else 0.0,
             "anomaly_list": MetadataValue.json(table[:50]),
+            "thresholds": MetadataValue.json(settings.thresholds()),
         },
     )
 

@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     auto_max_risk: Literal["low", "medium", "high"] = Field(
         "low", description="auto mode applies actions up to this risk"
     )
+    min_extra_usd_per_hour: float = Field(
+        0.1, ge=0, description="an anomaly costs at least this much more than expected, per hour"
+    )
+    min_extra_share_of_account: float = Field(
+        0.005,
+        ge=0,
+        description="and at least this share of the account's expected transfer $ that hour",
+    )
     planned_change_tag: str = Field(
         "egress:planned-change",
         description="tag key that marks a resource's traffic change as planned (Config or "

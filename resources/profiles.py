@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from egress_platform.settings import Settings, get_settings, reload_settings
+from resources.detection import DetectionPolicy
 from resources.etl import GlueEtl, PolarsEtl
 from resources.lake import LocalLakeIOManager, LocalLandingZone, S3LakeIOManager, S3LandingZone
 from resources.ml import (
@@ -16,7 +17,6 @@ from resources.ml import (
     SageMakerTrainer,
 )
 from resources.network import AwsIpRanges, ip_ranges_for
-from resources.planned import PlannedChangeSource
 from resources.respond import (
     AwsExecutor,
     BedrockLlm,
@@ -37,8 +37,13 @@ def lake_dir() -> Path:
     return get_settings().lake_root()
 
 
-def planned_changes_for(s: Settings) -> PlannedChangeSource:
-    return PlannedChangeSource(tag_key=s.planned_change_tag, windows_file=s.change_windows)
+def detection_for(s: Settings) -> DetectionPolicy:
+    return DetectionPolicy(
+        min_extra_usd=s.min_extra_usd_per_hour,
+        min_extra_share_of_account=s.min_extra_share_of_account,
+        planned_change_tag=s.planned_change_tag,
+        change_windows=s.change_windows,
+    )
 
 
 def resources_for(profile: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
@@ -55,7 +60,7 @@ def resources_for(profile: str | None = None, settings: Settings | None = None) 
             "trainer": LocalTrainer(),
             "scorer": LocalScorer(),
             "aws_ip_ranges": ip_ranges_for(s.ip_ranges, landing),
-            "planned_changes": planned_changes_for(s),
+            "detection": detection_for(s),
             "llm": TemplateLlm(),
             "executor": LocalExecutor(),
             "notifier": LocalNotifier(path=s.alerts_file or notifier_path(str(root))),
@@ -79,7 +84,7 @@ def resources_for(profile: str | None = None, settings: Settings | None = None) 
             ),
             "etl": GlueEtl(job_name=s.glue_flows_job, region_name=region),
             "aws_ip_ranges": AwsIpRanges(source=s.ip_ranges),
-            "planned_changes": planned_changes_for(s),
+            "detection": detection_for(s),
             "trainer": SageMakerTrainer(
                 role_arn=s.sagemaker_role_arn,
                 bucket=lake_bucket,

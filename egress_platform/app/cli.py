@@ -177,6 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
         "landing zone that is already there (any tool's, in AWS's delivery layout) against a "
         "ground-truth file in the format of egress_platform/detect/ground_truth.schema.json.",
     )
+    ev.add_argument(
+        "--keep", type=Path, help="keep each seed's landing zone and lake under this folder"
+    )
+    ev.add_argument(
+        "--cv",
+        type=Path,
+        metavar="KEPT",
+        help="choose the detector settings by leave-one-seed-out cross-validation over the "
+        "seeds a --keep run left in KEPT, and print the held-out figure",
+    )
     ev.add_argument("--landing", help="a landing zone to score instead of simulated seeds")
     ev.add_argument("--truth", type=Path, help="its ground-truth JSON file (with --landing)")
     ev.add_argument(
@@ -442,11 +452,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.ip_ranges:
         os.environ["EGRESS_IP_RANGES"] = args.ip_ranges
         reload_settings()
+    if args.cv is not None:
+        from egress_platform.app.evaluation import cross_validate
+
+        if not args.cv.is_dir():
+            raise CliError(f"--cv {args.cv} is not a folder; give the folder --keep wrote")
+        _say(f"cross-validating the detector settings over the seeds kept in {args.cv} ...")
+        try:
+            report = cross_validate(args.cv, _say)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        _writable_file(args.out, "--out")
+        args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        _say(
+            f"held out: F1 {report['held_out_f1']:.3f}, median delay "
+            f"{report['held_out_median_delay_h']} h; chosen on all seeds: "
+            f"{report['chosen_on_all_seeds']}"
+        )
+        _say(f"report written to {args.out}")
+        return 0
     if args.landing is not None:
         report = _evaluate_landing(args)
     else:
         _say(f"evaluating seeds {args.seeds} over {args.days} days each ...")
-        report = evaluate(args.seeds, args.days, _say)
+        report = evaluate(args.seeds, args.days, _say, args.keep)
     _say(table(report))
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     _say(f"report written to {args.out}")

@@ -103,9 +103,17 @@ def evaluate_seed(seed: int, days: int, work: Path, say: Callable[[str], None]) 
     return {"seed": seed, **score, "anomalies": events.drop("baseline_profile").to_dicts()}
 
 
-def evaluate(seeds: list[int], days: int, say: Callable[[str], None]) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="egress-eval-") as tmp:
-        results = [evaluate_seed(s, days, Path(tmp), say) for s in seeds]
+def evaluate(
+    seeds: list[int], days: int, say: Callable[[str], None], keep: Path | None = None
+) -> dict[str, Any]:
+    """Each seed's account simulated, run and scored; the lakes kept under ``keep`` if given
+    (``seed-N/landing`` and ``seed-N/lake``), for a later look or ``--cv``."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        results = [evaluate_seed(s, days, keep, say) for s in seeds]
+    else:
+        with tempfile.TemporaryDirectory(prefix="egress-eval-") as tmp:
+            results = [evaluate_seed(s, days, Path(tmp), say) for s in seeds]
     incidents = sum(r["incidents"] for r in results)
     detected = sum(r["detected"] for r in results)
     events = sum(r["events"] for r in results)
@@ -148,3 +156,115 @@ def table(report: dict[str, Any]) -> str:
     for row in rows:
         lines.append("".join(f"{'' if row.get(c) is None else row.get(c)!s:>20}" for c in COLUMNS))
     return "\n".join(lines)
+
+
+# ---- choosing the detector's settings by leave-one-seed-out cross-validation -----------------
+# Each setting re-judges the hours of every kept lake (its features and daily models stay as the
+# pipeline wrote them); the setting chosen without a seed is scored on that seed.
+# Confirmation (DetectorConfig.confirm): none; an hour within the week's peak waits for a
+# second; any hour to a class and destinations the series already had waits for a second.
+CV_GRID = tuple(
+    {"margin": margin, "min_extra_usd": extra, "confirm": confirm, "sustained_hours": sustained}
+    for margin in (1.15, 1.3)
+    for extra in (0.05, 0.1)
+    for confirm in ("none", "within_peak", "spikes")
+    for sustained in (0, 3)
+)
+
+
+def rejudge(lake: Path, truth: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """The lake's hours judged again with other detector settings, scored against the truth."""
+    from dataclasses import replace
+
+    from egress_platform.detect.anomalies import DEFAULT_CONFIG, judge_hours, latest_rows
+    from egress_platform.detect.evaluate import score_against_truth
+    from egress_platform.detect.features import SERIES_KEY, recent_peak
+    from egress_platform.detect.model import EgressModel
+    from egress_platform.detect.planned import planned_changes
+    from egress_platform.lake_layout import hour_of
+    from resources.lake import LocalLakeIOManager
+
+    store = LocalLakeIOManager(root=str(lake))
+    features = store.read_all("egress_features").sort([*SERIES_KEY, "hour"])
+    if "peak_usd_168" not in features.columns:  # a lake written before the column existed
+        features = features.with_columns(recent_peak())
+    models = {
+        day: EgressModel.from_json(store.read_frame("egress_model", [day], {})["model"][0])
+        for day in store.partitions("egress_model")
+    }
+    planned = planned_changes(
+        store.read_all("processed_config_items"), store.read_all("processed_cloudtrail")
+    )
+    hours = [hour_of(k) for k in store.partitions("egress_anomalies")]
+    config = replace(DEFAULT_CONFIG, **settings)
+    judged, _ = judge_hours(
+        features, hours, lambda h: models[f"{h:%Y-%m-%d}"].predict, [], planned, config
+    )
+    rows = [frame for frame in judged if frame.height]
+    events = latest_rows(pl.concat(rows)) if rows else pl.DataFrame()
+    if events.height == 0:
+        return {"incidents": len(truth["incidents"]), "detected": 0, "events": 0,
+                "true_events": 0, "delays": []}  # fmt: skip
+    score = score_against_truth(events, truth)
+    return {
+        "incidents": score.incidents,
+        "detected": score.detected,
+        "events": score.events,
+        "true_events": score.true_events,
+        "delays": score.delays_h,
+    }
+
+
+def _f1(scores: list[dict[str, Any]]) -> tuple[float, float]:
+    """(pooled F1 of recall and precision, minus the median delay) over seeds: bigger is better."""
+    incidents = sum(s["incidents"] for s in scores)
+    events = sum(s["events"] for s in scores)
+    recall = sum(s["detected"] for s in scores) / incidents if incidents else 1.0
+    precision = sum(s["true_events"] for s in scores) / events if events else 1.0
+    f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+    delays = sorted(d for s in scores for d in s["delays"])
+    return round(f1, 6), -(_median(delays) or 0.0)
+
+
+def cross_validate(kept: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """Leave one seed out over the lakes ``egress evaluate --keep`` wrote: for each seed, the
+    grid setting with the best pooled F1 (then the shortest delay) on the other seeds, and its
+    score on the held-out one; and the setting the seeds choose together (the default to use)."""
+    seeds = sorted(
+        (int(d.name.split("-", 1)[1]), d)
+        for d in kept.glob("seed-*")
+        if (d / "lake").is_dir() and (d / "landing" / "ground_truth.json").is_file()
+    )
+    if len(seeds) < 2:
+        raise ValueError(f"{kept} holds fewer than two kept seeds (seed-N/lake): run "
+                         "`egress evaluate --seeds A,B,C --keep DIR` first")  # fmt: skip
+    table: dict[tuple[int, int], dict[str, Any]] = {}
+    for seed, folder in seeds:
+        truth = load_truth(folder / "landing" / "ground_truth.json")
+        for i, settings in enumerate(CV_GRID):
+            table[(seed, i)] = rejudge(folder / "lake", truth, settings)
+        say(f"  seed {seed}: {len(CV_GRID)} settings judged")
+
+    def best(train: list[int]) -> int:
+        return max(range(len(CV_GRID)), key=lambda i: (_f1([table[(s, i)] for s in train]), -i))
+
+    held_out = []
+    for seed, _ in seeds:
+        chosen = best([s for s, _ in seeds if s != seed])
+        score = table[(seed, chosen)]
+        held_out.append({"seed": seed, "settings": CV_GRID[chosen], **score})
+        say(f"  without seed {seed}: {CV_GRID[chosen]} -> on seed {seed}: detected "
+            f"{score['detected']}/{score['incidents']}, precision "
+            f"{score['true_events']}/{score['events']}")  # fmt: skip
+    pooled_f1, neg_delay = _f1(held_out)
+    overall = best([s for s, _ in seeds])
+    return {
+        "grid": list(CV_GRID),
+        "held_out": held_out,
+        "held_out_f1": pooled_f1,
+        "held_out_median_delay_h": -neg_delay,
+        "chosen_on_all_seeds": CV_GRID[overall],
+        "in_sample_f1_by_setting": {
+            str(i): _f1([table[(s, i)] for s, _ in seeds])[0] for i in range(len(CV_GRID))
+        },
+    }

@@ -513,6 +513,7 @@ def build_summary(
     from egress_platform.pricing.reconcile import RECONCILIATION_SCHEMA, reconciliation_summary
     from egress_platform.rca.report import REPORT_SCHEMA
     from egress_platform.remediate.run import ACTION_SCHEMA
+    from resources.profiles import detection_for
 
     priced = lake.read_all("egress_flows_hourly", PRICED_SCHEMA)
     events = latest_rows(lake.read_all("egress_anomalies", ANOMALY_SCHEMA))
@@ -578,6 +579,7 @@ def build_summary(
         "estimated_usd": round(sum(by_class.values()), 2),
         "top_talkers": top_talkers(priced)[:5] if priced.height else [],
         "reconciliation": recon,
+        "detector_thresholds": detection_for(reload_settings()).detector_config().thresholds(),
         "anomalies": listed,
         "suppressed": events.height - shown.height,
         "steps": steps,
@@ -633,6 +635,14 @@ def say_summary(summary: dict[str, Any], say: Say) -> None:
                 )
     else:
         say("bill reconciliation: no CUR data-transfer lines landed")
+    limits = summary.get("detector_thresholds") or {}
+    if limits:
+        say(
+            f"an anomaly costs over {limits['margin_over_upper_bound']}x the model's upper bound "
+            f"and at least ${limits['min_extra_usd_per_hour']:.2f}/h and "
+            f"{limits['min_extra_share_of_account']:.1%} of the account's expected $/h more "
+            "than expected (EGRESS_MIN_EXTRA_USD_PER_HOUR, EGRESS_MIN_EXTRA_SHARE_OF_ACCOUNT)"
+        )
     if not summary["anomalies"]:
         say("no anomalies found")
         return

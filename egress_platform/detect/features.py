@@ -111,6 +111,16 @@ def series_frame(
     )
 
 
+PEAK_HOURS = 168
+
+
+def recent_peak() -> pl.Expr:
+    """Not a model input: the detector's measure of the bursts a series has, its highest hour
+    in the week before this one (rows sorted by series and hour)."""
+    before = pl.col("usd").shift(1)
+    return before.rolling_max(PEAK_HOURS, min_samples=1).over(SERIES_KEY).alias("peak_usd_168")
+
+
 def build_features(series: pl.DataFrame) -> pl.DataFrame:
     """Lagged, rolling and calendar features; lags before the window are null (cold start).
 
@@ -137,6 +147,7 @@ def build_features(series: pl.DataFrame) -> pl.DataFrame:
         shifted.rolling_mean(24, min_samples=1).over(over).alias("roll_mean_24"),
         shifted.rolling_std(24, min_samples=2).over(over).alias("roll_std_24"),
         shifted.rolling_max(24, min_samples=1).over(over).alias("roll_max_24"),
+        recent_peak(),
         pl.col("hour").dt.hour().cast(pl.Int32).alias("hour_of_day"),
         pl.col("hour").dt.weekday().cast(pl.Int32).alias("day_of_week"),
         pl.col("dest_class")

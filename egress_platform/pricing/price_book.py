@@ -26,6 +26,7 @@ DEST_CLASSES = (
     "peering",
     "cloudfront",
     "aws_service_same_region",
+    "unknown",  # priced as its assumed class (network.classify.ASSUMED_FOR_UNKNOWN)
 )
 
 # CUR usage-type prefixes of the regions (us-east-1 carries none on most transfer lines).

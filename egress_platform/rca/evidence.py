@@ -105,9 +105,13 @@ def latest_resources(config_items: pl.DataFrame, at: datetime) -> dict[str, dict
     found: dict[str, dict[str, Any]] = {}
     for r in items.iter_rows(named=True):
         known = found.setdefault(
-            r["resource_id"], {"configuration": {}, "supplementary": {}, "tags": {}}
+            r["resource_id"],
+            {"configuration": {}, "supplementary": {}, "tags": {}, "relationships": []},
         )
         known["type"] = r["resource_type"]
+        relationships = _json(r.get("relationships"))
+        if isinstance(relationships, list) and relationships:
+            known["relationships"] = [x for x in relationships if isinstance(x, dict)]
         for key, column in (
             ("configuration", "configuration"),
             ("supplementary", "supplementary_configuration"),
@@ -140,6 +144,18 @@ def _peers(addresses: list[str], resources: dict[str, dict[str, Any]]) -> dict[s
     return found
 
 
+def security_groups(resource: dict[str, Any]) -> list[str]:
+    """The groups an ENI's item names: ``configuration.groups``, or the item's relationships
+    (``AWS::EC2::SecurityGroup``, "Is associated with SecurityGroup")."""
+    named = _ids(resource.get("configuration", {}).get("groups"), "groupId")
+    related = [
+        str(r["resourceId"])
+        for r in resource.get("relationships", [])
+        if r.get("resourceType") == "AWS::EC2::SecurityGroup" and r.get("resourceId")
+    ]
+    return list(dict.fromkeys([*named, *related]))
+
+
 def related_resources(
     entity: str,
     entity_type: str,
@@ -155,7 +171,7 @@ def related_resources(
         attachment = conf.get("attachment") or {}
         if isinstance(attachment, dict) and attachment.get("instanceId"):
             related[str(attachment["instanceId"])] = "attached instance"
-        for group in _ids(conf.get("groups"), "groupId"):
+        for group in security_groups(resources.get(entity, {})):
             related[group] = "security group"
         if conf.get("subnetId"):
             related[str(conf["subnetId"])] = "subnet"
@@ -206,9 +222,9 @@ def unlinked_groups(
     """
     if entity_type != "eni":
         return {}
-    conf = resources.get(entity, {}).get("configuration", {})
-    if _ids(conf.get("groups"), "groupId"):
+    if security_groups(resources.get(entity, {})):
         return {}
+    conf = resources.get(entity, {}).get("configuration", {})
     vpc = conf.get("vpcId")
     found = {
         rid: UNLINKED_GROUP

@@ -35,6 +35,10 @@ SIMULATED_AWS_RANGES = (
 
 
 PLANNED_TAG = "egress:planned-change"
+NOISE_SIGMA = 0.15  # hour-to-hour lognormal noise of every stream
+BURST_RATE = 0.02  # share of hours a client-facing stream bursts
+BURST_TAIL = 1.5  # Pareto index of a burst's size: small index, heavy tail
+BURST_MAX = 5.0  # a burst is at most this many times the usual hour
 
 
 @dataclass
@@ -1158,6 +1162,12 @@ def hourly_gb(
         shape = np.where((hod >= 2) & (hod < 4), 1.0, 0.0)
     else:
         shape = np.ones(hours.shape)
-    noise = rng.lognormal(0.0, 0.08, hours.shape)
+    noise = rng.lognormal(0.0, NOISE_SIGMA, hours.shape)
+    if stream.dest_class in ("internet", "cloudfront") and stream.profile == "diurnal":
+        # Client-driven traffic bursts: now and then an hour of several times the usual, with a
+        # heavy (Pareto) tail. Normal for such a series, so never an anomaly by itself.
+        burst = rng.random(hours.shape) < BURST_RATE
+        size = np.minimum(rng.pareto(BURST_TAIL, hours.shape), BURST_MAX - 1)
+        noise = noise * np.where(burst, 1.0 + size, 1.0)
     result: np.ndarray = stream.base_gb_per_h * shape * noise * stream.is_active(hours)
     return result

@@ -214,8 +214,20 @@ def inventory(
             "attachment": {"instanceId": eni.instance_id} if eni.instance_id else None,
             "groups": [{"groupId": eni.security_group}] if eni.security_group != "-" else [],
         }
+        # As Config relates an ENI to its subnet, VPC and groups (a limited recorder: none).
+        relationships = [
+            {"resourceType": "AWS::EC2::Subnet", "resourceId": eni.subnet_id,
+             "relationshipName": "Is contained in Subnet"},
+            {"resourceType": "AWS::EC2::VPC", "resourceId": account.vpc_id,
+             "relationshipName": "Is contained in Vpc"},
+        ]  # fmt: skip
+        if eni.security_group != "-":
+            relationships.append({"resourceType": "AWS::EC2::SecurityGroup",
+                                  "resourceId": eni.security_group,
+                                  "relationshipName": "Is associated with SecurityGroup"})  # fmt: skip
         if limited:
             del interface["subnetId"], interface["groups"]
+            relationships = []
         items.append(
             config_item(
                 account,
@@ -225,6 +237,7 @@ def inventory(
                 captured,
                 az=AZS[eni.az_id],
                 tags=eni.tags,
+                relationships=relationships,
             )
         )
         if eni.instance_id:

@@ -15,11 +15,11 @@ from egress_platform.app.definitions import ALL_ASSETS
 from egress_platform.lake_layout import CURATED_ZONE, PROCESSED_ZONE
 from egress_platform.simulate.account import AZS
 from egress_platform.sql import VIEW_NAMES
+from resources.detection import DetectionPolicy
 from resources.etl import PolarsEtl
 from resources.lake import LocalLakeIOManager, LocalLandingZone
 from resources.ml import LocalScorer, LocalTrainer
 from resources.network import AwsIpRanges
-from resources.planned import PlannedChangeSource
 from resources.respond import LocalExecutor, LocalNotifier, LocalWorkflow, TemplateLlm
 from resources.sql import DuckDbSql
 from tests.conftest import samples_dir
@@ -42,7 +42,7 @@ def resources(lake: Path, ip_ranges: str) -> dict[str, Any]:
         "etl": PolarsEtl(),
         "sql": DuckDbSql(lake_root=str(lake)),
         "aws_ip_ranges": AwsIpRanges(source=ip_ranges, cache_dir=str(lake / "cache")),
-        "planned_changes": PlannedChangeSource(),
+        "detection": DetectionPolicy(),
         "trainer": LocalTrainer(),
         "scorer": LocalScorer(),
         "llm": TemplateLlm(),

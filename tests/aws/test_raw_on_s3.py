@@ -36,7 +36,7 @@ def test_aws_profile_ingests_landing_bucket_into_s3_lake(
         "etl",
         "sql",
         "aws_ip_ranges",
-        "planned_changes",
+        "detection",
         "trainer",
         "scorer",
         "llm",

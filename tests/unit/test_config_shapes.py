@@ -165,3 +165,78 @@ def test_a_nat_gateway_eni_without_its_own_item_is_the_nat_gateway() -> None:
         "nat-1",
         "use1-az1",
     )
+
+
+def test_an_eni_item_without_groups_is_linked_to_them_by_its_relationships() -> None:
+    """AWS Config relates an ENI to its security groups ("Is associated with SecurityGroup")
+    even where the configuration leaves ``groups`` out: that link is recorded, not inferred.
+    With neither, the account's groups are candidates, weighed as an inferred link."""
+    from egress_platform.rca.evidence import UNLINKED_GROUP, related_resources, unlinked_groups
+
+    bare = {
+        **item("AWS::EC2::NetworkInterface", "eni-web", {"vpcId": "vpc-1"}),
+        "relationships": None,
+    }
+    related_item = {
+        **bare,
+        "relationships": json.dumps(
+            [
+                {"resourceType": "AWS::EC2::SecurityGroup", "resourceId": "sg-web",
+                 "relationshipName": "Is associated with SecurityGroup"},
+                {"resourceType": "AWS::EC2::Subnet", "resourceId": "subnet-a",
+                 "relationshipName": "Is contained in Subnet"},
+            ]
+        ),
+    }  # fmt: skip
+    group = item("AWS::EC2::SecurityGroup", "sg-web", {"groupId": "sg-web", "vpcId": "vpc-1"})
+    group = {**group, "relationships": None}
+    with_links = latest_resources(pl.DataFrame([related_item, group]), AT)
+    assert related_resources("eni-web", "eni", with_links)["sg-web"] == "security group"
+    assert unlinked_groups("eni-web", "eni", with_links, pl.DataFrame(), AT) == {}
+    without = latest_resources(pl.DataFrame([bare, group]), AT)
+    assert "sg-web" not in related_resources("eni-web", "eni", without)
+    assert unlinked_groups("eni-web", "eni", without, pl.DataFrame(), AT) == {
+        "sg-web": UNLINKED_GROUP
+    }
+
+
+def test_requester_managed_enis_and_items_config_no_longer_records() -> None:
+    """A requester-managed ENI (a NAT gateway's, as Config records it: interfaceType
+    nat_gateway, requesterManaged true) belongs to the NAT gateway even without the gateway's
+    item; an item whose status says the resource is gone or no longer recorded
+    (ResourceDeleted, ResourceNotRecorded) places nothing."""
+    items = [
+        item("AWS::EC2::VPC", "vpc-1", {"vpcId": "vpc-1", "cidrBlock": "10.0.0.0/16"}),
+        item("AWS::EC2::Subnet", "subnet-a", {"subnetId": "subnet-a", "vpcId": "vpc-1",
+             "cidrBlock": "10.0.0.0/24", "availabilityZoneId": "use1-az1"}),
+        item("AWS::EC2::NetworkInterface", "eni-nat", {"networkInterfaceId": "eni-nat",
+             "subnetId": "subnet-a", "vpcId": "vpc-1", "privateIpAddress": "10.0.0.5",
+             "interfaceType": "nat_gateway", "requesterManaged": True}),
+        {**item("AWS::EC2::NetworkInterface", "eni-old", {"networkInterfaceId": "eni-old",
+           "subnetId": "subnet-a", "privateIpAddress": "10.0.0.9"}), "status": "ResourceNotRecorded"},
+        {**item("AWS::EC2::NetworkInterface", "eni-gone", {"networkInterfaceId": "eni-gone",
+           "subnetId": "subnet-a", "privateIpAddress": "10.0.0.8"}), "status": "ResourceDeleted"},
+    ]  # fmt: skip
+    meta = NetworkMetadata.from_config_items(pl.DataFrame(items))
+    assert (meta.enis["eni-nat"].entity_type, meta.enis["eni-nat"].entity_id) == (
+        "nat_gateway",
+        "eni-nat",
+    )
+    assert "eni-old" not in meta.enis and "eni-gone" not in meta.enis
+
+
+def test_cloudtrail_s_own_authorize_call_gives_the_permission_it_opened() -> None:
+    """The elastic-integrations AuthorizeSecurityGroupEgress event (CloudTrail's XML-shaped
+    requestParameters: ipPermissions.items[].ipRanges.items[].cidrIp, empty groups as {}) is
+    read as AWS logs it: its /32 is not open to the world; opened to 0.0.0.0/0 it is, with the
+    event's protocol and ports."""
+    from egress_platform.rca.hypotheses import _open_permissions
+
+    path = samples_dir() / "cloudtrail" / "elastic_integrations"
+    event = json.loads((path / "test-authorize-security-group-egress-json.log").read_text())
+    params = event["requestParameters"]
+    assert _open_permissions(params) == []
+    params["ipPermissions"]["items"][0]["ipRanges"]["items"][0]["cidrIp"] = "0.0.0.0/0"
+    assert _open_permissions(params) == [
+        {"protocol": "tcp", "from_port": 4444, "to_port": 4444, "cidr": "0.0.0.0/0"}
+    ]

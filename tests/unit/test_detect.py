@@ -412,15 +412,112 @@ def test_the_product_judges_each_hour_through_the_detector_core() -> None:
             "new_class": False,
         }
     )
+    # The mechanism at a margin of 1.15, each hour judged alone (no confirmation hour).
+    config = replace(DEFAULT_CONFIG, margin=1.15, min_extra_usd=0.05, confirm="none")
     # Neither hour passes its bound (1.01 < 1.15, 1.60 < 1.725): nothing.
-    found, _ = detect(scored, hours[24], DEFAULT_CONFIG)
+    found, _ = detect(scored, hours[24], config)
     assert found.height == 0
     # Hour 24 at 1.20 passes 1.15 by the forecast view: one event, $0.20/h above expectation.
-    found, _ = detect(scored.with_columns(usd=pl.Series([*usd[:24], 1.20, 1.0])), hours[24])
+    one = scored.with_columns(usd=pl.Series([*usd[:24], 1.20, 1.0]))
+    found, _ = detect(one, hours[24], config)
     assert found["onset_hour"].to_list() == [hours[24]]
     assert found["extra_usd_per_hour"].to_list() == [pytest.approx(0.20)]
     # The same core with its novelty view: hour 25 (1.60) passes the day's range (1.00-1.02) by
     # 29 times its width (more than half of it), and costs $0.60 above expectation: an event.
-    novel = replace(DEFAULT_CONFIG, core=CoreSettings(novelty_share=0.5, warmup=0, refractory=0))
+    novel = replace(config, core=CoreSettings(novelty_share=0.5, warmup=0, refractory=0))
     found, _ = detect(scored, hours[24], novel)
     assert found["onset_hour"].to_list() == [hours[25]]
+
+
+def _scored(usd: list[float], peak: float) -> pl.DataFrame:
+    """One series' scored hours: forecast 1.0, upper bound 1.2, the week's peak ``peak``."""
+    n = len(usd)
+    return pl.DataFrame(
+        {
+            "account_id": ["111122223333"] * n,
+            "entity": ["eni-web"] * n,
+            "entity_type": ["eni"] * n,
+            "dest_class": ["internet"] * n,
+            "hour": [T0 + timedelta(hours=h) for h in range(n)],
+            "usd": usd,
+            "expected_usd": [1.0] * n,
+            "upper_usd": [1.2] * n,
+            "new_destination_share": [0.0] * n,
+            "top_destinations": ["81.2.69.0/24"] * n,
+            "new_class": [0] * n,
+            "peak_usd_168": [peak] * n,
+        }
+    )
+
+
+def test_a_burst_within_the_series_own_week_waits_for_a_second_hour() -> None:
+    """Issue 15, item 4: client-facing series burst now and then (heavy-tailed, normal). With
+    confirm="within_peak", an hour no higher than the week's peak opens an event only when the next
+    hour is above the bound too; the event then starts at the first hour. An hour above the
+    peak, or a series with no such bursts, opens at once, as before."""
+    from dataclasses import replace
+
+    from egress_platform.detect.anomalies import DEFAULT_CONFIG, detect
+
+    confirm = replace(DEFAULT_CONFIG, confirm="within_peak")
+    plain_config = replace(DEFAULT_CONFIG, confirm="none")
+    one_burst = [1.0] * 24 + [3.0] + [1.0] * 5
+    assert detect(_scored(one_burst, peak=4.0), T0 + timedelta(hours=24), confirm)[0].height == 0
+    plain = detect(_scored(one_burst, peak=4.0), T0 + timedelta(hours=24), plain_config)[0]
+    assert plain.height == 1
+    two = [1.0] * 24 + [3.0, 3.5] + [3.0] * 4
+    found = detect(_scored(two, peak=4.0), T0 + timedelta(hours=24), confirm)[0]
+    assert found.select("onset_hour", "detected_at", "hours").rows() == [
+        (T0 + timedelta(hours=24), T0 + timedelta(hours=26), 6)
+    ]
+    again = open_events_from_rows(found)  # carried into the next hour's run, it stays confirmed
+    assert [e.confirmed_after for e in again] == [1]
+    above_peak = detect(_scored(one_burst, peak=2.0), T0 + timedelta(hours=24), confirm)[0]
+    assert above_peak.select("onset_hour", "detected_at").rows() == [
+        (T0 + timedelta(hours=24), T0 + timedelta(hours=25))
+    ]
+
+
+def test_a_blip_that_is_small_for_the_account_is_not_an_alert() -> None:
+    """Issue 15, item 4: the extra an hour must cost is at least min_extra_usd and a share of
+    the whole account's expected $/h (0.5 % by default): +$0.12/h for two hours alerts on a
+    small account, not beside a $50/h one."""
+    from egress_platform.detect.anomalies import DEFAULT_CONFIG, detect
+
+    blip = _scored([0.1] * 24 + [0.22, 0.22] + [0.1] * 2, peak=0.0).with_columns(
+        pl.col("expected_usd") * 0.1, pl.col("upper_usd") * 0.1
+    )
+    judged = T0 + timedelta(hours=24)
+    assert detect(blip, judged, DEFAULT_CONFIG)[0].height == 1
+    big = _scored([50.0] * 28, peak=50.0).with_columns(
+        pl.lit("eni-db").alias("entity"),
+        pl.lit(50.0).alias("expected_usd"),
+        pl.lit(60.0).alias("upper_usd"),
+    )
+    assert detect(pl.concat([blip, big]), judged, DEFAULT_CONFIG)[0].height == 0
+
+
+def test_a_sustained_rise_that_no_single_hour_shows_is_still_an_event() -> None:
+    """Issue 15, item 4: on a bursty series the upper bound is wide (here 3x the forecast), so a
+    cache turned off (traffic 2x for hours) never passes it; with sustained_hours=3, three
+    consecutive hours at 1.5x the forecast or more open an event that starts at the first.
+    One hour at 2x among normal ones (a burst) does not."""
+    from dataclasses import replace
+
+    from egress_platform.detect.anomalies import DEFAULT_CONFIG, detect
+
+    wide = _scored([1.0] * 24 + [2.0, 2.1, 1.9, 2.0], peak=5.0).with_columns(
+        pl.lit(3.0).alias("upper_usd")
+    )
+    judged = T0 + timedelta(hours=24)
+    hourly_only = replace(DEFAULT_CONFIG, sustained_hours=0)
+    assert detect(wide, judged, hourly_only)[0].height == 0  # no hour passes 3.0 x 1.3
+    sustained = replace(DEFAULT_CONFIG, sustained_hours=3)
+    found = detect(wide, judged, sustained)[0]
+    assert found.select("onset_hour", "detected_at", "hours").rows() == [
+        (T0 + timedelta(hours=24), T0 + timedelta(hours=27), 4)
+    ]
+    burst = wide.with_columns(
+        pl.Series("usd", [1.0] * 24 + [2.0, 1.0, 1.1, 0.9]), pl.lit(3.0).alias("upper_usd")
+    )
+    assert detect(burst, judged, sustained)[0].height == 0
