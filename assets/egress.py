@@ -107,21 +107,26 @@ def egress_flows_hourly(
     before = lake.read_frame("egress_flows_hourly", earlier_hours_of_month(keys[0]), PRICED_SCHEMA)
     prior = internet_gb_by_month(before)
     out = price_hours(inputs, prior)
+    # Each partition's materialization carries its own hour's figures; the run's totals go to
+    # the run's log, so no hour shows the whole run's rows and dollars as if they were its own.
+    for key, hour in out.items():
+        context.add_asset_metadata(
+            {
+                "rows": hour.height,
+                "estimated_usd": MetadataValue.float(round(float(hour["estimated_usd"].sum()), 4)),
+                "usd_by_destination_class": MetadataValue.json(usd_by_class(hour)),
+                "top_talkers": MetadataValue.json(top_talkers(hour)[:5]),
+                "network_metadata": "from Config" if not network.empty else "missing",
+            },
+            partition_key=key,
+        )
     priced = pl.concat(list(out.values()))
-    return Output(
-        out,
-        metadata={
-            "partitions": len(out),
-            "rows": priced.height,
-            "estimated_usd": MetadataValue.float(round(float(priced["estimated_usd"].sum()), 2)),
-            "usd_by_destination_class": MetadataValue.json(usd_by_class(priced)),
-            "top_talkers": MetadataValue.json(top_talkers(priced)),
-            "month_to_date_internet_gb_before": MetadataValue.json(
-                {f"{a} {m}": round(v, 1) for (a, m), v in prior.items()}
-            ),
-            "network_metadata": "from Config" if not network.empty else "missing",
-        },
+    context.log.info(
+        f"run totals: {len(out)} partitions, {priced.height} rows, "
+        f"${float(priced['estimated_usd'].sum()):,.2f} estimated; month-to-date internet GB "
+        f"before the first hour: { {f'{a} {m}': round(v, 1) for (a, m), v in prior.items()} }"
     )
+    return Output(out)
 
 
 def hours_of_day(day: str) -> list[str]:

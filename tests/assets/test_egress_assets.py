@@ -101,14 +101,23 @@ def test_flows_explain_the_simulated_bill(built_lake: tuple[Path, dict[str, Any]
 def test_egress_flows_metadata_shows_classes_and_talkers(
     built_lake: tuple[Path, dict[str, Any]],
 ) -> None:
+    """Issue 19: each hourly partition's materialization carries its own hour's figures (it
+    showed the whole run's rows and dollars), equal to what its file holds."""
     lake, results = built_lake
-    figures = meta(results["egress_flows_hourly"], "egress_flows_hourly")
-    assert {"internet", "inter_az", "inter_region", "nat_gateway"} <= set(
-        figures["usd_by_destination_class"]
-    )
-    assert figures["top_talkers"][0]["usd"] >= figures["top_talkers"][-1]["usd"]
-    files = sorted((lake / CURATED_ZONE / "egress_flows_hourly").glob("partition=*/*.parquet"))
-    assert len(files) == 48
+    events = results["egress_flows_hourly"].asset_materializations_for_node("egress_flows_hourly")
+    assert len(events) == 48
+    classes: set[str] = set()
+    for event in events:
+        figures = {k: getattr(v, "value", v) for k, v in event.metadata.items()}
+        folder = "partition=" + str(event.partition).replace(":", "")
+        part = pl.read_parquet(lake / CURATED_ZONE / "egress_flows_hourly" / folder / "*.parquet")
+        assert figures["rows"] == part.height, event.partition
+        assert figures["estimated_usd"] == pytest.approx(part["estimated_usd"].sum(), abs=1e-4)
+        classes |= set(figures["usd_by_destination_class"])
+        talkers = figures["top_talkers"]
+        assert not talkers or talkers[0]["usd"] >= talkers[-1]["usd"]
+    assert {"internet", "inter_az", "inter_region", "nat_gateway"} <= classes
+    assert len({e.metadata["rows"].value for e in events}) > 1  # not one figure for all
     flows = meta(results["processed_vpc_flow_logs"], "processed_vpc_flow_logs")
     assert flows["ip_ranges"] == "1787411825"
 
