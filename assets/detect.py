@@ -178,24 +178,28 @@ def egress_anomalies(
     every = pl.concat(list(out.values())) if out else pl.DataFrame(schema=ANOMALY_SCHEMA)
     latest = latest_rows(every)
     reported = latest.filter(~pl.col("suppressed")) if latest.height else latest
-    table = [
-        anomaly_brief(r) | {"hours": r["hours"]}
-        for r in reported.sort("onset_hour").iter_rows(named=True)
-    ]
-    return Output(
-        out,
-        metadata={
-            "partitions": len(out),
-            "anomalies": reported.height,
-            "suppressed": latest.height - reported.height,
-            "open_at_end": len(open_events),
-            "extra_usd_per_month": round(float(reported["projected_extra_usd_per_month"].sum()), 2)
-            if reported.height
-            else 0.0,
-            "anomaly_list": MetadataValue.json(table[:50]),
-            "thresholds": MetadataValue.json(settings.thresholds()),
-        },
+    for key, rows in out.items():  # each hour: the events it opened or continued
+        shown = rows.filter(~pl.col("suppressed")) if rows.height else rows
+        context.add_asset_metadata(
+            {
+                "anomalies": shown.height,
+                "opened": int((shown["onset_hour"] == hour_of(key)).sum()) if shown.height else 0,
+                "suppressed": rows.height - shown.height,
+                "extra_usd_per_hour": round(float(shown["extra_usd_per_hour"].sum()), 4)
+                if shown.height
+                else 0.0,
+                "anomaly_list": MetadataValue.json(
+                    [anomaly_brief(r) | {"hours": r["hours"]} for r in shown.iter_rows(named=True)]
+                ),
+                "thresholds": MetadataValue.json(settings.thresholds()),
+            },
+            partition_key=key,
+        )
+    context.log.info(
+        f"run totals: {len(out)} hours, {reported.height} anomalies reported, "
+        f"{latest.height - reported.height} suppressed, {len(open_events)} open at the end"
     )
+    return Output(out)
 
 
 DETECT_ASSETS = [egress_features, egress_model, egress_anomalies]

@@ -42,7 +42,6 @@ from egress_platform.pricing.estimate import PRICED_SCHEMA, internet_gb_by_month
 from egress_platform.pricing.reconcile import (
     RECONCILIATION_SCHEMA,
     RECONCILIATION_TOLERANCE,
-    explained_share,
     reconcile,
     reconciliation_summary,
 )
@@ -166,21 +165,23 @@ def cost_reconciliation(
         )
     report = pl.concat(list(out.values())) if out else pl.DataFrame(schema=RECONCILIATION_SCHEMA)
     summary = reconciliation_summary(report, RECONCILIATION_TOLERANCE)
-    per_day = explained_share(report, ["day"])
-    yield Output(
-        out,
-        metadata={
-            "days": len(out),
-            "cur_transfer_usd": summary["cur_transfer_usd"],
-            "estimated_usd": summary["estimated_usd"],
-            "assumed_usd": summary["assumed_usd"],
-            "explained_share": MetadataValue.float(summary["explained_share"]),
-            "by_usage_type": MetadataValue.json(summary["by_usage_type"]),
-            "explained_share_by_day": MetadataValue.json(
-                {str(d): round(s, 4) if s else None for d, _, _, s in per_day.iter_rows()}
-            ),
-        },
+    for day, frame in out.items():  # each day's partition: that day's bill and estimate
+        of_day = reconciliation_summary(frame, RECONCILIATION_TOLERANCE)
+        context.add_asset_metadata(
+            {
+                "cur_transfer_usd": of_day["cur_transfer_usd"],
+                "estimated_usd": of_day["estimated_usd"],
+                "assumed_usd": of_day["assumed_usd"],
+                "explained_share": MetadataValue.float(of_day["explained_share"]),
+                "by_usage_type": MetadataValue.json(of_day["by_usage_type"]),
+            },
+            partition_key=day,
+        )
+    context.log.info(
+        f"run totals: {len(out)} days, CUR transfer ${summary['cur_transfer_usd']:,.2f}, "
+        f"estimated ${summary['estimated_usd']:,.2f} ({summary['explained_share']:.1%})"
     )
+    yield Output(out)
     yield AssetCheckResult(
         check_name=RECONCILED_CHECK,
         passed=summary["within_tolerance"],

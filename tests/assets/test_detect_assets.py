@@ -76,10 +76,16 @@ def test_model_is_trained_daily_and_backtested(detected: tuple[Path, dict[str, A
 
 def test_anomalies_are_events_with_stable_ids(detected: tuple[Path, dict[str, Any]]) -> None:
     lake, results = detected
-    figures = meta(results["anomalies"], "egress_anomalies")
-    assert figures["partitions"] == 72
+    events = results["anomalies"].asset_materializations_for_node("egress_anomalies")
+    assert len(events) == 72  # one per hour, each with that hour's own figures
     files = sorted((lake / "curated" / "egress_anomalies").glob("partition=*/*.parquet"))
     rows = pl.concat([pl.read_parquet(f) for f in files])
+    by_hour = {str(e.partition): e.metadata for e in events}
+    for f in files:
+        hour = pl.read_parquet(f)
+        key = f.parent.name.removeprefix("partition=")
+        key = f"{key[:13]}:{key[13:]}"
+        assert by_hour[key]["anomalies"].value == hour.filter(~pl.col("suppressed")).height
     if rows.height:
         per_event = rows.group_by("anomaly_id").agg(pl.col("onset_hour").n_unique())
         assert (

@@ -93,9 +93,11 @@ def test_flows_explain_the_simulated_bill(built_lake: tuple[Path, dict[str, Any]
     recon = results["cost_reconciliation"]
     checks = {c.check_name: c for c in recon.get_asset_check_evaluations()}
     assert checks[RECONCILED_CHECK].passed
-    figures = meta(recon, "cost_reconciliation")
-    assert figures["explained_share"] == pytest.approx(1.0, abs=0.005)
-    assert figures["cur_transfer_usd"] > 50
+    days = recon.asset_materializations_for_node("cost_reconciliation")
+    assert sorted(str(e.partition) for e in days) == ["2026-11-01", "2026-11-02"]
+    for event in days:
+        assert event.metadata["explained_share"].value == pytest.approx(1.0, abs=0.005)
+    assert sum(e.metadata["cur_transfer_usd"].value for e in days) > 50
 
 
 def test_egress_flows_metadata_shows_classes_and_talkers(
