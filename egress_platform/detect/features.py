@@ -161,8 +161,16 @@ def build_features(series: pl.DataFrame) -> pl.DataFrame:
         (target / pl.col("gb")).fill_nan(0.0).shift(1).over(over).alias("usd_per_gb"),
         (pl.col("position") - first_traffic).alias("history_hours"),
     )
+    # A lag that reaches back before the series' first traffic is unknown, not zero: a series
+    # that started six days ago had no traffic "a week ago" only because it did not exist, and a
+    # zero there taught the model to expect little (it underpredicted the whole second week).
+    before_start = [
+        pl.when(pl.col("history_hours") >= k).then(pl.col(f"lag_{k}")).alias(f"lag_{k}")
+        for k in LAGS
+    ]
     return (
         frame.filter(pl.col("history_hours").is_finite())
         .with_columns(pl.col("history_hours").cast(pl.Int64))
+        .with_columns(before_start)
         .drop("position")
     )
