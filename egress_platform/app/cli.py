@@ -462,7 +462,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             report = cross_validate(args.cv, _say)
         except ValueError as error:
             raise CliError(str(error)) from None
-        _writable_file(args.out, "--out")
         args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
         _say(
             f"held out: F1 {report['held_out_f1']:.3f}, median delay "

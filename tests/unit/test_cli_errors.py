@@ -51,6 +51,7 @@ CASES = [
     ["evaluate", "--landing", "a-folder"], ["evaluate", "--landing", "/nonexistent", "--truth", "one.csv"],
     ["evaluate", "--landing", "a-folder", "--truth", "one.csv"],
     ["evaluate", "--landing", "a-folder", "--truth", "missing.json"],
+    ["evaluate", "--cv", "/nonexistent"], ["evaluate", "--cv", "a-folder"],
     ["run", "--landing", "/nonexistent"], ["run", "--landing", "a-folder"],
     ["run", "--landing", "a-folder", "--since", "2026-02-01", "--until", "2026-01-01"],
     ["audit-lineage", "anom-0000000000000000"], ["approve", "act-0000000000000000"],
