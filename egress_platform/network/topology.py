@@ -38,7 +38,6 @@ ADDRESS_SCHEMA: dict[str, pl.DataType] = {
     "scope": pl.String(),  # vpc | private | public | invalid
     "cp_az_id": pl.String(),
     "cp_is_endpoint": pl.Boolean(),
-    "cp_interface_id": pl.String(),  # the ENI holding a VPC address, where Config names it
     "private_route": pl.String(),  # peering | transit_gateway | link_local | null
     "aws_region": pl.String(),
     "aws_service": pl.String(),
@@ -51,7 +50,7 @@ class Subnet:
     subnet_id: str
     vpc_id: str
     cidrs: list[IpNetwork]
-    az_id: str
+    az_id: str | None  # None when the item names no AZ at all
     route_table_id: str | None = None
 
 
@@ -119,7 +118,8 @@ class NetworkMetadata:
         for c in by_type.get("AWS::EC2::Subnet", []):
             meta._add_subnet(c)
         for subnet in meta.subnets.values():  # one name for an AZ: its id where any item gives it
-            subnet.az_id = meta.az_ids.get(subnet.az_id, subnet.az_id)
+            if subnet.az_id is not None:
+                subnet.az_id = meta.az_ids.get(subnet.az_id, subnet.az_id)
         nat_enis: list[dict[str, Any]] = []
         for c in by_type.get("AWS::EC2::NatGateway", []):
             for address in c.get("natGatewayAddresses") or []:
@@ -173,7 +173,8 @@ class NetworkMetadata:
         if az_id and az_name:
             self.az_ids[az_name] = az_id
         # An item may name the AZ only (availabilityZone): the name then stands for it.
-        self.subnets[subnet_id] = Subnet(subnet_id, c.get("vpcId", ""), nets, az_id or az_name)
+        az = az_id or az_name or None
+        self.subnets[subnet_id] = Subnet(subnet_id, c.get("vpcId", ""), nets, az)
 
     def _add_eni(self, c: dict[str, Any]) -> None:
         eni_id = c.get("networkInterfaceId", "")
@@ -250,7 +251,7 @@ class NetworkMetadata:
                     "interface_id": eni.eni_id,
                     "eni_vpc_id": eni.vpc_id,
                     "eni_subnet_id": eni.subnet_id,
-                    "eni_az_id": (subnet.az_id or None) if subnet else None,
+                    "eni_az_id": subnet.az_id if subnet else None,
                     "entity_type": eni.entity_type,
                     "entity_id": eni.entity_id,
                     "instance_id_meta": eni.instance_id,
@@ -273,11 +274,10 @@ class NetworkMetadata:
             if e.entity_type == "vpc_endpoint"
             for a in e.addresses
         }
-        holders = self.address_holders()
         private_routes = self._private_routes()
         rows = []
         for text in addresses:
-            rows.append(self._resolve(text, endpoint_ips, holders, private_routes, ip_ranges))
+            rows.append(self._resolve(text, endpoint_ips, private_routes, ip_ranges))
         return pl.DataFrame(rows, schema=ADDRESS_SCHEMA, orient="row")
 
     def _private_routes(self) -> list[tuple[IpNetwork, str]]:
@@ -299,34 +299,29 @@ class NetworkMetadata:
         self,
         text: str,
         endpoint_ips: dict[str, bool],
-        holders: dict[str, str],
         private_routes: list[tuple[IpNetwork, str]],
         ip_ranges: IpRanges | None,
     ) -> tuple[Any, ...]:
         try:
             ip = ipaddress.ip_address(text)
         except ValueError:
-            return (text, "invalid", None, False, None, None, None, None, None)
+            return (text, "invalid", None, False, None, None, None, None)
         if self._in_vpc(ip):
-            az = (
-                next(
-                    (s.az_id for s in self.subnets.values() if any(ip in n for n in s.cidrs)), None
-                )
-                or None
-            )  # a subnet whose item names no AZ
-            holder = holders.get(text)
-            return (text, "vpc", az, text in endpoint_ips, holder, None, None, None, None)
+            az = next(
+                (s.az_id for s in self.subnets.values() if any(ip in n for n in s.cidrs)), None
+            )
+            return (text, "vpc", az, text in endpoint_ips, None, None, None, None)
         if ip.is_link_local or ip.is_loopback:  # instance metadata, DNS, time: never billed
-            return (text, "private", None, False, None, "link_local", None, None, None)
+            return (text, "private", None, False, "link_local", None, None, None)
         if not ip.is_global:
             route = next((kind for net, kind in private_routes if ip in net), None)
-            return (text, "private", None, False, None, route, None, None, None)
+            return (text, "private", None, False, route, None, None, None)
         aws = ip_ranges.lookup(text) if ip_ranges is not None else None
         if aws is not None:
-            return (text, "public", None, False, None, None, aws.region, aws.service, aws.prefix)
+            return (text, "public", None, False, None, aws.region, aws.service, aws.prefix)
         width = 24 if ip.version == 4 else 48
         prefix = str(ipaddress.ip_network(f"{ip}/{width}", strict=False))
-        return (text, "public", None, False, None, None, None, None, prefix)
+        return (text, "public", None, False, None, None, None, prefix)
 
 
 def _network(text: str | None) -> IpNetwork | None:
