@@ -267,8 +267,8 @@ def detect(
         surprise = strength(np.array(usd), config.core, (np.array(expected), bounds))
 
         actuals, forecast = np.array(usd), np.array(expected)
-        exceeds = (surprise >= 1.0) & (actuals - forecast >= group["_min_extra"].to_numpy())
-        floors = group["_min_extra"].to_numpy()
+        extra, floors = actuals - forecast, group["_min_extra"].to_numpy()
+        exceeds = (surprise >= 1.0) & (extra >= floors)
         elevated = actuals >= forecast * config.sustained_ratio
         within_peak = (config.confirm == "spikes") | (actuals <= np.array(peaks))
         burst_like = (
@@ -301,7 +301,8 @@ def detect(
                     event = None
                 continue
             follows = i >= 1 and hours[i - 1] == hour - timedelta(hours=1)
-            sustained = _sustained_start(i, hours, elevated, actuals - forecast, floors, config)
+            sustained = _sustained_start(i, hours, elevated, extra, floors, config)
+            profile: list[float] | None = None
             if exceeds[i] and not burst_like[i]:
                 first = i
             elif follows and exceeds[i - 1] and burst_like[i - 1]:
@@ -313,12 +314,13 @@ def detect(
                 if actual <= bound:
                     if sustained is None:
                         continue
-                    first = sustained
+                    first, profile = sustained, None
             elif sustained is not None:
                 first = sustained  # no single hour passed the bound, but the level did
             else:
                 continue  # nothing, or a burst-like hour waiting for the next
-            profile = baseline_profile(hours[:first], usd[:first], expected[first])
+            if profile is None:
+                profile = baseline_profile(hours[:first], usd[:first], expected[first])
             event = OpenEvent(
                 anomaly_id(key, hours[first]),
                 key,
