@@ -1,6 +1,7 @@
 """The ``etl`` resource: where the flow classification (the Glue job's work) runs.
 
-Local: polars in-process over the lake's Parquet. AWS: the PySpark Glue job
+Both read the raw zone's per-hour shape sums (``raw_vpc_flow_logs``: one pass over the landed
+objects, each record once) and orient, classify and aggregate them. Local: polars in-process. AWS: the PySpark Glue job
 (``egress_platform/glue/flows_job.py``) launched through dagster-aws Pipes, reading and writing
 the lake bucket; its output is read back so the asset stores it like any other partition.
 Both return the same frame (``CLASSIFIED_SCHEMA`` plus a ``partition`` column).
@@ -15,7 +16,7 @@ from typing import Any
 import polars as pl
 from dagster import AssetExecutionContext, ConfigurableResource
 
-from egress_platform.etl.processed import classified_flows
+from egress_platform.etl.processed import classified_shapes
 from egress_platform.lake_layout import PARTITION, PROCESSED_ZONE, RAW_ZONE, partition_path
 from egress_platform.network.classify import CLASSIFIED_SCHEMA
 from egress_platform.network.ip_ranges import IpRanges
@@ -63,8 +64,8 @@ class PolarsEtl(FlowEtl):
         ]
         if not frames:
             return pl.DataFrame(schema={**CLASSIFIED_SCHEMA, PARTITION: pl.String()})
-        raw = pl.concat(frames, how="vertical_relaxed")
-        return classified_flows(raw, network, ip_ranges, keep=(PARTITION,))
+        shapes = pl.concat(frames, how="vertical_relaxed")
+        return classified_shapes(shapes, network, ip_ranges, keep=(PARTITION,))
 
 
 class GlueEtl(FlowEtl):

@@ -45,10 +45,12 @@ from egress_platform.sources.discover import (
 
 Say = Callable[[str], None]
 WARMUP_DAYS = 3  # detection judges hours from the fourth landed day on (the model needs history)
-# Landed flow-log bytes (gzip) one materialization takes at most: the flow layers hold a range in
-# memory, and 4 days of a 2,000-ENI account (13.8M records, 105 MB landed) in one range were
-# killed at 23.5 GB RSS on a 24 GB machine (make bench, hour_to_alert); 3 days (10M) passed.
-STEP_FLOW_BYTES = 32 * 2**20
+# Landed flow-log bytes (gzip, or plain text at an eighth: what it would take gzipped) one
+# materialization takes at most. The flow layers hold a range's shape sums in memory; when they
+# held its records, 4 days of a 2,000-ENI account (13.8M records, 105 MB landed) in one range
+# were killed at 23.5 GB RSS on a 24 GB machine. 64 MB is about 8M records.
+STEP_FLOW_BYTES = 64 * 2**20
+PLAIN_TEXT_PER_GZIP_BYTE = 8
 SUMMARY_KEY = "reports/summary.json"
 UNMATCHED_OBJECTS = "unmatched_objects"  # quarantine table of landed objects no source reads
 INSTANCE_SETTINGS = "telemetry:\n  enabled: false\n"
@@ -243,6 +245,9 @@ def run_landing(
             say(f"      {step.label()} ...")
             meta = materialize_step(ALL_ASSETS, resources, instance, step, lake_tag)
             seconds = round(time.monotonic() - t, 1)
+            if step.asset in results:  # a range taken in several steps: its counts add up
+                meta = add_counts(results[step.asset], meta)
+                seconds = round(seconds + results[step.asset]["seconds"], 1)
             results[step.asset] = meta | {"seconds": seconds}
             outcome.checks_ok &= bool(meta.get("check_passed", True))
             outcome.steps.append(
@@ -296,6 +301,7 @@ def _step_line(asset: str, meta: dict[str, Any]) -> str:
         ("facts", "rows"),
         ("rows", "rows"),
         ("days", "days"),
+        ("opened", "anomalies opened"),
         ("anomalies", "anomalies"),
         ("reports", "reports"),
         ("actions", "actions"),
@@ -335,7 +341,9 @@ def plan_steps(
     order = {g: i for i, g in enumerate(GROUP_ORDER)}
     position = {k: i for i, k in enumerate(graph.toposorted_asset_keys)}
     flow_bytes = {
-        part: sum(size for _, size in objs)
+        part: sum(
+            size if key.endswith(".gz") else size // PLAIN_TEXT_PER_GZIP_BYTE for key, size in objs
+        )
         for part, objs in landed.objects.get("vpc_flow", {}).items()
     }
     steps: list[Step] = []
@@ -494,11 +502,39 @@ def materialize_step(
             f"materializing {step.label()} failed: {reason} (run {result.run_id}; `make dev`)"
         )
     events = result.asset_materializations_for_node(step.asset)
-    meta = {k: getattr(v, "value", v) for k, v in events[0].metadata.items()} if events else {}
+    meta = run_metadata(
+        [{k: getattr(v, "value", v) for k, v in e.metadata.items()} for e in events]
+    )
     checks = result.get_asset_check_evaluations()
     meta["check_passed"] = all(c.passed for c in checks)
     meta["checks"] = {c.check_name: c.passed for c in checks}
     return meta
+
+
+def run_metadata(partitions: list[dict[str, Any]]) -> dict[str, Any]:
+    """One run's figures from its partitions' materializations: when each partition carries its
+    own (rows, $, anomalies opened in the hour), the counts add up; when every partition carries
+    the same run-level figures, they are those."""
+    if not partitions:
+        return {}
+    if all(p == partitions[0] for p in partitions):
+        return dict(partitions[0])
+    return add_counts(*partitions)
+
+
+def add_counts(*metadata: dict[str, Any]) -> dict[str, Any]:
+    """Figures of several materializations as one: counts add up, a check passes when it passed
+    in each, anything else is the last."""
+    merged: dict[str, Any] = {}
+    for key in dict.fromkeys(k for m in metadata for k in m):
+        values = [m[key] for m in metadata if key in m]
+        if all(isinstance(v, bool) for v in values):
+            merged[key] = all(values)
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            merged[key] = sum(values)
+        else:
+            merged[key] = values[-1]
+    return merged
 
 
 def build_summary(
@@ -562,6 +598,7 @@ def build_summary(
                     "bytes_read",
                 )
             }
+            row["duplicates_dropped"] = meta.get("duplicates_dropped", 0)
             row |= {"seconds": meta["seconds"], "check_passed": meta["check_passed"]}
         sources[name] = row
     recon = reconciliation_summary(lake.read_all("cost_reconciliation", RECONCILIATION_SCHEMA))

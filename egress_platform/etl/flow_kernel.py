@@ -11,6 +11,11 @@ polars path yields (a test holds them equal). Anything it is not sure of (a wron
 non-digit in an integer field, a CR or tab, a byte outside printable ASCII, an empty field, an
 integer too large for its type, a missing start) makes it give the batch up, and the caller
 reads that batch with the robust parser instead.
+
+A record delivered twice counts once: besides the shape it hashes every field of the record
+(text by its bytes, integers by value, which is what "every field equal" means to polars) into
+a 64-bit record hash and keeps a set of them per table, so a re-sent object, two overlapping
+objects, or a record in two objects of the same delivery hour adds nothing the second time.
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ import polars as pl
 from egress_platform.sources import vpc_flow
 
 SKIP_TEXT, KEY_TEXT, SKIP_INT, PACKETS, BYTES, START, KEY_INT = 0, 1, 2, 3, 4, 5, 6
-DONE, GROW, INVALID = 0, 1, 2
+DONE, GROW, INVALID, GROW_SEEN = 0, 1, 2, 3
 _OFFSET_1 = np.uint64(0xCBF29CE484222325)
 _PRIME_1 = np.uint64(0x100000001B3)
 _OFFSET_2 = np.uint64(0x9E3779B97F4A7C15)
 _PRIME_2 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX = np.uint64(0xC2B2AE3D27D4EB4F)
+_OFFSET_R = np.uint64(0x84222325CBF29CE4)
+_PRIME_R = np.uint64(0x9FB21C651E98DF25)
 _FIELD_END = np.uint64(0x1F)
 _NULL_INT = np.uint64(0xFFFFFFFFFFFFFFFF)
 _PRINTABLE = 1
@@ -51,7 +58,8 @@ class ShapeTable:
     slots: np.ndarray  # int64, group index + 1, 0 = empty; length a power of two
     rows: np.ndarray  # int64 (groups, 8), columns as above; hashes stored as their bits
     source: np.ndarray  # which buffer each group's representative line is in
-    state: np.ndarray  # [groups, records, stop position]
+    state: np.ndarray  # [groups, records, stop position, duplicates, records in seen]
+    seen: np.ndarray  # uint64 record hashes (0 = empty), a power of two at most half full
 
     @classmethod
     def empty(cls, capacity: int = 1 << 16) -> ShapeTable:
@@ -59,8 +67,13 @@ class ShapeTable:
             np.zeros(capacity, dtype=np.int64),
             np.zeros((capacity // 2, 8), dtype=np.int64),
             np.zeros(capacity // 2, dtype=np.int64),
-            np.zeros(3, dtype=np.int64),
+            np.zeros(5, dtype=np.int64),
+            np.zeros(capacity, dtype=np.uint64),
         )
+
+    @property
+    def duplicates(self) -> int:
+        return int(self.state[3])
 
     @property
     def groups(self) -> int:
@@ -80,8 +93,15 @@ class ShapeTable:
         bigger.rows[:used] = self.rows[:used]
         bigger.source[:used] = self.source[:used]
         bigger.state[:] = self.state
+        bigger.seen = self.seen
         _reslot(bigger.slots, bigger.rows, used)
         return bigger
+
+    def more_seen(self) -> None:
+        """Twice the room for record hashes."""
+        bigger = np.zeros(len(self.seen) * 2, dtype=np.uint64)
+        _reseen(bigger, self.seen)
+        self.seen = bigger
 
 
 @numba.njit(nogil=True, cache=True)
@@ -98,6 +118,32 @@ def _reslot(slots: np.ndarray, rows: np.ndarray, used: int) -> None:
         while slots[s] != 0:
             s = (s + 1) & mask
         slots[s] = g + 1
+
+
+@numba.njit(nogil=True, cache=True)
+def _reseen(bigger: np.ndarray, seen: np.ndarray) -> None:
+    mask = np.int64(len(bigger) - 1)
+    for value in seen:
+        if value != 0:
+            s = np.int64(value >> np.uint64(17)) & mask
+            while bigger[s] != 0:
+                s = (s + 1) & mask
+            bigger[s] = value
+
+
+@numba.njit(nogil=True, cache=True)
+def _first_time(seen: np.ndarray, record: np.uint64) -> bool:
+    """Add ``record`` (a non-zero hash) to the set; False when it was there already."""
+    mask = np.int64(len(seen) - 1)
+    s = np.int64(record >> np.uint64(17)) & mask
+    while True:
+        value = seen[s]
+        if value == 0:
+            seen[s] = record
+            return True
+        if value == record:
+            return False
+        s = (s + 1) & mask
 
 
 @numba.njit(nogil=True, cache=True)
@@ -142,12 +188,16 @@ def _aggregate(
     rows: np.ndarray,
     g_source: np.ndarray,
     state: np.ndarray,
+    seen: np.ndarray,
 ) -> int:
     """Records of ``buf[begin:]`` into the table; ``buf`` must end with a newline."""
     n = len(buf)
     fields = len(kinds)
     groups = state[0]
     records = state[1]
+    duplicates = state[3]
+    in_seen = state[4]
+    room = len(seen) // 2
     status = DONE
     i = begin
     line = begin
@@ -155,6 +205,7 @@ def _aggregate(
         line = i
         h1 = _OFFSET_1
         h2 = _OFFSET_2
+        r = _OFFSET_R
         packets = np.int64(0)
         nbytes = np.int64(0)
         start = np.int64(-1)
@@ -175,15 +226,23 @@ def _aggregate(
                     if (i - first) & 7 == 0:
                         h1 = (h1 ^ word) * _PRIME_1
                         h2 = (h2 ^ word) * _PRIME_2
+                        r = (r ^ word) * _PRIME_R
                         word = np.uint64(0)
                     c = buf[i]
                 h1 = (h1 ^ word ^ _FIELD_END) * _PRIME_1
                 h2 = (h2 ^ word ^ _FIELD_END) * _PRIME_2
+                r = (r ^ word ^ _FIELD_END) * _PRIME_R
             elif kind == SKIP_TEXT:
+                word = np.uint64(0)
                 c = buf[i]
                 while _CLASS[c] == _PRINTABLE:
+                    word = (word << np.uint64(8)) | np.uint64(c)
                     i += 1
+                    if (i - first) & 7 == 0:
+                        r = (r ^ word) * _PRIME_R
+                        word = np.uint64(0)
                     c = buf[i]
+                r = (r ^ word ^ _FIELD_END) * _PRIME_R
             else:
                 number = np.int64(0)
                 c = buf[i]
@@ -199,6 +258,7 @@ def _aggregate(
                     digit = np.uint8(c - 48)
                 if (null and i - first > 1) or i - first > 18 or number > limits[field]:
                     bad = True
+                r = (r ^ (np.uint64(number) if not null else _NULL_INT)) * _PRIME_R
                 if kind == PACKETS:
                     packets = number
                 elif kind == BYTES:
@@ -222,11 +282,20 @@ def _aggregate(
         if bad or c != 10 or field != fields:
             status = INVALID
             break
+        if in_seen >= room:
+            status = GROW_SEEN
+            break
+        if r == 0:
+            r = np.uint64(1)
         hour = start - start % 3600
         g = _group_of(slots, rows, groups, hour, np.int64(h1), np.int64(h2))
         if g < 0:
             status = GROW
             break
+        if not _first_time(seen, r):
+            duplicates += 1
+            continue
+        in_seen += 1
         if g == groups:
             groups += 1
             rows[g, LINE_START] = line
@@ -239,6 +308,8 @@ def _aggregate(
     state[0] = groups
     state[1] = records
     state[2] = line if status != DONE else n
+    state[3] = duplicates
+    state[4] = in_seen
     return status
 
 
@@ -267,13 +338,17 @@ def add_text(
             table.rows,
             table.source,
             table.state,
+            table.seen,
         )
         if status == DONE:
             return table, True
         if status == INVALID:
             return table, False
         position = int(table.state[2])
-        table = table.grown()
+        if status == GROW_SEEN:
+            table.more_seen()
+        else:
+            table = table.grown()
 
 
 Text = bytes | mmap.mmap
@@ -306,6 +381,59 @@ def field_kinds(fields: Sequence[str], keys: Sequence[str]) -> tuple[np.ndarray,
     return kinds, limits
 
 
+class ShapeSummer:
+    """Texts of one layout folded into one table, one at a time: each text's new shapes keep
+    their representative line as soon as it is read, so the caller can drop the text (memory
+    follows the shapes and one object, not the hour's objects)."""
+
+    def __init__(
+        self,
+        fields: list[str],
+        skip: int,
+        keys: Sequence[str],
+        hour: str,
+        capacity: int = 1 << 16,
+    ) -> None:
+        self.fields, self.skip, self.keys, self.hour = fields, skip, list(keys), hour
+        self.kinds, self.limits = field_kinds(fields, keys)
+        self.table = ShapeTable.empty(capacity)
+        self.lines: list[bytes] = []
+
+    def add(self, data: Text) -> bool:
+        """Fold one text in; False when any record needs the careful parser (the sums are then
+        partial and must be discarded)."""
+        begin = 0
+        for _ in range(self.skip):
+            begin = data.find(b"\n", begin) + 1
+            if begin == 0:
+                begin = len(data)
+                break
+        if begin < len(data) and data[-1:] != b"\n":
+            data = bytes(data) + b"\n"
+        before = self.table.groups
+        text = np.frombuffer(data, dtype=np.uint8)
+        self.table, accepted = add_text(self.table, text, begin, 0, self.kinds, self.limits)
+        if not accepted:
+            return False
+        starts = self.table.rows[before : self.table.groups, LINE_START].tolist()
+        ends = self.table.rows[before : self.table.groups, LINE_END].tolist()
+        self.lines.append(b"".join(data[a:b] for a, b in zip(starts, ends, strict=True)))
+        return True
+
+    @property
+    def records(self) -> int:
+        return self.table.records
+
+    @property
+    def duplicates(self) -> int:
+        return self.table.duplicates
+
+    def frame(self) -> pl.DataFrame:
+        """One row per hour and shape: the key columns, typed as the polars path types them
+        (parsed from each shape's representative line), and the sums."""
+        return _shape_frame(self.table, b"".join(self.lines), self.fields, self.keys, self.hour)
+
+
 def shape_sums(
     texts: Sequence[Text],
     fields: list[str],
@@ -313,40 +441,20 @@ def shape_sums(
     keys: Sequence[str],
     hour: str,
     capacity: int = 1 << 16,
-) -> tuple[pl.DataFrame, int] | None:
-    """(one row per hour and distinct ``keys`` with bytes, packets and flows summed, records) of
-    flow-log texts that share one layout, or None when any record needs the careful parser.
-
-    The key columns come from parsing one representative line per shape with polars, typed
-    exactly as the polars path types them.
-    """
-    kinds, limits = field_kinds(fields, keys)
-    table = ShapeTable.empty(capacity)
-    buffers: list[Text] = []
-    for source, data in enumerate(texts):
-        begin = 0
-        for _ in range(skip):
-            begin = data.find(b"\n", begin) + 1
-            if begin == 0:
-                begin = len(data)
-                break
-        if begin < len(data) and data[-1:] != b"\n":
-            data = bytes(data) + b"\n"
-        buffers.append(data)
-        text = np.frombuffer(data, dtype=np.uint8)
-        table, accepted = add_text(table, text, begin, source, kinds, limits)
-        if not accepted:
+) -> tuple[pl.DataFrame, int, int] | None:
+    """(one row per hour and distinct ``keys`` with bytes, packets and flows summed, records
+    counted, duplicate records dropped) of flow-log texts that share one layout, or None when
+    any record needs the careful parser."""
+    summer = ShapeSummer(fields, skip, keys, hour, capacity)
+    for data in texts:
+        if not summer.add(data):
             return None
-    used = table.groups
-    lines = b"".join(
-        buffers[s][a:b]
-        for s, a, b in zip(
-            table.source[:used].tolist(),
-            table.column(LINE_START).tolist(),
-            table.column(LINE_END).tolist(),
-            strict=True,
-        )
-    )
+    return summer.frame(), summer.records, summer.duplicates
+
+
+def _shape_frame(
+    table: ShapeTable, lines: bytes, fields: list[str], keys: Sequence[str], hour: str
+) -> pl.DataFrame:
     schema = vpc_flow.text_schema(fields)
     shapes = pl.read_csv(
         lines,
@@ -368,7 +476,7 @@ def shape_sums(
         pl.Series(SHAPE[0], table.column(HASH_1)),
         pl.Series(SHAPE[1], table.column(HASH_2)),
     ).select(hour, *keys, "bytes", "packets", "flows", *SHAPE)
-    return frame, table.records
+    return frame
 
 
 SHAPE = ("_shape_1", "_shape_2")  # the shape hash's two halves, in shape_sums' frames

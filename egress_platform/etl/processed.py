@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from egress_platform.network.classify import classify, flow_facts
+from egress_platform.network.classify import classify, finish_facts, partial_facts
 from egress_platform.network.ip_ranges import IpRanges
 from egress_platform.network.topology import NetworkMetadata
 from egress_platform.pricing.reconcile import transfer_class_of
@@ -40,14 +40,15 @@ def processed_records(records: pl.LazyFrame, source: str) -> pl.LazyFrame:
     return unique
 
 
-def classified_flows(
-    raw: pl.LazyFrame,
+def classified_shapes(
+    shapes: pl.LazyFrame,
     network: NetworkMetadata,
     ip_ranges: IpRanges | None,
     keep: tuple[str, ...] = (),
 ) -> pl.DataFrame:
-    """Raw flow records -> classified hourly flow facts (the Glue job's output)."""
-    facts = flow_facts(raw, network.region, keep).collect(engine="streaming")
+    """Per-hour shape sums (``raw_vpc_flow_logs``' partitions) -> classified hourly flow facts
+    (the Glue job's output)."""
+    facts = finish_facts(shapes, network.region, keep).collect()
     return classify(facts, network, ip_ranges, keep).sort(
         *keep,
         "hour",
@@ -57,3 +58,14 @@ def classified_flows(
         "traffic_path",
         nulls_last=True,
     )
+
+
+def classified_flows(
+    raw: pl.LazyFrame,
+    network: NetworkMetadata,
+    ip_ranges: IpRanges | None,
+    keep: tuple[str, ...] = (),
+) -> pl.DataFrame:
+    """Flow records -> classified hourly flow facts: each record once, summed per shape, then
+    the same steps as the raw zone's shape sums take."""
+    return classified_shapes(partial_facts(raw, keep), network, ip_ranges, keep)

@@ -1,4 +1,4 @@
-"""Glue job: raw VPC flow records -> classified hourly flow facts (the processed zone).
+"""Glue job: per-hour flow shape sums (the raw zone) -> classified hourly flow facts (processed).
 
 The PySpark twin of ``egress_platform.network.classify`` (same steps, same rules, written
 against Spark DataFrames); ``tests/unit/test_glue_parity.py`` runs both on the same input and
@@ -6,7 +6,7 @@ asserts identical output. On AWS the CDK stack uploads this file as the job's sc
 ``egress_platform`` wheel as ``--extra-py-files``; Dagster launches it through
 ``PipesGlueClient`` with these arguments:
 
-  --raw_paths      comma-separated Parquet files of raw_vpc_flow_logs partitions
+  --raw_paths      comma-separated Parquet files of raw_vpc_flow_logs partitions (shape sums)
   --partitions     the partition key of each raw path (same order)
   --config_paths   comma-separated Parquet files of processed_config_items partitions
   --ip_ranges      path or URL of AWS's ip-ranges.json ("" for none)
@@ -25,7 +25,7 @@ from egress_platform.network.classify import (
     ASSUMED_FOR_UNKNOWN,
     CLASSIFIED_SCHEMA,
     FACT_KEY,
-    RECORD_KEY,
+    HOUR_EPOCH,
     UNKNOWN,
 )
 from egress_platform.network.ip_ranges import IpRanges, load_ip_ranges
@@ -61,7 +61,8 @@ def classify_flows(
     network: NetworkMetadata,
     ip_ranges: IpRanges | None,
 ) -> Any:
-    """Spark DataFrame of raw records (with a ``partition`` column) -> classified facts."""
+    """Spark DataFrame of per-hour shape sums (``raw_vpc_flow_logs``' partitions, with a
+    ``partition`` column; each record was counted once there) -> classified facts."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -73,7 +74,7 @@ def classify_flows(
         & (F.coalesce(col("action"), lit("ACCEPT")) == "ACCEPT")
         & col("bytes").isNotNull()
         & col("interface_id").isNotNull()
-    ).dropDuplicates([*RECORD_KEY, *keep])
+    )
     src_private = col("srcaddr").rlike(_PRIVATE)
     dst_private = col("dstaddr").rlike(_PRIVATE)
     direction = (
@@ -85,7 +86,7 @@ def classify_flows(
     egress = col("direction") == "egress"
     facts = (
         records.withColumn("direction", direction)
-        .withColumn("hour", F.timestamp_seconds(col("start") - col("start") % 3600))
+        .withColumn("hour", F.timestamp_seconds(col(HOUR_EPOCH)))
         .withColumn(
             "counterparty",
             F.when(egress, F.coalesce("pkt_dstaddr", "dstaddr")).otherwise(
@@ -101,7 +102,7 @@ def classify_flows(
         .agg(
             F.sum("bytes").cast("long").alias("bytes"),
             F.sum("packets").cast("long").alias("packets"),
-            F.count(lit(1)).cast("long").alias("flows"),
+            F.sum("flows").cast("long").alias("flows"),
         )
     )
     counterparties = sorted(

@@ -97,20 +97,20 @@ STAGE_KEY = [
 HOUR_EPOCH = "_hour_epoch"
 
 
+LINEAGE = ("source_file", "line_no")
+
+
 def unique_records(
     raw: pl.LazyFrame, keep: tuple[str, ...] = (), dedup: bool = True
 ) -> pl.LazyFrame:
-    """The columns the facts need, each record once (re-delivered files add nothing).
-
-    ``dedup=False`` is for callers that already dropped duplicate objects (the file-level path).
-    """
+    """The columns the facts need, each record once: a record whose every field (lineage
+    aside) equals another's is the same record delivered again. The byte kernel applies the
+    same rule by hashing every field (``flow_kernel``); ``dedup=False`` is for callers that
+    already applied it."""
     present = raw.collect_schema().names()
-    records = raw.select(
-        [c for c in dict.fromkeys([*RECORD_KEY, *STAGE_KEY, *keep]) if c in present]
-    )
     if dedup:
-        records = records.unique(subset=[c for c in [*RECORD_KEY, *keep] if c in present])
-    return records
+        raw = raw.unique(subset=[c for c in present if c not in LINEAGE])
+    return raw.select([c for c in dict.fromkeys([*RECORD_KEY, *STAGE_KEY, *keep]) if c in present])
 
 
 def accepted_with_bytes() -> pl.Expr:

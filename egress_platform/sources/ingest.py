@@ -30,10 +30,20 @@ class IngestBatch:
     variants: Counter[str] = field(default_factory=Counter)
     # The landed objects this partition came from (key, bytes): its lineage to the landing zone.
     objects: list[tuple[str, int]] = field(default_factory=list)
+    # Flow logs keep per-hour sums of record shapes, not records: how many records they hold,
+    # how many were dropped as delivered twice, and each object's CRC-32 for the manifest.
+    summed_records: int | None = None
+    duplicates: int = 0
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def record_count(self) -> int:
+        return self.records.height if self.summed_records is None else self.summed_records
 
     @property
     def balanced(self) -> bool:
-        return self.records.height + self.quarantine.height == self.input_records
+        counted = self.record_count + self.duplicates + self.quarantine.height
+        return counted == self.input_records
 
 
 def ingest_objects(spec: SourceSpec, objects: Iterable[tuple[str, bytes]]) -> IngestBatch:

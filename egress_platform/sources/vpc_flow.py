@@ -262,6 +262,18 @@ _KEY_ORIGIN = re.compile(
 )
 
 
+def key_origin(key: str) -> tuple[str | None, str | None]:
+    """(account, region) from AWS's key ``AWSLogs/<account>/vpcflowlogs/<region>/...``."""
+    origin = _KEY_ORIGIN.search(key)
+    return (origin["account"], origin["region"]) if origin else (None, None)
+
+
+def layout_variant(fields: Sequence[str], skip: int) -> str:
+    """How a clean text object's layout is named in the parse variants."""
+    label = "header line" if skip else "configured log-format"
+    return f"{label}: v{layout_version(fields)}, {len(fields)} fields ({' '.join(fields)})"
+
+
 def parse_bytes(
     data: bytes, source_file: str, log_format: Sequence[str] | None = None
 ) -> ParseResult:
@@ -269,11 +281,11 @@ def parse_bytes(
     ``region`` or ``account-id`` field gets them from the object's key (AWS writes
     ``AWSLogs/<account>/vpcflowlogs/<region>/...``): one landing zone may hold many of each."""
     result = _parse_object(data, source_file, log_format)
-    origin = _KEY_ORIGIN.search(source_file)
-    if origin and result.records.height:
+    account, region = key_origin(source_file)
+    if account and result.records.height:
         result.records = result.records.with_columns(
-            pl.col("region").fill_null(pl.lit(origin["region"], dtype=pl.String)),
-            pl.col("account_id").fill_null(pl.lit(origin["account"], dtype=pl.String)),
+            pl.col("region").fill_null(pl.lit(region, dtype=pl.String)),
+            pl.col("account_id").fill_null(pl.lit(account, dtype=pl.String)),
         )
     return result
 
@@ -427,9 +439,7 @@ def _parse_fast(
         pl.lit(source_file).alias("source_file"),
         pl.int_range(1 + skip, frame.height + 1 + skip, dtype=pl.Int64).alias("line_no"),
     ).select([pl.col(c).cast(dt) for c, dt in SCHEMA.items()])
-    label = "header line" if skip else "configured log-format"
-    variant = f"{label}: v{layout_version(fields)}, {len(fields)} fields ({' '.join(fields)})"
-    result = ParseResult(records, empty_quarantine(), variant, frame.height)
+    result = ParseResult(records, empty_quarantine(), layout_variant(fields, skip), frame.height)
     result.check_accounting()
     return result
 

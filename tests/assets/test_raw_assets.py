@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
+import zlib
 from datetime import date
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from assets.raw import BALANCE_CHECK, RAW_ASSETS
-from egress_platform.lake_layout import QUARANTINE_ZONE, RAW_ZONE
+from egress_platform.lake_layout import MANIFEST_ZONE, QUARANTINE_ZONE, RAW_ZONE, partition_path
 from resources.lake import LocalLakeIOManager, LocalLandingZone
 
 HOURS = ("2026-11-01-00:00", "2026-11-01-23:00")
@@ -68,9 +70,24 @@ def test_hourly_sources_materialize_with_balanced_counts(lake: Path) -> None:
         assert meta["records"] > 0 and meta["quarantined"] == 0
         assert meta["records"] + meta["quarantined"] == meta["input_records"]
     written = partition_files(lake)
-    flow_rows = sum(n for k, n in written.items() if k.startswith("raw/raw_vpc_flow_logs/"))
-    assert flow_rows == results["raw_vpc_flow_logs"][0]["records"]
-    assert len([k for k in written if k.startswith("raw/raw_vpc_flow_logs/")]) == 24
+    flow_files = sorted((lake / RAW_ZONE / "raw_vpc_flow_logs").rglob("*.parquet"))
+    assert len(flow_files) == 24
+    # Flow logs are kept as per-hour shape sums: their flows add up to the records read, in
+    # fewer rows than records, and the manifest lists each object with its size and CRC-32.
+    shapes = pl.concat([pl.read_parquet(p) for p in flow_files])
+    assert shapes["flows"].sum() == results["raw_vpc_flow_logs"][0]["records"] > shapes.height
+    assert results["raw_vpc_flow_logs"][0]["duplicates_dropped"] == 0
+    manifest_path = partition_path(
+        MANIFEST_ZONE, "raw_vpc_flow_logs", "2026-11-01-05:00", "landing.json"
+    )
+    manifest = json.loads((lake / manifest_path).read_text())["objects"]
+    landed = lake / "landing" / manifest[0]["key"]
+    assert manifest[0]["bytes"] == landed.stat().st_size
+    assert manifest[0]["crc32"] == f"{zlib.crc32(landed.read_bytes()):08x}"
+    assert (
+        sum(n for k, n in written.items() if k.startswith("raw/raw_cloudtrail/"))
+        == (results["raw_cloudtrail"][0]["records"])
+    )
 
 
 def test_daily_sources_including_monthly_cur(lake: Path) -> None:

@@ -36,7 +36,9 @@ def polars_sums(texts: list[bytes], fields: list[str], skip: int) -> pl.DataFram
     return partial_facts(pl.concat(frames).lazy(), dedup=False).collect()
 
 
-def kernel_sums(texts: list[bytes], capacity: int = 1 << 16) -> tuple[pl.DataFrame, int] | None:
+def kernel_sums(
+    texts: list[bytes], capacity: int = 1 << 16
+) -> tuple[pl.DataFrame, int, int] | None:
     layout = vpc_flow.text_layout(texts[0][:4096], None)
     assert layout is not None
     return shape_sums(texts, layout[0], layout[1], STAGE_KEY, HOUR_EPOCH, capacity)
@@ -51,7 +53,8 @@ def test_simulated_objects_give_the_polars_paths_sums(small_account: Path) -> No
     # A tiny table grows many times on the way: growth keeps every group and sum.
     result = kernel_sums(texts, capacity=4)
     assert result is not None
-    got, records = result
+    got, records, duplicates = result
+    assert duplicates == 0
     assert records == sum(t.count(b"\n") + (not t.endswith(b"\n")) - 1 for t in texts) > 1000
     assert got.height == want.height > 100
     assert_frame_equal(
@@ -63,7 +66,7 @@ def test_integer_keys_group_by_value_and_dashes_are_nulls() -> None:
     text = HEADER + RECORD % (b"100", b"1") + RECORD % (b"200", b"01") + RECORD % (b"-", b"-")
     result = kernel_sums([text])
     assert result is not None
-    got, records = result
+    got, records, _ = result
     assert records == 3
     want = polars_sums([text], HEADER.decode().split(), 1)
     assert_frame_equal(
@@ -93,3 +96,16 @@ def test_anything_unusual_is_left_to_the_careful_parser(record: bytes) -> None:
     good = GOOD
     assert kernel_sums([HEADER + good]) is not None
     assert kernel_sums([HEADER + good + record + good]) is None
+
+
+def test_a_record_delivered_twice_counts_once_and_any_field_makes_it_another() -> None:
+    other_port = GOOD.replace(b" 50000 ", b" 50001 ")  # a skipped field differs
+    other_end = GOOD.replace(b"1700000060", b"1700000061")
+    text = HEADER + GOOD + other_port + GOOD + other_end
+    again = HEADER + other_port + GOOD  # a second object repeating two of them
+    # A table of four slots and a record set of four: growing keeps what was seen.
+    result = kernel_sums([text, again], capacity=4)
+    assert result is not None
+    got, records, duplicates = result
+    assert (records, duplicates) == (3, 3)
+    assert got["flows"].sum() == 3 and got["bytes"].sum() == 30

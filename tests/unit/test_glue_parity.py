@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from egress_platform.etl.processed import classified_flows, processed_records
+from egress_platform.etl.flow_files import shapes_of_objects
+from egress_platform.etl.processed import classified_shapes, processed_records
 from egress_platform.glue import flows_job
 from egress_platform.lake_layout import partition_path
 from egress_platform.network.classify import CLASSIFIED_SCHEMA
@@ -56,17 +58,14 @@ def test_spark_job_matches_polars(spark: Any, small_account: Path, tmp_path: Pat
     raw_paths, partitions = [], []
     frames = []
     for hour in hours:
-        records = ingest_objects(SOURCES["vpc_flow"], flows[hour]).records
-        # Deliver one object twice: both sides must drop the duplicates.
-        records = pl.concat([records, records.head(25)])
-        path = tmp_path / partition_path(
-            "raw", "raw_vpc_flow_logs", hour
-        )  # as the lake lays it out
+        # The raw zone's partition: the hour's shape sums, one object delivered twice.
+        shapes = shapes_of_objects(partial(list, [*flows[hour], flows[hour][0]])).shapes
+        path = tmp_path / partition_path("raw", "raw_vpc_flow_logs", hour)  # the lake's layout
         path.parent.mkdir(parents=True)
-        records.write_parquet(path)
+        shapes.write_parquet(path)
         raw_paths.append(str(path))
         partitions.append(hour)
-        frames.append(records.with_columns(pl.lit(hour).alias(flows_job.PARTITION)))
+        frames.append(shapes.with_columns(pl.lit(hour).alias(flows_job.PARTITION)))
     config = ingest_objects(
         SOURCES["config"],
         [o for objs in _objects(small_account, "config", "daily").values() for o in objs],
@@ -83,7 +82,7 @@ def test_spark_job_matches_polars(spark: Any, small_account: Path, tmp_path: Pat
     from egress_platform.network.ip_ranges import load_ip_ranges
 
     network = NetworkMetadata.from_config_items(pl.read_parquet(config_path))
-    expected = classified_flows(
+    expected = classified_shapes(
         pl.concat(frames).lazy(),
         network,
         load_ip_ranges(ip_ranges_path),

@@ -198,3 +198,21 @@ def test_a_second_run_of_a_lake_is_refused_while_one_holds_it(tmp_path: Path) ->
     )
     with lake_lock(store):  # released when its holder ended
         pass
+
+
+def test_a_runs_figures_add_up_what_each_partition_or_step_carries() -> None:
+    from egress_platform.app.run import add_counts, run_metadata
+
+    hours = [{"rows": 3, "estimated_usd": 1.5, "network_metadata": "from Config"}, {"rows": 4}]
+    assert run_metadata(hours) == {
+        "rows": 7,
+        "estimated_usd": 1.5,
+        "network_metadata": "from Config",
+    }
+    run_level = {"partitions": 24, "records": 6528, "quarantined": 0}
+    assert run_metadata([run_level, dict(run_level)]) == run_level  # the same on every partition
+    steps = add_counts(
+        {"records": 10, "check_passed": True, "variants": {"a": 1}},
+        {"records": 10, "check_passed": False, "variants": {"b": 2}},
+    )
+    assert steps == {"records": 20, "check_passed": False, "variants": {"b": 2}}
