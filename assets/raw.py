@@ -190,7 +190,7 @@ def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
             AssetCheckSpec(
                 BALANCE_CHECK,
                 asset=spec.asset_name,
-                description="processed + quarantined = input records",
+                description="records + duplicates dropped + quarantined = input records",
             )
         ],
         tags={"source": spec.name},

@@ -48,8 +48,10 @@ WARMUP_DAYS = 3  # detection judges hours from the fourth landed day on (the mod
 # Landed flow-log bytes (gzip, or plain text at an eighth: what it would take gzipped) one
 # materialization takes at most. The flow layers hold a range's shape sums in memory; when they
 # held its records, 4 days of a 2,000-ENI account (13.8M records, 105 MB landed) in one range
-# were killed at 23.5 GB RSS on a 24 GB machine. 64 MB is about 8M records.
-STEP_FLOW_BYTES = 64 * 2**20
+# were killed at 23.5 GB RSS on a 24 GB machine. 256 MB is about 30M records; each step costs
+# about a second per asset in Dagster's bookkeeping (make bench: 20M plain records in 6 steps
+# took 25.5 s in the flow layers, 20M gzip in 2 steps 17.5 s).
+STEP_FLOW_BYTES = 256 * 2**20
 PLAIN_TEXT_PER_GZIP_BYTE = 8
 SUMMARY_KEY = "reports/summary.json"
 UNMATCHED_OBJECTS = "unmatched_objects"  # quarantine table of landed objects no source reads
@@ -245,11 +247,12 @@ def run_landing(
             say(f"      {step.label()} ...")
             meta = materialize_step(ALL_ASSETS, resources, instance, step, lake_tag)
             seconds = round(time.monotonic() - t, 1)
-            if step.asset in results:  # a range taken in several steps: its counts add up
-                meta = add_counts(results[step.asset], meta)
-                seconds = round(seconds + results[step.asset]["seconds"], 1)
-            results[step.asset] = meta | {"seconds": seconds}
             outcome.checks_ok &= bool(meta.get("check_passed", True))
+            if step.asset in results:  # a range taken in several steps: its counts add up
+                total = round(seconds + results[step.asset]["seconds"], 1)
+                results[step.asset] = add_counts(results[step.asset], meta) | {"seconds": total}
+            else:
+                results[step.asset] = meta | {"seconds": seconds}
             outcome.steps.append(
                 {"asset": step.asset, "first": step.first, "last": step.last, "seconds": seconds}
             )
@@ -296,12 +299,14 @@ def _landed_line(landed: Landed, todo: dict[str, list[str]]) -> str:
 
 
 def _step_line(asset: str, meta: dict[str, Any]) -> str:
+    if isinstance(meta.get("anomaly_list"), list):  # each hour lists the events open in it
+        events = {a["anomaly_id"] for a in meta["anomaly_list"]}
+        return f"{asset}: {len(events):,} anomalies"
     for key, label in (
         ("records", "records"),
         ("facts", "rows"),
         ("rows", "rows"),
         ("days", "days"),
-        ("opened", "anomalies opened"),
         ("anomalies", "anomalies"),
         ("reports", "reports"),
         ("actions", "actions"),
@@ -523,13 +528,15 @@ def run_metadata(partitions: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def add_counts(*metadata: dict[str, Any]) -> dict[str, Any]:
-    """Figures of several materializations as one: counts add up, a check passes when it passed
-    in each, anything else is the last."""
+    """Figures of several materializations as one: counts add up, lists join, a check passes
+    when it passed in each, anything else is the last."""
     merged: dict[str, Any] = {}
     for key in dict.fromkeys(k for m in metadata for k in m):
         values = [m[key] for m in metadata if key in m]
         if all(isinstance(v, bool) for v in values):
             merged[key] = all(values)
+        elif all(isinstance(v, list) for v in values):
+            merged[key] = [item for v in values for item in v]
         elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             merged[key] = sum(values)
         else:

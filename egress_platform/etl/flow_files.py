@@ -26,13 +26,14 @@ import polars as pl
 
 from egress_platform.etl import flow_kernel
 from egress_platform.network.classify import HOUR_EPOCH, STAGE_KEY, partial_facts
-from egress_platform.sources import vpc_flow
+from egress_platform.sources import SOURCES, vpc_flow
 from egress_platform.sources.common import (
     GZIP_MAGIC,
     PARQUET_MAGIC,
     UTF8_BOM,
     empty_quarantine,
 )
+from egress_platform.sources.ingest import ingest_objects
 
 SHAPES_SCHEMA: dict[str, pl.DataType] = {
     HOUR_EPOCH: pl.Int64(),
@@ -147,9 +148,6 @@ def _kernel_shapes(
 def _careful_shapes(
     objects: Iterable[tuple[str, bytes]], log_format: Sequence[str] | None
 ) -> FlowShapes:
-    from egress_platform.sources import SOURCES
-    from egress_platform.sources.ingest import ingest_objects
-
     spec = SOURCES["vpc_flow"]
     if log_format is not None:
         spec = replace(spec, parse=partial(vpc_flow.parse_bytes, log_format=log_format))

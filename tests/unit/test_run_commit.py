@@ -212,7 +212,12 @@ def test_a_runs_figures_add_up_what_each_partition_or_step_carries() -> None:
     run_level = {"partitions": 24, "records": 6528, "quarantined": 0}
     assert run_metadata([run_level, dict(run_level)]) == run_level  # the same on every partition
     steps = add_counts(
-        {"records": 10, "check_passed": True, "variants": {"a": 1}},
-        {"records": 10, "check_passed": False, "variants": {"b": 2}},
+        {"records": 10, "check_passed": True, "variants": {"a": 1}, "listed": ["x"]},
+        {"records": 10, "check_passed": False, "variants": {"b": 2}, "listed": ["x", "y"]},
     )
-    assert steps == {"records": 20, "check_passed": False, "variants": {"b": 2}}
+    assert steps == {
+        "records": 20,
+        "check_passed": False,
+        "variants": {"b": 2},
+        "listed": ["x", "x", "y"],
+    }
