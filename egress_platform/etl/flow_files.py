@@ -25,7 +25,12 @@ from functools import partial
 import polars as pl
 
 from egress_platform.etl import flow_kernel
-from egress_platform.network.classify import HOUR_EPOCH, STAGE_KEY, partial_facts
+from egress_platform.network.classify import (
+    HOUR_EPOCH,
+    LINEAGE_COLUMNS,
+    STAGE_KEY,
+    partial_facts,
+)
 from egress_platform.sources import SOURCES, vpc_flow
 from egress_platform.sources.common import (
     GZIP_MAGIC,
@@ -42,7 +47,6 @@ SHAPES_SCHEMA: dict[str, pl.DataType] = {
     "packets": pl.Int64(),
     "flows": pl.UInt32(),
 }
-LINEAGE_COLUMNS = ("source_file", "line_no")
 
 
 @dataclass

@@ -57,7 +57,6 @@ class ShapeTable:
 
     slots: np.ndarray  # int64, group index + 1, 0 = empty; length a power of two
     rows: np.ndarray  # int64 (groups, 8), columns as above; hashes stored as their bits
-    source: np.ndarray  # which buffer each group's representative line is in
     state: np.ndarray  # [groups, records, stop position, duplicates, records in seen]
     seen: np.ndarray  # uint64 record hashes (0 = empty), a power of two at most half full
 
@@ -66,7 +65,6 @@ class ShapeTable:
         return cls(
             np.zeros(capacity, dtype=np.int64),
             np.zeros((capacity // 2, 8), dtype=np.int64),
-            np.zeros(capacity // 2, dtype=np.int64),
             np.zeros(5, dtype=np.int64),
             np.zeros(capacity, dtype=np.uint64),
         )
@@ -91,7 +89,6 @@ class ShapeTable:
         bigger = ShapeTable.empty(len(self.slots) * 2)
         used = self.groups
         bigger.rows[:used] = self.rows[:used]
-        bigger.source[:used] = self.source[:used]
         bigger.state[:] = self.state
         bigger.seen = self.seen
         _reslot(bigger.slots, bigger.rows, used)
@@ -181,12 +178,10 @@ def _group_of(
 def _aggregate(
     buf: np.ndarray,
     begin: int,
-    source: int,
     kinds: np.ndarray,
     limits: np.ndarray,
     slots: np.ndarray,
     rows: np.ndarray,
-    g_source: np.ndarray,
     state: np.ndarray,
     seen: np.ndarray,
 ) -> int:
@@ -300,7 +295,6 @@ def _aggregate(
             groups += 1
             rows[g, LINE_START] = line
             rows[g, LINE_END] = i
-            g_source[g] = source
         rows[g, BYTES_SUM] += nbytes
         rows[g, PACKETS_SUM] += packets
         rows[g, FLOWS] += 1
@@ -317,7 +311,6 @@ def add_text(
     table: ShapeTable,
     text: np.ndarray,
     begin: int,
-    source: int,
     kinds: np.ndarray,
     limits: np.ndarray,
 ) -> tuple[ShapeTable, bool]:
@@ -331,12 +324,10 @@ def add_text(
         status = _aggregate(
             text,
             position,
-            source,
             kinds,
             limits,
             table.slots,
             table.rows,
-            table.source,
             table.state,
             table.seen,
         )
@@ -412,7 +403,7 @@ class ShapeSummer:
             data = bytes(data) + b"\n"
         before = self.table.groups
         text = np.frombuffer(data, dtype=np.uint8)
-        self.table, accepted = add_text(self.table, text, begin, 0, self.kinds, self.limits)
+        self.table, accepted = add_text(self.table, text, begin, self.kinds, self.limits)
         if not accepted:
             return False
         starts = self.table.rows[before : self.table.groups, LINE_START].tolist()

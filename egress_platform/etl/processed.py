@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import polars as pl
 
-from egress_platform.network.classify import classify, finish_facts, partial_facts
+from egress_platform.network.classify import (
+    LINEAGE_COLUMNS,
+    classify,
+    finish_facts,
+    partial_facts,
+)
 from egress_platform.network.ip_ranges import IpRanges
 from egress_platform.network.topology import NetworkMetadata
 from egress_platform.pricing.reconcile import transfer_class_of
 
-LINEAGE_COLUMNS = ("source_file", "line_no")
 # Natural keys where the source has one; the rest deduplicate on every non-lineage column.
 NATURAL_KEYS: dict[str, list[str]] = {
     "cloudtrail": ["event_id"],

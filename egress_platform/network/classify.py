@@ -97,7 +97,7 @@ STAGE_KEY = [
 HOUR_EPOCH = "_hour_epoch"
 
 
-LINEAGE = ("source_file", "line_no")
+LINEAGE_COLUMNS = ("source_file", "line_no")  # which object and line: no part of a record
 
 
 def unique_records(
@@ -109,7 +109,7 @@ def unique_records(
     already applied it."""
     present = raw.collect_schema().names()
     if dedup:
-        raw = raw.unique(subset=[c for c in present if c not in LINEAGE])
+        raw = raw.unique(subset=[c for c in present if c not in LINEAGE_COLUMNS])
     return raw.select([c for c in dict.fromkeys([*RECORD_KEY, *STAGE_KEY, *keep]) if c in present])
 
 
