@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 AWS_IP_RANGES_URL = "https://ip-ranges.amazonaws.com/ip-ranges.json"
 
 # Lower number wins when the same prefix is listed for several services.
@@ -82,6 +84,16 @@ class IpRanges:
             if found is not None:
                 return found
         return None
+
+    def ipv4_tables(self) -> list[tuple[int, np.ndarray, list[AwsAddress]]]:
+        """Per IPv4 prefix length, most specific first: the sorted network addresses and
+        their entries (what ``lookup`` walks, as arrays for a column of addresses)."""
+        tables = []
+        for length in sorted(self._by_length[4], reverse=True):
+            items = sorted(self._by_length[4][length].items())
+            keys = np.array([k for k, _ in items], dtype=np.int64)
+            tables.append((length, keys, [e for _, e in items]))
+        return tables
 
 
 def _priority(service: str) -> int:

@@ -14,9 +14,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 
-from egress_platform.network.ip_ranges import IpRanges
+from egress_platform.network.ip_ranges import AwsAddress, IpRanges
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DELETED_STATUSES = {"ResourceDeleted", "ResourceDeletedNotRecorded", "ResourceNotRecorded"}
@@ -275,10 +276,22 @@ class NetworkMetadata:
             for a in e.addresses
         }
         private_routes = self._private_routes()
-        rows = []
-        for text in addresses:
-            rows.append(self._resolve(text, endpoint_ips, private_routes, ip_ranges))
-        return pl.DataFrame(rows, schema=ADDRESS_SCHEMA, orient="row")
+        frame = pl.DataFrame({"counterparty": addresses}, schema={"counterparty": pl.String()})
+        # The bulk of an internet-facing account's peers are plain public IPv4 addresses (about
+        # a million a day per busy ENI): those are resolved in columns. Everything else (IPv6,
+        # in-VPC, special-purpose ranges, anything odd) takes the per-address rules below.
+        value = pl.col("_value")
+        vpc = [net for nets in self.vpc_cidrs.values() for net in nets if net.version == 4]
+        bulk = value.is_not_null() & ~in_ipv4_ranges(value, [*vpc, *NOT_PLAINLY_GLOBAL_V4])
+        split = frame.with_columns(ipv4_value(pl.col("counterparty")).alias("_value")).select(
+            "counterparty", "_value", bulk.fill_null(False).alias("_bulk")
+        )
+        public = public_ipv4(split.filter(pl.col("_bulk")).drop("_bulk"), ip_ranges)
+        rest = split.filter(~pl.col("_bulk")).get_column("counterparty").to_list()
+        rows = [self._resolve(text, endpoint_ips, private_routes, ip_ranges) for text in rest]
+        resolved = pl.concat([public, pl.DataFrame(rows, schema=ADDRESS_SCHEMA, orient="row")])
+        resolved = resolved.unique("counterparty", keep="first")
+        return frame.join(resolved, on="counterparty", how="left", maintain_order="left")
 
     def _private_routes(self) -> list[tuple[IpNetwork, str]]:
         found: list[tuple[IpNetwork, str]] = [(n, "peering") for n in self.peer_cidrs]
@@ -354,3 +367,78 @@ def _route_summary(table: RouteTable | None) -> tuple[str | None, str | None, bo
         elif str(route.get("gatewayId", "")).startswith("igw-"):
             default_route = "internet_gateway"
     return default_route, via_nat, gateway_endpoint
+
+
+# IPv4 ranges where Python's ``is_global``, link-local, loopback or multicast may say anything
+# but "plain public": a generous superset of the special-purpose registry (RFC 6890), so every
+# address outside them is global for certain and resolves in columns.
+NOT_PLAINLY_GLOBAL_V4 = [
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.31.196.0/24", "192.52.193.0/24",
+        "192.88.99.0/24", "192.168.0.0/16", "192.175.48.0/24", "198.18.0.0/15",
+        "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/3",
+    )
+]  # fmt: skip
+_OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_DOTTED_QUAD = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
+
+
+def ipv4_value(text: pl.Expr) -> pl.Expr:
+    """The address as a UInt32, null unless it is a dotted quad as ``ipaddress`` writes it."""
+    octets = [
+        text.str.extract(_DOTTED_QUAD, i).cast(pl.UInt32) * (1 << (8 * (4 - i)))
+        for i in range(1, 5)
+    ]
+    return pl.when(text.str.contains(_DOTTED_QUAD)).then(pl.sum_horizontal(octets).cast(pl.UInt32))
+
+
+def in_ipv4_ranges(value: pl.Expr, networks: list[IpNetwork]) -> pl.Expr:
+    inside = [
+        value.is_between(int(n.network_address), int(n.broadcast_address))
+        for n in networks
+        if n.version == 4
+    ]
+    return pl.any_horizontal(inside) if inside else pl.lit(False)
+
+
+def public_ipv4(frame: pl.DataFrame, ip_ranges: IpRanges | None) -> pl.DataFrame:
+    """``ADDRESS_SCHEMA`` rows of plain public IPv4 addresses (``counterparty`` and its
+    ``ipv4_value`` as ``_value``): AWS's most specific prefix, else the /24, as ``_resolve``
+    gives them (a test holds the two equal)."""
+    values = frame.get_column("_value").to_numpy().astype(np.int64)
+    found = np.full(len(values), -1, dtype=np.int64)
+    entries: list[AwsAddress] = []
+    for length, keys, where in ip_ranges.ipv4_tables() if ip_ranges is not None else []:
+        masked = values & (((1 << length) - 1) << (32 - length))
+        at = np.clip(np.searchsorted(keys, masked), 0, max(len(keys) - 1, 0))
+        hit = (found < 0) & (keys[at] == masked) if len(keys) else np.zeros(len(values), bool)
+        found[hit] = len(entries) + at[hit]
+        entries.extend(where)
+    aws = pl.DataFrame(
+        {
+            "_entry": np.arange(len(entries), dtype=np.int64),
+            "aws_region": [e.region for e in entries],
+            "aws_service": [e.service for e in entries],
+            "_aws_prefix": [e.prefix for e in entries],
+        },
+        schema={"_entry": pl.Int64, "aws_region": pl.String, "aws_service": pl.String,
+                "_aws_prefix": pl.String},
+    )  # fmt: skip
+    octets = [(pl.col("_value") // (1 << s) % 256).cast(pl.String) for s in (24, 16, 8)]
+    slash_24 = pl.concat_str(octets, separator=".") + pl.lit(".0/24")
+    return (
+        frame.with_columns(pl.Series("_entry", found))
+        .join(aws, on="_entry", how="left", maintain_order="left")
+        .select(
+            "counterparty",
+            pl.lit("public").alias("scope"),
+            pl.lit(None, dtype=pl.String).alias("cp_az_id"),
+            pl.lit(False).alias("cp_is_endpoint"),
+            pl.lit(None, dtype=pl.String).alias("private_route"),
+            "aws_region",
+            "aws_service",
+            pl.coalesce("_aws_prefix", slash_24).alias("public_prefix"),
+        )
+    )

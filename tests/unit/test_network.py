@@ -14,7 +14,7 @@ from polars.testing import assert_frame_equal
 from egress_platform.etl.processed import classified_flows
 from egress_platform.network.classify import CLASSIFIED_SCHEMA
 from egress_platform.network.ip_ranges import IpRanges, IpRangesError, load_ip_ranges
-from egress_platform.network.topology import NetworkMetadata
+from egress_platform.network.topology import ADDRESS_SCHEMA, NetworkMetadata
 from egress_platform.sources import vpc_flow
 from tests.conftest import samples_dir
 
@@ -565,3 +565,32 @@ def test_inter_az_is_billed_on_both_sides_once_whichever_flow_logs_are_there() -
     assert bill(stranger)[1] == [True]
     unknown_eni = [("eni-unrecorded", "10.0.0.77", "10.0.1.20", 3000, "ingress", None)]
     assert bill(stranger + unknown_eni)[1] == [False, False]
+
+
+def test_addresses_resolved_in_columns_match_the_per_address_rules() -> None:
+    """Plain public IPv4 addresses resolve in columns (a busy ENI meets a million a day); the
+    answer must be what the per-address rules give, for AWS's real ranges and every odd case."""
+    import random
+
+    net = network()
+    sample = samples_dir() / "network" / "ip-ranges.json"
+    real = load_ip_ranges(sample) if sample.is_file() else None
+    rng = random.Random(7)
+    addresses = [f"{rng.randint(0, 255)}.{rng.randint(0, 255)}.0.{rng.randint(0, 255)}"]
+    addresses += [
+        ".".join(str(rng.randint(0, 255)) for _ in range(4)) for _ in range(5000)
+    ]  # mostly public, some special-purpose, some AWS
+    addresses += [
+        "52.217.0.1", "130.176.1.1", "44.230.9.9", "8.8.8.8", "10.0.1.5", "10.9.9.9",
+        "172.16.0.1", "100.64.1.1", "169.254.169.254", "127.0.0.1", "192.0.0.9", "192.0.2.1",
+        "224.0.0.1", "255.255.255.255", "0.1.2.3", "01.2.3.4", "1.2.3", "1.2.3.4.5", "256.1.1.1",
+        "", "not-an-ip", "2600:1f18:aaaa:bb00::10", "2001:db8::1", "::ffff:8.8.8.8",
+    ]  # fmt: skip
+    for ranges in (IpRanges.from_document(IP_RANGES_DOC), real, None):
+        got = net.resolve_addresses(addresses, ranges)
+        endpoint_ips: dict[str, bool] = {}
+        routes = net._private_routes()
+        rows = [net._resolve(a, endpoint_ips, routes, ranges) for a in addresses]
+        want = pl.DataFrame(rows, schema=ADDRESS_SCHEMA, orient="row")
+        assert_frame_equal(got, want)
+    assert got.filter(pl.col("scope") == "public").height > 4000
