@@ -1,6 +1,7 @@
 """Detection assets: ``egress_features`` -> ``egress_model`` (daily) -> ``egress_anomalies`` (hourly)."""
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -42,6 +43,7 @@ FEATURE_LOOKBACK = timedelta(hours=LOOKBACK_HOURS)
 CLOUDTRAIL = "processed_cloudtrail"
 TAG_CALLS_BEFORE = timedelta(hours=48)
 BACKTEST_CHECK = "backtest_on_held_out_day"
+TRAINING_WORKERS = 2  # days trained at once (one per core)
 
 
 @asset(
@@ -92,14 +94,22 @@ def egress_model(
 ) -> Iterator[Output[dict[str, pl.DataFrame]] | AssetCheckResult]:
     out: dict[str, pl.DataFrame] = {}
     figures: dict[str, dict[str, float]] = {}
-    for day_key in context.partition_keys:
+
+    def trained(day_key: str) -> tuple[EgressModel, dict[str, float] | None]:
         day = datetime.strptime(day_key, "%Y-%m-%d").replace(tzinfo=UTC)
         history = lake.read_frame(
             "egress_features",
             hour_keys(day - timedelta(days=TRAINING_DAYS), day - timedelta(hours=1)),
             {},
         )
-        model, backtested = train_for_day(history, day, trainer.train)
+        return train_for_day(history, day, trainer.train)
+
+    # Each day's model depends only on the features before it: two days train at once (one
+    # LightGBM thread each, which releases the GIL; on AWS two SageMaker jobs).
+    keys = list(context.partition_keys)
+    with ThreadPoolExecutor(TRAINING_WORKERS) as pool:
+        results = list(pool.map(trained, keys))
+    for day_key, (model, backtested) in zip(keys, results, strict=True):
         if backtested is not None:
             figures[day_key] = backtested
         out[day_key] = pl.DataFrame(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -121,17 +122,21 @@ def lightgbm() -> ModuleType:
     burnt a loaded 2-core machine: 586 s wall for 75 s of work), and without its scikit-learn
     glue, about 4 s of imports per process that the product never uses (it calls lgb.train)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when the OpenMP runtime loads
-    if "lightgbm" in sys.modules:
-        return sys.modules["lightgbm"]
-    hide = "sklearn" not in sys.modules
-    if hide:
-        sys.modules["sklearn"] = None  # type: ignore[assignment]  # lightgbm.compat: ImportError
-    try:
-        import lightgbm as lgb
-    finally:
+    with _IMPORTING:  # days train on two threads: one imports, the other waits for the module
+        if "lightgbm" in sys.modules:
+            return sys.modules["lightgbm"]
+        hide = "sklearn" not in sys.modules
         if hide:
-            sys.modules.pop("sklearn", None)  # whoever needs scikit-learn later still gets it
-    return lgb
+            sys.modules["sklearn"] = None  # type: ignore[assignment]  # lightgbm.compat: ImportError
+        try:
+            import lightgbm as lgb
+        finally:
+            if hide:
+                sys.modules.pop("sklearn", None)  # whoever needs scikit-learn later still gets it
+        return lgb
+
+
+_IMPORTING = threading.Lock()
 
 
 def fit_quantile(rows: pl.DataFrame, alpha: float, rounds: int) -> Any:

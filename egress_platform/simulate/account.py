@@ -8,6 +8,7 @@ CloudTrail event and a Config item); benign changes do the same without being in
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import uuid
 from collections.abc import Callable
@@ -219,11 +220,14 @@ def build_account(seed: int, total_hours: int, n_enis: int = 10) -> Account:
         return f"{prefix}-{stable_id(seed, prefix, *parts)}"
 
     vpc_id = rid("vpc", "main")
+    # The workers split over the two private subnets; past a /24's hosts each gets a /20 (at
+    # 2,000 ENIs a /24 handed out 10.0.10.549, which no parser accepts).
+    wide = (n_enis - 10) // 2 + 10 > 250
     subnets = {
         rid("subnet", "public-a"): ("10.0.0.0/24", "use1-az1", True),
         rid("subnet", "public-b"): ("10.0.1.0/24", "use1-az2", True),
-        rid("subnet", "private-a"): ("10.0.10.0/24", "use1-az1", False),
-        rid("subnet", "private-b"): ("10.0.11.0/24", "use1-az2", False),
+        rid("subnet", "private-a"): ("10.0.16.0/20" if wide else "10.0.10.0/24", "use1-az1", False),
+        rid("subnet", "private-b"): ("10.0.32.0/20" if wide else "10.0.11.0/24", "use1-az2", False),
     }
     by_name = dict(zip(["public-a", "public-b", "private-a", "private-b"], subnets, strict=True))
     counters: dict[str, int] = {}
@@ -231,7 +235,7 @@ def build_account(seed: int, total_hours: int, n_enis: int = 10) -> Account:
     def eni(role: str, subnet: str, sg: str, tags: dict[str, str] | None = None) -> Eni:
         counters[subnet] = counters.get(subnet, 9) + 1
         cidr, az, _ = subnets[by_name[subnet]]
-        ip = cidr.rsplit(".", 2)[0] + f".{cidr.split('.')[2]}.{counters[subnet]}"
+        ip = str(ipaddress.ip_network(cidr).network_address + counters[subnet])
         return Eni(rid("eni", role), rid("i", role), role, by_name[subnet], az, ip, sg, tags or {})
 
     sg_web, sg_app, sg_db, sg_worker = (rid("sg", n) for n in ("web", "app", "db", "worker"))

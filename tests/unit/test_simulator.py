@@ -182,3 +182,17 @@ def test_every_registered_incident_kind_is_placed_once_with_a_catalogued_fix() -
 
     with pytest.raises(ValueError, match="registered twice"):
         incident(Again)
+
+
+@pytest.mark.parametrize("enis", [10, 400, 2000])
+def test_every_eni_has_a_distinct_address_inside_its_subnet(enis: int) -> None:
+    import ipaddress
+
+    from egress_platform.simulate.account import build_account
+
+    account = build_account(5, 24, enis)
+    addresses = [ipaddress.ip_address(e.private_ip) for e in account.enis]
+    assert len(set(addresses)) == len(addresses) == len(account.enis) >= enis
+    for eni, address in zip(account.enis, addresses, strict=True):
+        cidr, _, _ = account.subnets[eni.subnet_id]
+        assert address in ipaddress.ip_network(cidr), (eni.role, address, cidr)
