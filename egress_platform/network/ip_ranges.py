@@ -14,6 +14,7 @@ import ipaddress
 import json
 import urllib.request
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -75,15 +76,27 @@ class IpRanges:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return None
-        value = int(ip)
-        bits = ip.max_prefixlen
-        tables = self._by_length[ip.version]
-        for length in sorted(tables, reverse=True):
-            mask = ((1 << length) - 1) << (bits - length)
+        return self.lookup_value(ip.version, int(ip))
+
+    def lookup_value(self, version: int, value: int) -> AwsAddress | None:
+        """``lookup`` of an address already parsed (its version and integer value)."""
+        tables = self._by_length[version]
+        for length, mask in self._masks[version]:
             found = tables[length].get(value & mask)
             if found is not None:
                 return found
         return None
+
+    @cached_property
+    def _masks(self) -> dict[int, list[tuple[int, int]]]:
+        """Per IP version, (prefix length, network mask), most specific first."""
+        return {
+            version: [
+                (length, ((1 << length) - 1) << (bits - length))
+                for length in sorted(self._by_length[version], reverse=True)
+            ]
+            for version, bits in ((4, 32), (6, 128))
+        }
 
     def ipv4_tables(self) -> list[tuple[int, np.ndarray, list[AwsAddress]]]:
         """Per IPv4 prefix length, most specific first: the sorted network addresses and

@@ -581,6 +581,10 @@ def test_addresses_resolved_in_columns_match_the_per_address_rules() -> None:
         ".".join(str(rng.randint(0, 255)) for _ in range(4)) for _ in range(5000)
     ]  # mostly public, some special-purpose, some AWS
     addresses += [
+        f"{rng.choice(['2600:1f18', '2a05:d018', '2001:db8', '2002:c000', '2a00:1450', '3fff:0', '2001:0', 'fd00:1'])}:{rng.randint(0, 0xFFFF):x}:{rng.choice([0, rng.randint(1, 0xFFFF)]):x}::{rng.randint(1, 0xFFFF):x}"
+        for _ in range(3000)
+    ]  # global, AWS (the real ranges hold prefixes up to /128), documentation, 6to4, ULA
+    addresses += [
         "52.217.0.1", "130.176.1.1", "44.230.9.9", "8.8.8.8", "10.0.1.5", "10.9.9.9",
         "172.16.0.1", "100.64.1.1", "169.254.169.254", "127.0.0.1", "192.0.0.9", "192.0.2.1",
         "224.0.0.1", "255.255.255.255", "0.1.2.3", "01.2.3.4", "1.2.3", "1.2.3.4.5", "256.1.1.1",
