@@ -55,14 +55,19 @@ def say(message: str) -> None:
 
 
 # ---- data generation --------------------------------------------------------------------------
-def base_simulation() -> Path:
+def simulation(days: int, enis: int) -> Path:
+    """The simulator's account of ``days`` and ``enis`` (cached under bench/data)."""
     from egress_platform.simulate import simulate
 
-    out = DATA / f"sim-{BASE_DAYS}d-{BASE_ENIS}enis-seed{SEED}"
+    out = DATA / f"sim-{days}d-{enis}enis-seed{SEED}"
     if not (out / "ground_truth.json").is_file():
-        say(f"simulating {BASE_DAYS} days with {BASE_ENIS} ENIs into {out} ...")
-        simulate(out, date(2026, 11, 1), BASE_DAYS, SEED, enis=BASE_ENIS)
+        say(f"simulating {days} days with {enis} ENIs into {out} ...")
+        simulate(out, date(2026, 11, 1), days, SEED, enis=enis)
     return out
+
+
+def base_simulation() -> Path:
+    return simulation(BASE_DAYS, BASE_ENIS)
 
 
 def flow_objects(sim: Path) -> list[Path]:
@@ -451,13 +456,7 @@ def egress_run(landing: Path, lake: Path) -> tuple[float, dict[str, Any]]:
 
 def h2a_simulation() -> Path:
     """The 2,000-ENI account of 4 days (hour to alert, and the realistic set's first day)."""
-    from egress_platform.simulate import simulate
-
-    sim = DATA / f"sim-{H2A_DAYS}d-{H2A_ENIS}enis-seed{SEED}"
-    if not (sim / "ground_truth.json").is_file():
-        say(f"simulating {H2A_DAYS} days with {H2A_ENIS} ENIs into {sim} ...")
-        simulate(sim, date(2026, 11, 1), H2A_DAYS, SEED, enis=H2A_ENIS)
-    return sim
+    return simulation(H2A_DAYS, H2A_ENIS)
 
 
 def hour_to_alert() -> dict[str, Any]:
