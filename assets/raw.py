@@ -7,7 +7,7 @@ over the whole range, reading the landing listing once.
 import hashlib
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
@@ -36,7 +36,7 @@ from dagster import (
 
 from assets.common import lake_asset
 from assets.partitions import DAILY, HOURLY, partitions_for
-from egress_platform.etl.flow_files import checksum, shapes_of_objects
+from egress_platform.etl.flow_files import ingest_flow_shapes
 from egress_platform.sources import SOURCES, SourceSpec
 from egress_platform.sources.discover import changed, discover
 from egress_platform.sources.ingest import (
@@ -84,34 +84,6 @@ def read_partitions(
             if log is not None and (i % step == 0 or i == len(partition_keys)):
                 log.info(f"{spec.asset_name}: {i}/{len(partition_keys)} partitions parsed")
     return batches
-
-
-def ingest_flow_shapes(landed: Callable[[], Iterable[tuple[str, bytes]]]) -> IngestBatch:
-    """A delivery hour of flow logs in one pass: per-hour sums of record shapes (what the
-    processed layer classifies), the quarantine, and the objects with their CRC-32."""
-    objects: list[tuple[str, int]] = []
-    checksums: dict[str, str] = {}
-
-    def noted() -> Iterator[tuple[str, bytes]]:
-        for key, data in landed():
-            if key not in checksums:
-                objects.append((key, len(data)))
-                checksums[key] = checksum(data)
-            yield key, data
-
-    shapes = shapes_of_objects(noted)
-    return IngestBatch(
-        shapes.shapes,
-        shapes.quarantine,
-        files=len(objects),
-        bytes_read=sum(size for _, size in objects),
-        input_records=shapes.input_records,
-        variants=shapes.variants,
-        objects=objects,
-        summed_records=shapes.records,
-        duplicates=shapes.duplicates,
-        checksums=checksums,
-    )
 
 
 def _read_cur(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -38,7 +38,7 @@ from egress_platform.sources.common import (
     UTF8_BOM,
     empty_quarantine,
 )
-from egress_platform.sources.ingest import ingest_objects
+from egress_platform.sources.ingest import IngestBatch, ingest_objects
 
 SHAPES_SCHEMA: dict[str, pl.DataType] = {
     HOUR_EPOCH: pl.Int64(),
@@ -174,3 +174,31 @@ def distinct_records(records: pl.DataFrame) -> pl.DataFrame:
     same record delivered again. The kernel applies the same rule by hashing every field."""
     subset = [c for c in records.columns if c not in LINEAGE_COLUMNS]
     return records.unique(subset=subset, keep="first", maintain_order=True)
+
+
+def ingest_flow_shapes(landed: Landed) -> IngestBatch:
+    """A delivery hour of flow logs in one pass: per-hour sums of record shapes (what the
+    processed layer classifies), the quarantine, and the objects with their CRC-32."""
+    objects: list[tuple[str, int]] = []
+    checksums: dict[str, str] = {}
+
+    def noted() -> Iterator[tuple[str, bytes]]:
+        for key, data in landed():
+            if key not in checksums:
+                objects.append((key, len(data)))
+                checksums[key] = checksum(data)
+            yield key, data
+
+    shapes = shapes_of_objects(noted)
+    return IngestBatch(
+        shapes.shapes,
+        shapes.quarantine,
+        files=len(objects),
+        bytes_read=sum(size for _, size in objects),
+        input_records=shapes.input_records,
+        variants=shapes.variants,
+        objects=objects,
+        summed_records=shapes.records,
+        duplicates=shapes.duplicates,
+        checksums=checksums,
+    )
