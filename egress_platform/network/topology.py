@@ -393,11 +393,9 @@ _DOTTED_QUAD = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 
 def ipv4_value(text: pl.Expr) -> pl.Expr:
     """The address as a UInt32, null unless it is a dotted quad as ``ipaddress`` writes it."""
-    octets = [
-        text.str.extract(_DOTTED_QUAD, i).cast(pl.UInt32) * (1 << (8 * (4 - i)))
-        for i in range(1, 5)
-    ]
-    return pl.when(text.str.contains(_DOTTED_QUAD)).then(pl.sum_horizontal(octets).cast(pl.UInt32))
+    groups = text.str.extract_groups(_DOTTED_QUAD)  # one match per address; null fields if none
+    octets = [groups.struct[i].cast(pl.UInt32) * (1 << (8 * (3 - i))) for i in range(4)]
+    return (octets[0] + octets[1] + octets[2] + octets[3]).cast(pl.UInt32)
 
 
 def in_ipv4_ranges(value: pl.Expr, networks: list[IpNetwork]) -> pl.Expr:
