@@ -176,10 +176,10 @@ def rejudge(lake: Path, truth: dict[str, Any], settings: dict[str, Any]) -> dict
     """The lake's hours judged again with other detector settings, scored against the truth."""
     from dataclasses import replace
 
+    from assets.detect import load_model
     from egress_platform.detect.anomalies import DEFAULT_CONFIG, judge_hours, latest_rows
     from egress_platform.detect.evaluate import score_against_truth
     from egress_platform.detect.features import SERIES_KEY, recent_peak
-    from egress_platform.detect.model import EgressModel
     from egress_platform.detect.planned import planned_changes
     from egress_platform.lake_layout import hour_of
     from resources.lake import LocalLakeIOManager
@@ -188,10 +188,7 @@ def rejudge(lake: Path, truth: dict[str, Any], settings: dict[str, Any]) -> dict
     features = store.read_all("egress_features").sort([*SERIES_KEY, "hour"])
     if "peak_usd_168" not in features.columns:  # a lake written before the column existed
         features = features.with_columns(recent_peak())
-    models = {
-        day: EgressModel.from_json(store.read_frame("egress_model", [day], {})["model"][0])
-        for day in store.partitions("egress_model")
-    }
+    models = {day: load_model(store, day) for day in store.partitions("egress_model")}
     planned = planned_changes(
         store.read_all("processed_config_items"), store.read_all("processed_cloudtrail")
     )

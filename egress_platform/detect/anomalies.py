@@ -263,10 +263,9 @@ def detect(
             else [0.0] * len(hours)
         )
         event = carried.pop(key, None)
-        bounds = np.array(upper) * config.margin
-        surprise = strength(np.array(usd), config.core, (np.array(expected), bounds))
-
         actuals, forecast = np.array(usd), np.array(expected)
+        bounds = np.array(upper) * config.margin
+        surprise = strength(actuals, config.core, (forecast, bounds))
         extra, floors = actuals - forecast, group["_min_extra"].to_numpy()
         exceeds = (surprise >= 1.0) & (extra >= floors)
         elevated = actuals >= forecast * config.sustained_ratio
