@@ -45,7 +45,8 @@ def series_frame(
     flows: pl.DataFrame, start: datetime | None = None, end: datetime | None = None
 ) -> pl.DataFrame:
     """Hourly USD and GB per series, dense over the window (``start``..``end``, by default the
-    first and last hour of traffic), with its top destinations."""
+    first and last hour of traffic), with its top destinations. USD is the marginal cost
+    (``marginal_usd``: the free tier at the paid rate), what a change in traffic costs."""
     if flows.height == 0:
         return pl.DataFrame(
             schema={
@@ -72,7 +73,7 @@ def series_frame(
     )
     by_dest = (
         keyed.group_by([*SERIES_KEY, "hour", "dest"])
-        .agg(pl.col("estimated_usd").sum(), pl.col("gb").sum())
+        .agg(pl.col("marginal_usd").sum(), pl.col("gb").sum())
         # A fixed order for the sums below: group-bys leave rows in any order, and floating
         # sums in another order differ in the last bit, which moved the model (0.1 % of $).
         .sort([*SERIES_KEY, "dest", "hour"])
@@ -84,7 +85,7 @@ def series_frame(
         )
     ).sort([*SERIES_KEY, "hour", "dest"])
     series = by_dest.group_by([*SERIES_KEY, "hour"]).agg(
-        pl.col("estimated_usd").sum().alias("usd"),
+        pl.col("marginal_usd").sum().alias("usd"),
         pl.col("gb").sum(),
         (pl.col("gb").filter(pl.col("is_new")).sum() / pl.col("gb").sum())
         .fill_nan(0.0)

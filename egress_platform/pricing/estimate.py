@@ -6,6 +6,9 @@ received) carries its own side, and both sides when the peer ENI's flow log is a
 (``bills_peer_side``); an ``unknown`` destination is priced as its ``assumed_class``; a NAT gateway bills every byte it processes, both ways. Internet
 egress from EC2 and S3 shares one set of tiers per account and calendar month; CloudFront has its
 own rate. The month-to-date volume before the first hour priced comes from ``prior_internet_gb``.
+``marginal_usd`` is what the same bytes cost past the free tier: the detector judges that, since
+the month's first free gigabytes make an ordinary hour look like $0 (a week later, the same
+traffic looks like a rise).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ PRICED_SCHEMA: dict[str, pl.DataType] = {
     "usage_type": pl.String(),
     "billable_bytes": pl.Int64(),
     "estimated_usd": pl.Float64(),
+    "marginal_usd": pl.Float64(),
     "price_book_version": pl.String(),
 }
 TIERED = "internet_tiered"
@@ -73,8 +77,12 @@ def price_facts(
         usage_type_expr().alias("usage_type"),
     )
     flat_rates = _flat_rates(keyed, book)
-    flat = keyed.join(flat_rates, on=["_price_key", "region"], how="left").with_columns(
-        (col("billable_bytes") / GB * col("_rate").fill_null(0.0)).alias("estimated_usd")
+    flat = (
+        keyed.join(flat_rates, on=["_price_key", "region"], how="left")
+        .with_columns(
+            (col("billable_bytes") / GB * col("_rate").fill_null(0.0)).alias("estimated_usd")
+        )
+        .with_columns(col("estimated_usd").alias("marginal_usd"))
     )
     tiered = _apply_internet_tiers(flat, book, prior_internet_gb or {})
     extras = [c for c in facts.columns if c not in PRICED_SCHEMA]  # e.g. a partition key
@@ -120,16 +128,27 @@ def _apply_internet_tiers(
             (
                 book.cumulative_internet_cost(pl.col("_end"))
                 - book.cumulative_internet_cost(pl.col("_start"))
-            ).alias("_hour_usd")
+            ).alias("_hour_usd"),
+            (
+                book.cumulative_internet_cost(pl.col("_end"), marginal=True)
+                - book.cumulative_internet_cost(pl.col("_start"), marginal=True)
+            ).alias("_hour_marginal_usd"),
         )
-        .select("account_id", "hour", "_gb", "_hour_usd")
+        .select("account_id", "hour", "_gb", "_hour_usd", "_hour_marginal_usd")
     )
     share = (pl.col("billable_bytes") / GB) / pl.col("_gb")
+    tiered_row = pl.col("_price_key") == TIERED
     return frame.join(hourly, on=["account_id", "hour"], how="left").with_columns(
-        pl.when(pl.col("_price_key") == TIERED)
-        .then(pl.when(pl.col("_gb") > 0).then(share * pl.col("_hour_usd")).otherwise(0.0))
-        .otherwise(pl.col("estimated_usd"))
-        .alias("estimated_usd")
+        *[
+            pl.when(tiered_row)
+            .then(pl.when(pl.col("_gb") > 0).then(share * pl.col(hourly_usd)).otherwise(0.0))
+            .otherwise(pl.col(column))
+            .alias(column)
+            for column, hourly_usd in (
+                ("estimated_usd", "_hour_usd"),
+                ("marginal_usd", "_hour_marginal_usd"),
+            )
+        ]
     )
 
 

@@ -70,13 +70,19 @@ class PriceBook:
             floor = tier.up_to_gb
         return cost
 
-    def cumulative_internet_cost(self, gb: pl.Expr) -> pl.Expr:
-        """Expression: cost of the first ``gb`` GB of a month (piecewise linear in the tiers)."""
+    def cumulative_internet_cost(self, gb: pl.Expr, *, marginal: bool = False) -> pl.Expr:
+        """Expression: cost of the first ``gb`` GB of a month (piecewise linear in the tiers).
+
+        ``marginal``: the free tier priced at the first paid rate. A byte more in the month's
+        first free GB still costs the paid rate once the month passes them, so this is what
+        a change in traffic costs, and the same hour a week later does not look cheaper."""
+        paid = next((t.usd_per_gb for t in self.internet_tiers if t.usd_per_gb > 0), 0.0)
         total = pl.lit(0.0)
         floor = 0.0
         for tier in self.internet_tiers:
             width = tier.up_to_gb - floor
-            total = total + (gb - floor).clip(0.0, width) * tier.usd_per_gb
+            rate = paid if marginal and tier.usd_per_gb == 0 else tier.usd_per_gb
+            total = total + (gb - floor).clip(0.0, width) * rate
             floor = tier.up_to_gb
         return total
 

@@ -56,17 +56,21 @@ def test_internet_tiers_accumulate_and_reset_at_the_month_boundary() -> None:
     )
     priced = price_facts(facts, prior_internet_gb={("111122223333", "2026-10"): 95.0})
     assert_frame_equal(
-        priced.select("hour", "usage_type", "estimated_usd"),
+        priced.select("hour", "usage_type", "estimated_usd", "marginal_usd"),
         pl.DataFrame(
             {
                 "hour": [OCT_LAST, NOV_FIRST, NOV_FIRST.replace(hour=1)],
                 "usage_type": ["DataTransfer-Out-Bytes"] * 3,
                 "estimated_usd": [0.45, 0.0, 0.90],
+                # What the bytes cost past the free tier: the detector's view, in which the
+                # month's first hours are not cheaper than the same hours a week later.
+                "marginal_usd": [0.90, 0.90, 9.0],
             },
             schema={
                 "hour": pl.Datetime("us", "UTC"),
                 "usage_type": pl.String,
                 "estimated_usd": pl.Float64,
+                "marginal_usd": pl.Float64,
             },
         ),
         abs_tol=1e-9,
