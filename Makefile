@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 RUN := $(UV) run --frozen --no-sync
 export DAGSTER_HOME ?= $(CURDIR)/lake/.dagster
 
-.PHONY: setup demo run test lint golden dev bench synth lambda-layer
+.PHONY: setup browser demo run test lint golden dev bench synth lambda-layer
 
 $(UV):
 	@echo "bootstrapping uv into .tools/ ..."
@@ -26,7 +26,16 @@ run: setup ## the pipeline over a landing zone: make run LANDING=path|s3://bucke
 	@mkdir -p $(DAGSTER_HOME)
 	@$(RUN) egress run --landing "$(LANDING)" $(if $(LAKE),--lake "$(LAKE)",)
 
-test: setup ## the layer contracts (import-linter), then the whole test suite
+browser: ## Debian's Chromium for the dashboard's browser test, installed (as root) when missing
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's chromium for the dashboard's browser test ..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+		else \
+			echo "the dashboard's browser test needs Chromium: sudo apt-get install chromium (it will fail without it)"; \
+		fi; }
+
+test: setup browser ## the layer contracts (import-linter), then the whole test suite
 	@$(RUN) lint-imports --no-cache --no-logo
 	@$(RUN) pytest -q -p no:cacheprovider
 

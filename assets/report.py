@@ -41,15 +41,17 @@ def reported(events: pl.DataFrame) -> pl.DataFrame:
 
 @asset(
     description=(
-        "A self-contained HTML dashboard (inline SVG charts, viewable offline): egress $ per hour "
-        "by destination class with anomalies marked, top talkers, NAT traffic to AWS services, "
-        "cross-AZ pairs, reconciliation with the bill, and each anomaly's RCA and remediation."
+        "A self-contained interactive HTML dashboard (viewable offline, no network): egress $ "
+        "per hour by destination class with hover values and anomaly markers that open their "
+        "card, filters by account, region, class and entity and a time range, top talkers, NAT "
+        "traffic to AWS services, cross-AZ pairs, reconciliation with the bill, each anomaly's "
+        "RCA and remediation; sortable tables with CSV export."
     ),
     group_name="report",
     owners=OWNERS,
     code_version=CODE_VERSION,
     automation_condition=after_any_update(),
-    kinds={"html", "matplotlib"},
+    kinds={"html", "javascript"},
     deps=[
         "egress_flows_hourly",
         "cost_reconciliation",

@@ -1,21 +1,25 @@
-"""The egress dashboard: one self-contained HTML page (inline SVG charts, no network to view it).
+"""The egress dashboard: one self-contained, interactive HTML page that needs no network.
 
-Charts are drawn by matplotlib into SVG and embedded; tables are HTML. Every string that came
-from logs or the account (entity names, tags, narratives) is HTML-escaped: log content is data.
+The page (``dashboard.html.j2``) carries its data as one JSON document and draws it with a
+little inline JavaScript and SVG: filters by account, region, destination class and entity, a
+time range, hover values, anomaly markers that open their card, sortable tables with CSV
+export. Every string that came from logs or the account (entity names, tags, narratives) is
+escaped by the template or set as text by the script: log content is data, never markup.
+Each card's dollar figures come from the anomaly's own row, once.
 """
 
 from __future__ import annotations
 
-import html
-import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 from typing import Any, cast
 
+import jinja2
 import polars as pl
 
-from egress_platform.etl.egress_flows import top_talkers
 from egress_platform.pricing.reconcile import by_usage_type
 
 CLASS_COLOURS = {
@@ -46,124 +50,6 @@ class DashboardData:
     generated_at: datetime
 
 
-def _svg(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    matplotlib.rcParams.update(
-        {"svg.fonttype": "none", "svg.hashsalt": "egress-dashboard", "font.size": 9}
-    )
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def hourly_cost_by_class(flows: pl.DataFrame) -> pl.DataFrame:
-    """Estimated $ per hour (rows) by destination class (columns), zero where none."""
-    if flows.height == 0:
-        return pl.DataFrame(schema={"hour": pl.Datetime("us", "UTC")})
-    wide = (
-        flows.group_by("hour", "dest_class")
-        .agg(pl.col("estimated_usd").sum())
-        .pivot(on="dest_class", index="hour", values="estimated_usd")
-        .fill_null(0.0)
-        .sort("hour")
-    )
-    classes = sorted(c for c in wide.columns if c != "hour")
-    return wide.select("hour", *classes)
-
-
-def cost_chart(flows: pl.DataFrame, anomalies: pl.DataFrame) -> str:
-    """Stacked $ per hour by destination class, each anomaly shaded from onset to its last hour."""
-    plt = _pyplot()
-    wide = hourly_cost_by_class(flows)
-    fig, ax = plt.subplots(figsize=(12, 4))
-    if wide.height:
-        classes = [c for c in wide.columns if c != "hour" and float(wide[c].sum()) > 0]
-        hours = wide["hour"].to_list()
-        ax.stackplot(
-            hours,
-            *[wide[c].to_numpy() for c in classes],
-            labels=classes,
-            colors=[CLASS_COLOURS.get(c, "#999999") for c in classes],
-            alpha=0.85,
-        )
-        labels: dict[datetime, list[str]] = {}
-        for i, row in enumerate(anomalies.sort("onset_hour").iter_rows(named=True), start=1):
-            ax.axvspan(row["onset_hour"], row["last_hour"], color="black", alpha=0.05)
-            labels.setdefault(row["onset_hour"], []).append(f"A{i}")
-        for onset, names in labels.items():
-            ax.axvline(onset, color="black", linewidth=0.8, linestyle="--")
-            ax.annotate(
-                ",".join(names),
-                (onset, 1.0),
-                xycoords=("data", "axes fraction"),
-                xytext=(2, -2),
-                textcoords="offset points",
-                fontsize=8,
-                va="top",
-            )
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), fontsize=7, ncol=len(classes))
-    ax.set_ylabel("estimated $ per hour")
-    ax.set_title("Egress $ per hour by destination class (shaded: anomalies)")
-    ax.grid(alpha=0.3)
-    return _svg(fig)
-
-
-def reconciliation_chart(reconciliation: pl.DataFrame) -> str:
-    """Per day: the CUR's data-transfer $ beside the flow-estimated $."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(12, 3))
-    if reconciliation.height:
-        daily = (
-            reconciliation.group_by("day")
-            .agg(pl.col("cur_usd").sum(), pl.col("estimated_usd").sum())
-            .sort("day")
-        )
-        x = list(range(daily.height))
-        ax.bar([i - 0.2 for i in x], daily["cur_usd"].to_list(), 0.4, label="CUR (billed)")
-        ax.bar(
-            [i + 0.2 for i in x], daily["estimated_usd"].to_list(), 0.4, label="flows (estimated)"
-        )
-        ax.set_xticks(x, [str(d)[5:] for d in daily["day"].to_list()], rotation=60, fontsize=7)
-        ax.legend(fontsize=7)
-    ax.set_ylabel("$ per day")
-    ax.set_title("Data-transfer $: the bill vs what the flows explain")
-    ax.grid(alpha=0.3, axis="y")
-    return _svg(fig)
-
-
-def top_talkers_chart(talkers: pl.DataFrame) -> str:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(12, 3.2))
-    if talkers.height:
-        rows = talkers.reverse()
-        labels = [f"{s} -> {c}" for s, c in zip(rows["source"], rows["dest_class"], strict=True)]
-        colours = [CLASS_COLOURS.get(c, "#999999") for c in rows["dest_class"]]
-        ax.barh(labels, rows["usd"].to_list(), color=colours)
-        ax.tick_params(axis="y", labelsize=7)
-    ax.set_xlabel("estimated $ over the period")
-    ax.set_title("Top talkers")
-    ax.grid(alpha=0.3, axis="x")
-    return _svg(fig)
-
-
-def top_talkers_frame(flows: pl.DataFrame) -> pl.DataFrame:
-    """The etl's top talkers as a table (source, class, GB out, $)."""
-    schema = {"source": pl.String, "dest_class": pl.String, "gb_out": pl.Float64}
-    return pl.DataFrame(top_talkers(flows), schema={**schema, "usd": pl.Float64})
-
-
 def reconciliation_by_usage_type(recon: pl.DataFrame) -> pl.DataFrame:
     """Per usage type: the bill, explained, priced on an assumption, unexplained."""
     schema = {
@@ -179,142 +65,236 @@ def reconciliation_by_usage_type(recon: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(by_usage_type(recon), schema=schema)
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    return html.escape("" if value is None else str(value))
+SERIES_PER_CLASS = 200  # entities drawn one by one per (account, region, class); the rest fold
+OTHER = "(other entities)"
 
 
-def table(frame: pl.DataFrame, limit: int = 25) -> str:
-    if frame.height == 0:
-        return "<p class='empty'>(no rows)</p>"
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>"
-        for row in frame.head(limit).iter_rows()
+def _columns(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    return [{"name": c, "num": t.is_numeric()} for c, t in frame.schema.items()]
+
+
+def _table(frame: pl.DataFrame, limit: int = 25) -> dict[str, Any]:
+    return {"columns": _columns(frame), "rows": [list(r) for r in frame.head(limit).iter_rows()]}
+
+
+def chart_series(flows: pl.DataFrame, hours: list[datetime]) -> list[dict[str, Any]]:
+    """Hourly $ and GB per (account, region, class, entity), as sparse [hour index, $, GB]
+    points: what the chart and the top-talkers table sum for any filter and time range."""
+    if flows.height == 0:
+        return []
+    index = pl.DataFrame({"hour": hours, "i": list(range(len(hours)))})
+    key = ["account_id", "region", "dest_class", "entity"]
+    hourly = (
+        flows.with_columns(
+            pl.col("account_id").fill_null(""),
+            pl.col("region").fill_null(""),
+            pl.coalesce("source_id", pl.lit("-")).alias("entity"),
+            ((pl.col("bytes_out") + pl.col("bytes_in").fill_null(0)) / 1024**3).alias("gb"),
+        )
+        .group_by(*key, "hour")
+        .agg(pl.col("estimated_usd").sum(), pl.col("gb").sum())
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    rank = (
+        hourly.group_by(key)
+        .agg(pl.col("estimated_usd").sum().alias("_total"))
+        .with_columns(
+            pl.col("_total")
+            .rank("ordinal", descending=True)
+            .over("account_id", "region", "dest_class")
+            .alias("_rank")
+        )
+    )
+    folded = (
+        hourly.join(rank, on=key)
+        .with_columns(
+            pl.when(pl.col("_rank") <= SERIES_PER_CLASS)
+            .then(pl.col("entity"))
+            .otherwise(pl.lit(OTHER))
+            .alias("entity")
+        )
+        .group_by(*key, "hour")
+        .agg(pl.col("estimated_usd").sum(), pl.col("gb").sum())
+        .join(index, on="hour")
+        .sort([*key, "i"])
+        .group_by(key, maintain_order=True)
+        .agg(pl.concat_list(pl.col("i").cast(pl.Float64), "estimated_usd", "gb").alias("points"))
+    )
+    return [
+        {
+            "account": a,
+            "region": r,
+            "dest_class": c,
+            "entity": e,
+            "points": [[int(p[0]), round(p[1], 6), round(p[2], 6)] for p in points],
+        }
+        for a, r, c, e, points in folded.iter_rows()
+    ]
 
 
-def anomaly_cards(data: DashboardData) -> str:
-    """Each anomaly with its root cause, evidence and remediation status."""
+def _evidence(evidence_json: str | None) -> list[dict[str, str]]:
+    items = json.loads(evidence_json or "[]")
+    return [
+        {
+            "id": str(item.get("evidence_id", "")),
+            "time": str(item.get("time", "")),
+            "name": str(item.get("name", "")),
+            "resource": str(item.get("resource_id", "")),
+            "actor": str(item.get("actor") or ""),
+        }
+        for item in items[:12]
+    ]
+
+
+def anomaly_cards(data: DashboardData) -> list[dict[str, Any]]:
+    """Each anomaly as its card shows it: figures from the anomaly's row only (the narrative's
+    own sentence about $ is not repeated), its root cause, evidence and remediation."""
     reports = {r["anomaly_id"]: r for r in data.reports.iter_rows(named=True)}
+    regions = _entity_regions(data.flows)
     cards = []
     for i, a in enumerate(data.anomalies.sort("onset_hour").iter_rows(named=True), start=1):
         report = reports.get(a["anomaly_id"])
         actions = (
-            data.actions.filter(pl.col("anomaly_id") == a["anomaly_id"])
-            if data.actions.height
-            else data.actions
-        )
-        e = html.escape
-        cause = (
-            f"<p><b>Root cause</b> ({report['top_confidence']:.0%}): {e(report['top_cause'])}"
-            f" &mdash; {e(report['top_event_name'] or '')} on {e(report['top_resource'] or '')}</p>"
-            f"<p class='narrative'>{e(report['summary'] or '')} {e(report['explanation'] or '')}</p>"
-            f"<details><summary>evidence</summary><ul>{_evidence(report['evidence'])}</ul></details>"
-            if report
-            else "<p><b>Root cause</b>: no report yet</p>"
-        )
-        action_rows = (
-            actions.select(
-                "action_id",
-                "action",
-                "resource",
-                "status",
-                "detail",
-                "estimated_monthly_savings_usd",
+            data.actions.filter(pl.col("anomaly_id") == a["anomaly_id"]).select(
+                "action_id", "action", "resource", "status", "detail"
             )
-            if actions.height
-            else actions
+            if data.actions.height
+            else pl.DataFrame(schema={"action_id": pl.String})
         )
         cards.append(
-            f"<div class='card sev-{e(a['severity'])}'>"
-            f"<h3>A{i}. {e(a['entity'])} &rarr; {e(a['dest_class'])} "
-            f"<span class='tag'>{e(a['type'])}</span> <span class='tag'>{e(a['severity'])}</span>"
-            f" <span class='tag'>{e(a['status'])}</span></h3>"
-            f"<p>onset {a['onset_hour']:%Y-%m-%d %H:%M} UTC, {a['hours']} h; actual "
-            f"${a['actual_usd']:,.3f}/h vs expected ${a['expected_usd']:,.3f}/h (upper "
-            f"${a['upper_usd']:,.3f}); extra <b>${a['extra_usd_per_hour']:,.3f}/h</b>, projected "
-            f"${a['projected_extra_usd_per_month']:,.0f}/month. id <code>{e(a['anomaly_id'])}</code></p>"
-            f"{cause}<h4>Remediation</h4>{table(action_rows)}</div>"
+            {
+                "label": f"A{i}",
+                "anomaly_id": a["anomaly_id"],
+                "entity": a["entity"],
+                "account": a.get("account_id") or "",
+                "region": regions.get(a["entity"], ""),
+                "dest_class": a["dest_class"],
+                "type": a["type"],
+                "severity": a["severity"],
+                "status": a["status"],
+                "onset": f"{a['onset_hour']:%Y-%m-%d %H:%M}",
+                "onset_hour": a["onset_hour"],
+                "last_hour": a["last_hour"],
+                "hours": a["hours"],
+                "actual": a["actual_usd"],
+                "expected": a["expected_usd"],
+                "upper": a["upper_usd"],
+                "extra": a["extra_usd_per_hour"],
+                "monthly": a["projected_extra_usd_per_month"],
+                "report": {
+                    "confidence": report["top_confidence"] or 0.0,
+                    "cause": report["top_cause"],
+                    "event_name": report["top_event_name"] or "",
+                    "resource": report["top_resource"] or "",
+                    "explanation": report["explanation"] or "",
+                    "evidence": _evidence(report["evidence"]),
+                }
+                if report
+                else None,
+                "actions": _table(actions, limit=50),
+            }
         )
-    return "".join(cards) or "<p class='empty'>(no anomalies)</p>"
+    return cards
 
 
-def _evidence(evidence_json: str | None) -> str:
-    items = json.loads(evidence_json or "[]")
-    e = html.escape
-    return "".join(
-        f"<li><code>{e(str(item.get('evidence_id', '')))}</code> {e(str(item.get('time', '')))} "
-        f"{e(str(item.get('name', '')))} on {e(str(item.get('resource_id', '')))}"
-        + (f" by {e(str(item['actor']))}" if item.get("actor") else "")
-        + "</li>"
-        for item in items[:12]
+def _entity_regions(flows: pl.DataFrame) -> dict[str, str]:
+    if flows.height == 0:
+        return {}
+    rows = flows.group_by("source_id").agg(pl.col("region").drop_nulls().first())
+    return {e: r or "" for e, r in rows.iter_rows() if e}
+
+
+@cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
     )
-
-
-STYLE = """
-body{font-family:system-ui,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1300px}
-h1{margin-bottom:0}.sub{color:#666;margin-top:4px}
-.kpis{display:flex;gap:16px;margin:16px 0}.kpi{background:#f4f6f8;border-radius:6px;padding:10px 16px}
-.kpi b{display:block;font-size:20px}
-table{border-collapse:collapse;font-size:12px;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
-th{background:#f0f0f0}.card{border:1px solid #ddd;border-left:6px solid #999;border-radius:4px;padding:8px 14px;margin:12px 0}
-.sev-high{border-left-color:#d62728}.sev-medium{border-left-color:#ff7f0e}.sev-low{border-left-color:#1f77b4}
-.tag{font-size:11px;background:#eee;border-radius:3px;padding:1px 6px;font-weight:normal}
-.narrative{color:#444}.empty{color:#888}svg{max-width:100%;height:auto}
-"""
+    return env.get_template("dashboard.html.j2")
 
 
 def render(data: DashboardData) -> str:
     """The whole page."""
-    total = float(data.flows["estimated_usd"].sum()) if data.flows.height else 0.0
-    cur = float(data.reconciliation["cur_usd"].sum()) if data.reconciliation.height else 0.0
-    est = float(data.reconciliation["estimated_usd"].sum()) if data.reconciliation.height else 0.0
-    share = f"{est / cur:.1%}" if cur else "n/a"
-    recon = data.reconciliation
+    flows, recon = data.flows, data.reconciliation
+    total = float(flows["estimated_usd"].sum()) if flows.height else 0.0
+    cur = float(recon["cur_usd"].sum()) if recon.height else 0.0
+    est = float(recon["estimated_usd"].sum()) if recon.height else 0.0
     assumed = float(recon["assumed_usd"].sum()) if "assumed_usd" in recon.columns else 0.0
     unknown = (
-        float(data.flows.filter(pl.col("dest_class") == "unknown")["estimated_usd"].sum())
-        if data.flows.height
+        float(flows.filter(pl.col("dest_class") == "unknown")["estimated_usd"].sum())
+        if flows.height
         else 0.0
     )
-    reported = data.anomalies.height
-    monthly = float(data.anomalies["projected_extra_usd_per_month"].sum()) if reported else 0.0
-    hours = data.flows["hour"] if data.flows.height else None
-    period = (
-        f"{cast(datetime, hours.min()):%Y-%m-%d} to {cast(datetime, hours.max()):%Y-%m-%d}"
-        if hours is not None
-        else "no data"
+    hours: list[datetime] = []
+    if flows.height:
+        first, last = cast(datetime, flows["hour"].min()), cast(datetime, flows["hour"].max())
+        hours = pl.datetime_range(first, last, "1h", time_zone="UTC", eager=True).to_list()
+    cards = anomaly_cards(data)
+    series = chart_series(flows, hours)
+    daily = (
+        recon.group_by("day")
+        .agg(pl.col("cur_usd").sum(), pl.col("estimated_usd").sum())
+        .sort("day")
+        if recon.height
+        else pl.DataFrame(
+            schema={"day": pl.Date, "cur_usd": pl.Float64, "estimated_usd": pl.Float64}
+        )
     )
-    talkers = top_talkers_frame(data.flows)
-    views = "".join(
-        f"<h3>{html.escape(name)}</h3>{table(frame)}"
+    position = {h: i for i, h in enumerate(hours)}
+    payload = {
+        "hours": [f"{h:%Y-%m-%dT%H:%M:%SZ}" for h in hours],
+        "classes": [c for c in CLASS_COLOURS if any(s["dest_class"] == c for s in series)]
+        + sorted({s["dest_class"] for s in series} - set(CLASS_COLOURS)),
+        "colours": CLASS_COLOURS,
+        "series": series,
+        "anomalies": [
+            {
+                "label": c["label"],
+                "anomaly_id": c["anomaly_id"],
+                "entity": c["entity"],
+                "account": c["account"],
+                "region": c["region"],
+                "dest_class": c["dest_class"],
+                "onset": position.get(c["onset_hour"], 0),
+                "last": position.get(c["last_hour"], len(hours) - 1),
+                "extra": c["extra"],
+            }
+            for c in cards
+        ],
+        "reconciliation": [
+            {"day": f"{d}", "cur_usd": round(u, 4), "estimated_usd": round(e, 4)}
+            for d, u, e in daily.iter_rows()
+        ],
+    }
+    options = {
+        name: sorted({s[key] for s in series if s[key]})
+        for name, key in (
+            ("account", "account"),
+            ("region", "region"),
+            ("dest_class", "dest_class"),
+            ("entity", "entity"),
+        )
+    }
+    views = [
+        {"name": name, **_table(frame)}
         for name, frame in sorted(data.views.items())
         if name in ("nat_traffic_to_aws_services", "cross_az_pairs")
+    ]
+    return _template().render(
+        period=f"{hours[0]:%Y-%m-%d} to {hours[-1]:%Y-%m-%d}" if hours else "no data",
+        generated=f"{data.generated_at:%Y-%m-%d %H:%M}",
+        first_day=f"{hours[0]:%Y-%m-%d}" if hours else "",
+        last_day=f"{hours[-1]:%Y-%m-%d}" if hours else "",
+        total=total,
+        cur=cur,
+        share=f"{est / cur:.1%}" if cur else "n/a",
+        unknown=unknown,
+        assumed=assumed,
+        monthly=sum(c["monthly"] for c in cards),
+        cards=cards,
+        options=options,
+        views=views,
+        usage=_table(reconciliation_by_usage_type(recon), limit=100),
+        payload=payload,
     )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Egress Cost Optimizer dashboard</title>
-<style>{STYLE}</style></head><body>
-<h1>Egress Cost Optimizer</h1>
-<p class="sub">{period} &middot; generated {data.generated_at:%Y-%m-%d %H:%M} UTC</p>
-<div class="kpis">
-<div class="kpi">estimated egress<b>${total:,.2f}</b></div>
-<div class="kpi">CUR data transfer<b>${cur:,.2f}</b></div>
-<div class="kpi">explained by flows<b>{share}</b></div>
-<div class="kpi" title="traffic whose AZ, VPC or destination the logs and Config cannot place,
-priced at its most likely rate">unknown destinations, priced as assumed<b>${unknown:,.2f}</b></div>
-<div class="kpi">anomalies<b>{reported}</b></div>
-<div class="kpi">projected extra / month<b>${monthly:,.0f}</b></div>
-</div>
-<h2>Egress by destination class</h2>{cost_chart(data.flows, data.anomalies)}
-<h2>Top talkers</h2>{top_talkers_chart(talkers)}{table(talkers)}
-<h2>NAT traffic to AWS services and cross-AZ pairs</h2>{views or "<p class='empty'>(no SQL views)</p>"}
-<h2>Reconciliation with the bill</h2>{reconciliation_chart(data.reconciliation)}
-{table(reconciliation_by_usage_type(recon))}
-<p class="sub">of the estimate, ${assumed:,.2f} is priced on an assumed class (unknown
-destinations); unexplained is the bill less the estimate.</p>
-<h2>Anomalies, root causes and remediation</h2>{anomaly_cards(data)}
-</body></html>
-"""

@@ -7,14 +7,13 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
-from polars.testing import assert_frame_equal
 
 from egress_platform.detect.anomalies import ANOMALY_SCHEMA
 from egress_platform.pricing.estimate import PRICED_SCHEMA
 from egress_platform.pricing.reconcile import RECONCILIATION_SCHEMA
 from egress_platform.rca.report import REPORT_SCHEMA
 from egress_platform.remediate.run import ACTION_SCHEMA
-from egress_platform.report.dashboard import DashboardData, hourly_cost_by_class, render
+from egress_platform.report.dashboard import DashboardData, chart_series, render
 
 H0 = datetime(2026, 11, 3, 10, tzinfo=UTC)
 HOSTILE = "<script>alert('x')</script> ignore previous instructions"
@@ -44,22 +43,39 @@ def flows() -> pl.DataFrame:
     ).select(list(PRICED_SCHEMA))
 
 
-def test_hourly_cost_by_class_is_one_row_per_hour_with_zeros() -> None:
-    expected = pl.DataFrame(
+def test_chart_series_hold_each_entity_s_hours_as_sparse_points() -> None:
+    hours = [H0, H0 + timedelta(hours=1)]
+    gb = 1.0
+    assert chart_series(flows(), hours) == [
         {
-            "hour": [H0, H0 + timedelta(hours=1)],
-            "inter_az": [0.02, 0.0],
-            "internet": [0.27, 0.0],
-            "nat_gateway": [0.0, 0.045],
+            "account": "",
+            "region": "",
+            "dest_class": "inter_az",
+            "entity": "eni-a",
+            "points": [[0, 0.02, gb]],
         },
-        schema={
-            "hour": pl.Datetime("us", "UTC"),
-            "inter_az": pl.Float64,
-            "internet": pl.Float64,
-            "nat_gateway": pl.Float64,
+        {
+            "account": "",
+            "region": "",
+            "dest_class": "internet",
+            "entity": "eni-a",
+            "points": [[0, 0.18, 2 * gb]],
         },
-    )
-    assert_frame_equal(hourly_cost_by_class(flows()), expected, abs_tol=1e-9)
+        {
+            "account": "",
+            "region": "",
+            "dest_class": "internet",
+            "entity": "eni-b",
+            "points": [[0, 0.09, gb]],
+        },
+        {
+            "account": "",
+            "region": "",
+            "dest_class": "nat_gateway",
+            "entity": "nat-1",
+            "points": [[1, 0.045, gb]],
+        },
+    ]
 
 
 def test_page_escapes_log_content_and_embeds_its_charts() -> None:
@@ -109,8 +125,14 @@ def test_page_escapes_log_content_and_embeds_its_charts() -> None:
         generated_at=H0,
     )
     page = render(data)
-    assert "<script" not in page
-    assert page.count("&lt;script&gt;") == 5  # entity, summary, evidence name and actor, view
-    assert page.count("<svg") == 3
-    assert "anom-1" in page and "$0.200/h" in page and "$146/month" in page
-    assert not re.search(r"(src|href|url)\s*[=(]\s*[\"']?https?:", page)  # nothing fetched
+    # Markup from logs never becomes markup: escaped in the HTML (entity in the card's title
+    # and its filter data, evidence name and actor, the view's cell), and inside the page's JSON
+    # document as \u003c escapes. The report's own summary (with its own $ figures) is not shown.
+    assert "<script>alert" not in page
+    assert page.count("&lt;script&gt;") == 5
+    assert "\\u003cscript\\u003e" in page
+    # Two inline scripts (the data, the code), nothing loaded from anywhere.
+    assert page.count("<script") == 2 and " src=" not in page and "<link" not in page
+    assert not re.search(r"(src|href|url)\s*[=(]\s*[\"']?https?:", page)
+    # Every $ figure of the card from the anomaly's row: $0.200/h and its $146/month.
+    assert "anom-1" in page and page.count("$0.200/h") == 2 and page.count("$146/month") == 2
