@@ -51,7 +51,7 @@ golden: setup ## rewrite tests/golden/ (stored answers of the demo account) afte
 
 dev: setup ## Dagit on the local lake
 	@mkdir -p $(DAGSTER_HOME)
-	@$(RUN) dagster dev -w workspace.yaml
+	@$(RUN) egress dev -w workspace.yaml --parent-pid $$PPID
 
 bench: setup ## throughput benchmark: bench/results/latest.json (generates ~20 GB under bench/data)
 	@$(RUN) python bench/flows_bench.py run

@@ -248,6 +248,28 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument(
         "--by", default=os.environ.get("USER", "cli"), help="who approves (default $USER)"
     )
+    dev = sub.add_parser(
+        "dev",
+        help="Dagit and the daemon on the lake (dagster dev), stopped on the first signal",
+        description="Run `dagster dev` on the lake's Dagster instance ($DAGSTER_HOME, default "
+        "<lake>/.dagster): Dagit on http://127.0.0.1:3000, the daemon running the landing "
+        "sensor, schedules and automation conditions. The first SIGTERM, SIGINT (Ctrl-C) or "
+        "SIGHUP, or the end of --parent-pid, stops all of it within seconds (`make dev` passes "
+        "make's own pid). Sensors that start side effects (anomaly_response_sensor) stay "
+        "stopped until you turn them on in Dagit.",
+    )
+    dev.add_argument(
+        "-w",
+        "--workspace",
+        type=Path,
+        default=Path("workspace.yaml"),
+        help="default workspace.yaml",
+    )
+    dev.add_argument("--host", default="127.0.0.1", help="Dagit's address (default 127.0.0.1)")
+    dev.add_argument("--port", type=_positive, default=3000, help="Dagit's port (default 3000)")
+    dev.add_argument(
+        "--parent-pid", type=int, default=None, help="stop when this process ends (make's pid)"
+    )
     lineage = sub.add_parser(
         "audit-lineage",
         help="print the recorded lineage of an anomaly back to the landed files",
@@ -287,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "score": cmd_score,
             "nab-eval": cmd_nab_eval,
             "approve": cmd_approve,
+            "dev": cmd_dev,
             "audit-lineage": cmd_audit_lineage,
         }[args.command]
         return handler(args)
@@ -312,6 +335,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _say(message: str) -> None:
     print(message, flush=True)
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from egress_platform.app.dev import dagster_dev_command, run_dev
+
+    if not args.workspace.is_file():
+        raise CliError(f"{args.workspace} is not a file; run `egress dev` from the repository root")
+    home = Path(os.environ.get("DAGSTER_HOME") or get_settings().lake_dir / ".dagster")
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home.resolve())
+    command = dagster_dev_command(args.workspace, args.host, args.port)
+    return run_dev(command, args.parent_pid, say=_say)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""`make dev`'s webserver for real: `dagster dev` started as a process, asked over GraphQL, stopped."""
+"""`make dev`'s webserver for real: `egress dev` (which runs `dagster dev`) started as a process
+the way make starts it, asked over GraphQL, and stopped when its parent (make) ends."""
 
 from __future__ import annotations
 
@@ -64,40 +65,31 @@ def _daemons_up(answer: dict[str, Any]) -> bool:
     return bool(statuses) and all(s["healthy"] for s in statuses)
 
 
-def _group_members(pgid: int) -> list[str]:
-    """The live (not zombie) processes of a process group, as `pid command`.
-
-    `killpg(pgid, 0)` also succeeds for zombies, and a container whose PID 1 does not reap
-    orphans keeps them forever: a child that exited after `dagster dev` did is not left behind.
-    """
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        command, _, rest = text.rpartition(")")
-        state, _ppid, group = rest.split()[:3]
-        if int(group) == pgid and state not in ("Z", "X"):
-            members.append(f"{stat.parent.name} {command.partition('(')[2]}")
-    return members
-
-
 @pytest.fixture(scope="module")
 def dagit(tmp_path_factory: pytest.TempPathFactory) -> Any:
     home = tmp_path_factory.mktemp("dagster-home")
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     port = _free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "EGRESS_LAKE_DIR": str(home / "lake")}
-    dagster = Path(sys.executable).parent / "dagster"
+    make = subprocess.Popen(["sleep", "3600"])  # stands in for `make dev`
     log = (home / "dagster-dev.log").open("w")
     process = subprocess.Popen(
-        [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "egress_platform.app.cli",
+            "dev",
+            "-w",
+            "workspace.yaml",
+            "--port",
+            str(port),
+            "--parent-pid",
+            str(make.pid),
+        ],
         cwd=ROOT,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: the webserver, daemon and code server
     )
     deadline = time.monotonic() + 180
     answer: dict[str, Any] = {}
@@ -109,18 +101,35 @@ def dagit(tmp_path_factory: pytest.TempPathFactory) -> Any:
         except OSError:
             pass
         time.sleep(1)
-    yield process, answer, home
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    yield process, answer, home, make
+    make.kill()
+    make.wait()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    for pid in _processes_of(home):
+        os.kill(pid, signal.SIGKILL)
     log.close()
 
 
+def _processes_of(home: Path) -> list[int]:
+    """The live processes whose environment names this test's DAGSTER_HOME."""
+    marker = f"DAGSTER_HOME={home}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes().split(b"\0"):
+                state = (environ.parent / "stat").read_text().rpartition(")")[2].split()[0]
+                if state not in ("Z", "X"):
+                    found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
 def test_webserver_serves_the_asset_graph_schedules_and_sensors(dagit: Any) -> None:
-    _, answer, home = dagit
+    _, answer, home, _ = dagit
     assert answer, f"dagster dev never answered: {(home / 'dagster-dev.log').read_text()[-3000:]}"
     nodes = {"/".join(n["assetKey"]["path"]): n for n in answer["data"]["assetNodes"]}
     chain = [
@@ -153,11 +162,17 @@ def test_webserver_serves_the_asset_graph_schedules_and_sensors(dagit: Any) -> N
     }
 
 
-def test_webserver_stops_cleanly(dagit: Any) -> None:
-    process, _, _ = dagit
-    os.killpg(process.pid, signal.SIGTERM)
-    assert process.wait(timeout=60) is not None
-    deadline = time.monotonic() + 60
-    while _group_members(process.pid) and time.monotonic() < deadline:
+def test_webserver_stops_when_make_ends_and_says_no_warning(dagit: Any) -> None:
+    """make dies alone on SIGTERM; `egress dev` sees its parent end and stops everything."""
+    process, _, home, make = dagit
+    assert _processes_of(home), "nothing of dagster dev is running"
+    started = time.monotonic()
+    make.terminate()
+    make.wait()
+    assert process.wait(timeout=45) == 0
+    while _processes_of(home) and time.monotonic() - started < 45:
         time.sleep(0.5)
-    assert not _group_members(process.pid), f"dagster dev left {_group_members(process.pid)}"
+    assert not _processes_of(home), f"dagster dev left {_processes_of(home)} after 45 s"
+    log = (home / "dagster-dev.log").read_text()
+    assert "has ended; stopping Dagit and the daemon" in log
+    assert "Warning" not in log, [line for line in log.splitlines() if "Warning" in line]
