@@ -1,10 +1,17 @@
 """What every lake-backed asset shares: partitioned Parquet through the ``lake`` IO manager."""
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetSelection, AutomationCondition, BackfillPolicy, PartitionsDefinition
+from dagster import (
+    AssetExecutionContext,
+    AssetSelection,
+    AutomationCondition,
+    BackfillPolicy,
+    PartitionsDefinition,
+)
 
 OWNERS = ["team:egress-platform"]
 _ROOT = Path(__file__).resolve().parents[1]
@@ -95,3 +102,15 @@ def lake_asset(
         "kinds": kinds,
         "code_version": CODE_VERSION,
     }
+
+
+def each_partition(
+    context: AssetExecutionContext, figures: Mapping[str, Mapping[str, Any]], totals: str = ""
+) -> None:
+    """Each partition's materialization carries its own figures (a backfill of 504 hours in one
+    run must not show the run's totals on every hour as if they were its own); the run's
+    totals, if any, go to the run's log."""
+    for key, metadata in figures.items():
+        context.add_asset_metadata(dict(metadata), partition_key=key)
+    if totals:
+        context.log.info(f"run totals: {totals}")

@@ -20,7 +20,13 @@ from dagster import (
     define_asset_job,
 )
 
-from assets.common import CONFIG_ITEMS, after_upstream, lake_asset, when_first_needed
+from assets.common import (
+    CONFIG_ITEMS,
+    after_upstream,
+    each_partition,
+    lake_asset,
+    when_first_needed,
+)
 from assets.partitions import DAILY, HOURLY
 from egress_platform.detect.anomalies import (
     ANOMALY_SCHEMA,
@@ -69,15 +75,20 @@ def egress_features(
     )
     empty = features.clear()
     out = {k: by_hour.get(k, empty) for k in keys}
-    return Output(
-        out,
-        metadata={
-            "partitions": len(out),
-            "rows": sum(f.height for f in out.values()),
-            "series": wanted.select("entity", "dest_class").unique().height if wanted.height else 0,
-            "lookback_hours_read": len(window) - len(keys),
+    each_partition(
+        context,
+        {
+            k: {
+                "rows": f.height,
+                "series": f.select("entity", "dest_class").unique().height if f.height else 0,
+                "lookback_hours_read": FEATURE_LOOKBACK // timedelta(hours=1),
+            }
+            for k, f in out.items()
         },
+        f"{len(out)} partitions, {sum(f.height for f in out.values()):,} rows, "
+        f"{len(window) - len(keys)} earlier hours read",
     )
+    return Output(out)
 
 
 @asset(
@@ -115,16 +126,18 @@ def egress_model(
         out[day_key] = pl.DataFrame(
             {"version": [f"egress-model-{day_key}"], "model": [model.to_json()]}
         )
-        context.log.info(f"egress_model {day_key}: trained on {model.metadata['rows']} rows")
+        context.add_asset_metadata(
+            {
+                "days": 1,
+                "version": f"egress-model-{day_key}",
+                "training_rows": int(model.metadata["rows"]),
+                "backtest": MetadataValue.json(backtested or {}),
+            },
+            partition_key=day_key,
+        )
     last = figures[max(figures)] if figures else {}
-    yield Output(
-        out,
-        metadata={
-            "days": len(out),
-            "training_rows": MetadataValue.json({k: len(v) for k, v in out.items()}),
-            "backtest": MetadataValue.json(figures),
-        },
-    )
+    context.log.info(f"run totals: {len(out)} days trained")
+    yield Output(out)
     yield AssetCheckResult(
         check_name=BACKTEST_CHECK,
         passed=bool(last) and last.get("share_above_upper", 1.0) <= 0.05,

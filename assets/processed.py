@@ -22,7 +22,7 @@ from dagster import (
     define_asset_job,
 )
 
-from assets.common import CONFIG_ITEMS, after_upstream, lake_asset
+from assets.common import CONFIG_ITEMS, after_upstream, each_partition, lake_asset
 from assets.partitions import DAILY, HOURLY, partitions_for
 from egress_platform.etl.processed import processed_records
 from egress_platform.lake_layout import PARTITION
@@ -56,21 +56,18 @@ def build_processed_asset(spec: SourceSpec) -> AssetsDefinition:
         context: AssetExecutionContext, lake: ResourceParam[LakeIOManager]
     ) -> Iterator[Output[dict[str, pl.DataFrame]] | AssetCheckResult]:
         out: dict[str, pl.DataFrame] = {}
-        raw_rows = 0
+        figures: dict[str, dict[str, int]] = {}
         for key in context.partition_keys:
             raw = lake.read_frame(raw_name, [key], spec.schema)
-            raw_rows += raw.height
             out[key] = processed_records(raw.lazy(), spec.name).collect()
+            figures[key] = {
+                "records": out[key].height,
+                "raw_records": raw.height,
+                "duplicates_dropped": raw.height - out[key].height,
+            }
         rows = sum(f.height for f in out.values())
-        yield Output(
-            out,
-            metadata={
-                "partitions": len(out),
-                "records": rows,
-                "raw_records": raw_rows,
-                "duplicates_dropped": raw_rows - rows,
-            },
-        )
+        each_partition(context, figures, f"{len(out)} partitions, {rows:,} records")
+        yield Output(out)
         yield AssetCheckResult(
             check_name=NO_DUPLICATES,
             passed=all(
@@ -121,21 +118,29 @@ def processed_vpc_flow_logs(
     parts = {k: f.drop(PARTITION) for (k,), f in classified.group_by(PARTITION)}
     empty = classified.drop(PARTITION).clear()
     out = {k: parts.get(k, empty) for k in keys}
-    by_class = (
-        classified.group_by("dest_class")
-        .agg((pl.col("bytes").sum() / GB).round(2).alias("gb"))
-        .sort("gb", descending=True)
+
+    def figures(facts: pl.DataFrame) -> dict[str, Any]:
+        by_class = (
+            facts.group_by("dest_class")
+            .agg((pl.col("bytes").sum() / GB).round(2).alias("gb"))
+            .sort("gb", "dest_class", descending=[True, False])
+        )
+        metadata: dict[str, Any] = {
+            "facts": facts.height,
+            "flows": int(facts.get_column("flows").sum() or 0),
+            "gb_by_class": MetadataValue.json(dict(by_class.iter_rows())),
+            "ip_ranges": ip_ranges.sync_token if ip_ranges else "not configured",
+        }
+        if ip_ranges is None:
+            metadata["warning"] = NO_IP_RANGES_WARNING
+        return metadata
+
+    each_partition(
+        context,
+        {k: figures(f) for k, f in out.items()},
+        f"{len(out)} partitions, {classified.height:,} facts",
     )
-    metadata: dict[str, Any] = {
-        "partitions": len(out),
-        "facts": classified.height,
-        "flows": int(classified.get_column("flows").sum() or 0),
-        "gb_by_class": MetadataValue.json(dict(by_class.iter_rows())),
-        "ip_ranges": ip_ranges.sync_token if ip_ranges else "not configured",
-    }
-    if ip_ranges is None:
-        metadata["warning"] = NO_IP_RANGES_WARNING
-    return Output(out, metadata=metadata)
+    return Output(out)
 
 
 PROCESSED_ASSETS = [*PROCESSED_RECORD_ASSETS, processed_vpc_flow_logs]

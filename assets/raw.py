@@ -34,7 +34,7 @@ from dagster import (
     sensor,
 )
 
-from assets.common import lake_asset
+from assets.common import each_partition, lake_asset
 from assets.partitions import DAILY, HOURLY, partitions_for
 from egress_platform.etl.flow_files import ingest_flow_shapes
 from egress_platform.sources import SOURCES, SourceSpec
@@ -114,6 +114,7 @@ def _read_cur(
 
 
 def batch_metadata(batches: dict[str, IngestBatch]) -> dict[str, Any]:
+    """The figures of these partitions' batches together (one partition's, or a run's)."""
     records = sum(b.record_count for b in batches.values())
     quarantined = sum(b.quarantine.height for b in batches.values())
     reasons: Counter[str] = Counter()
@@ -123,7 +124,6 @@ def batch_metadata(batches: dict[str, IngestBatch]) -> dict[str, Any]:
         if b.quarantine.height:
             reasons.update(dict(b.quarantine.group_by("reason").len().iter_rows()))
     return {
-        "partitions": len(batches),
         "records": records,
         "quarantined": quarantined,
         "duplicates_dropped": sum(b.duplicates for b in batches.values()),
@@ -174,7 +174,13 @@ def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
         batches = read_partitions(spec, landing, keys, context.log)
         metadata = batch_metadata(batches)
         unbalanced = [k for k, b in batches.items() if not b.balanced]
-        yield Output(batches, metadata=metadata, data_version=landed_version(batches))
+        each_partition(
+            context,
+            {k: {**batch_metadata({k: b}), "balanced": b.balanced} for k, b in batches.items()},
+            f"{len(batches)} partitions, {metadata['records']:,} records, "
+            f"{metadata['quarantined']:,} quarantined, {metadata['files']:,} objects",
+        )
+        yield Output(batches, data_version=landed_version(batches))
         yield AssetCheckResult(
             check_name=BALANCE_CHECK,
             passed=not unbalanced,

@@ -37,6 +37,7 @@ from assets.common import (
     OWNERS,
     after_any_update,
     after_upstream,
+    each_partition,
     lake_asset,
 )
 from assets.partitions import HOURLY
@@ -118,30 +119,32 @@ def rca_reports(
         )
         for key, frame in new.items():
             out[key] = build_reports(frame, sources, llm.narrate)
-    every = pl.concat(list(out.values()))
-    return Output(
-        out,
-        metadata={
-            "reports": every.height,
-            "by_top_cause": MetadataValue.json(dict(Counter(every["top_rule"].to_list()))),
-            "narrative_sources": MetadataValue.json(
-                dict(Counter(every["narrative_source"].to_list()))
-            ),
-            "reports_list": MetadataValue.json(
-                [
-                    {
-                        "anomaly_id": r["anomaly_id"],
-                        "entity": r["entity"],
-                        "cause": r["top_cause"],
-                        "resource": r["top_resource"],
-                        "event": r["top_event_name"],
-                        "confidence": r["top_confidence"],
-                    }
-                    for r in every.iter_rows(named=True)
-                ][:50]
-            ),
-        },
-    )
+    each_partition(context, {k: report_figures(f) for k, f in out.items()})
+    return Output(out)
+
+
+def report_figures(reports: pl.DataFrame) -> dict[str, Any]:
+    """One hour's reports, as its partition's metadata."""
+    return {
+        "reports": reports.height,
+        "by_top_cause": MetadataValue.json(dict(Counter(reports["top_rule"].to_list()))),
+        "narrative_sources": MetadataValue.json(
+            dict(Counter(reports["narrative_source"].to_list()))
+        ),
+        "reports_list": MetadataValue.json(
+            [
+                {
+                    "anomaly_id": r["anomaly_id"],
+                    "entity": r["entity"],
+                    "cause": r["top_cause"],
+                    "resource": r["top_resource"],
+                    "event": r["top_event_name"],
+                    "confidence": r["top_confidence"],
+                }
+                for r in reports.iter_rows(named=True)
+            ][:50]
+        ),
+    }
 
 
 class RemediationConfig(Config):
@@ -201,30 +204,38 @@ def remediation_actions(
             if rows:
                 out[key] = pl.DataFrame(rows, schema=ACTION_SCHEMA)
         executor.commit(store, account)
-    every = pl.concat(list(out.values()))
-    return Output(
-        out,
-        metadata={
-            "mode": policy.mode,
-            "actions": every.height,
-            "by_status": MetadataValue.json(dict(Counter(every["status"].to_list()))),
-            "estimated_monthly_savings_usd": round(
-                float(every["estimated_monthly_savings_usd"].sum()), 2
-            ),
-            "action_list": MetadataValue.json(
-                [
-                    {
-                        "action_id": r["action_id"],
-                        "anomaly_id": r["anomaly_id"],
-                        "action": r["action"],
-                        "resource": r["resource"],
-                        "status": r["status"],
-                    }
-                    for r in every.iter_rows(named=True)
-                ][:50]
-            ),
-        },
+    each_partition(context, {k: action_figures(f, policy.mode) for k, f in out.items()})
+    return Output(out)
+
+
+def action_figures(actions: pl.DataFrame, mode: str) -> dict[str, Any]:
+    """One hour's actions, as its partition's metadata. An anomaly's actions are alternatives:
+    its savings count once (the largest), not once per action."""
+    savings = (
+        actions.group_by("anomaly_id").agg(pl.col("estimated_monthly_savings_usd").max())
+        if actions.height
+        else actions
     )
+    return {
+        "mode": mode,
+        "actions": actions.height,
+        "by_status": MetadataValue.json(dict(Counter(actions["status"].to_list()))),
+        "estimated_monthly_savings_usd": round(
+            float(savings["estimated_monthly_savings_usd"].sum()) if savings.height else 0.0, 2
+        ),
+        "action_list": MetadataValue.json(
+            [
+                {
+                    "action_id": r["action_id"],
+                    "anomaly_id": r["anomaly_id"],
+                    "action": r["action"],
+                    "resource": r["resource"],
+                    "status": r["status"],
+                }
+                for r in actions.iter_rows(named=True)
+            ][:50]
+        ),
+    }
 
 
 @asset(
@@ -308,15 +319,18 @@ def egress_alerts(
             delivered = deliver(messages, store, notifier.publish, budget=budget)
             if delivered:
                 out[key] = pl.DataFrame(delivered, schema=ALERT_SCHEMA)
-    every = pl.concat(list(out.values()))
-    return Output(
-        out,
-        metadata={
-            "sent": int(every["delivered"].sum()) if every.height else 0,
-            "kept_in_outbox": int((~every["delivered"]).sum()) if every.height else 0,
-            "by_state": MetadataValue.json(dict(Counter(every["state"].to_list()))),
+    each_partition(
+        context,
+        {
+            k: {
+                "sent": int(f["delivered"].sum()) if f.height else 0,
+                "kept_in_outbox": int((~f["delivered"]).sum()) if f.height else 0,
+                "by_state": MetadataValue.json(dict(Counter(f["state"].to_list()))),
+            }
+            for k, f in out.items()
         },
     )
+    return Output(out)
 
 
 RESPOND_ASSETS = [rca_reports, remediation_actions, remediation_audit_log, egress_alerts]

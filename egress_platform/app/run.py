@@ -517,19 +517,15 @@ def materialize_step(
 
 
 def run_metadata(partitions: list[dict[str, Any]]) -> dict[str, Any]:
-    """One run's figures from its partitions' materializations: when each partition carries its
-    own (rows, $, anomalies opened in the hour), the counts add up; when every partition carries
-    the same run-level figures, they are those."""
-    if not partitions:
-        return {}
-    if all(p == partitions[0] for p in partitions):
-        return dict(partitions[0])
-    return add_counts(*partitions)
+    """One run's figures from its partitions' materializations, each of which carries its own
+    (rows, records, anomalies opened in the hour): the counts add up."""
+    return add_counts(*partitions) if partitions else {}
 
 
 def add_counts(*metadata: dict[str, Any]) -> dict[str, Any]:
-    """Figures of several materializations as one: counts add up, lists join, a check passes
-    when it passed in each, anything else is the last."""
+    """Figures of several materializations as one: counts add up (also inside a mapping of
+    counts, such as records by status), lists join, a check passes when it passed in each,
+    anything else is the last."""
     merged: dict[str, Any] = {}
     for key in dict.fromkeys(k for m in metadata for k in m):
         values = [m[key] for m in metadata if key in m]
@@ -539,6 +535,10 @@ def add_counts(*metadata: dict[str, Any]) -> dict[str, Any]:
             merged[key] = [item for v in values for item in v]
         elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             merged[key] = sum(values)
+        elif all(isinstance(v, dict) for v in values) and all(
+            isinstance(x, int) and not isinstance(x, bool) for v in values for x in v.values()
+        ):
+            merged[key] = add_counts(*values)
         else:
             merged[key] = values[-1]
     return merged

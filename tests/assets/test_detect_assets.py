@@ -65,7 +65,15 @@ def test_model_is_trained_daily_and_backtested(detected: tuple[Path, dict[str, A
     lake, results = detected
     figures = meta(results["model"], "egress_model")
     assert figures["days"] == 3
-    assert set(figures["backtest"]) == {"2026-11-04", "2026-11-05", "2026-11-06"}
+    # Each day's model carries its own version, training rows and backtest.
+    by_day = {
+        str(e.partition): {k: getattr(v, "value", v) for k, v in e.metadata.items()}
+        for e in results["model"].asset_materializations_for_node("egress_model")
+    }
+    assert set(by_day) == {"2026-11-04", "2026-11-05", "2026-11-06"}
+    for day, figures in by_day.items():
+        assert figures["version"] == f"egress-model-{day}" and figures["training_rows"] > 0
+        assert 0 <= figures["backtest"]["share_above_upper"] <= 1
     checks = {c.check_name: c for c in results["model"].get_asset_check_evaluations()}
     assert checks[BACKTEST_CHECK].passed
     stored = pl.read_parquet(

@@ -73,8 +73,15 @@ def run(lake: Path, name: str, window: tuple[str, str] | None, ip_ranges: str) -
 
 
 def meta(result: Any, name: str) -> dict[str, Any]:
-    event = result.asset_materializations_for_node(name)[0]
-    return {k: getattr(v, "value", v) for k, v in event.metadata.items()}
+    """The run's figures, as `egress run` reads them: each partition carries its own, summed."""
+    from egress_platform.app.run import run_metadata
+
+    return run_metadata(
+        [
+            {k: getattr(v, "value", v) for k, v in e.metadata.items()}
+            for e in result.asset_materializations_for_node(name)
+        ]
+    )
 
 
 @pytest.fixture(scope="module")

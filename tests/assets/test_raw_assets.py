@@ -14,6 +14,7 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from assets.raw import BALANCE_CHECK, RAW_ASSETS
+from egress_platform.app.run import run_metadata
 from egress_platform.lake_layout import MANIFEST_ZONE, QUARANTINE_ZONE, RAW_ZONE, partition_path
 from resources.lake import LocalLakeIOManager, LocalLandingZone
 
@@ -39,10 +40,11 @@ def run(names: list[str], lake: Path, first: str, last: str) -> dict:
     checks = {c.asset_key.path[-1]: c for c in result.get_asset_check_evaluations()}
     out = {}
     for name in names:
-        meta = {
-            k: getattr(v, "value", v)
-            for k, v in result.asset_materializations_for_node(name)[0].metadata.items()
-        }
+        # Each partition carries its own figures; the run's are their sum (as `egress run`).
+        events = result.asset_materializations_for_node(name)
+        figures = [{k: getattr(v, "value", v) for k, v in e.metadata.items()} for e in events]
+        records = {str(e.partition): f["records"] for e, f in zip(events, figures, strict=True)}
+        meta = {**run_metadata(figures), "partitions": len(events), "by_partition": records}
         out[name] = (meta, checks[name])
     return out
 
@@ -76,6 +78,12 @@ def test_hourly_sources_materialize_with_balanced_counts(lake: Path) -> None:
     # fewer rows than records, and the manifest lists each object with its size and CRC-32.
     shapes = pl.concat([pl.read_parquet(p) for p in flow_files])
     assert shapes["flows"].sum() == results["raw_vpc_flow_logs"][0]["records"] > shapes.height
+    # Each hour's materialization carries that hour's own records, not the run's.
+    by_hour = results["raw_vpc_flow_logs"][0]["by_partition"]
+    assert [by_hour[h] for h in sorted(by_hour)] == [
+        pl.read_parquet(p)["flows"].sum() for p in flow_files
+    ]
+    assert len(set(by_hour.values())) > 1
     assert results["raw_vpc_flow_logs"][0]["duplicates_dropped"] == 0
     manifest_path = partition_path(
         MANIFEST_ZONE, "raw_vpc_flow_logs", "2026-11-01-05:00", "landing.json"

@@ -209,8 +209,13 @@ def test_a_runs_figures_add_up_what_each_partition_or_step_carries() -> None:
         "estimated_usd": 1.5,
         "network_metadata": "from Config",
     }
-    run_level = {"partitions": 24, "records": 6528, "quarantined": 0}
-    assert run_metadata([run_level, dict(run_level)]) == run_level  # the same on every partition
+    # Two hours that happen to hold the same figures are still two hours.
+    hour = {"records": 272, "quarantined": 0, "by_status": {"planned": 1}}
+    assert run_metadata([hour, dict(hour)]) == {
+        "records": 544,
+        "quarantined": 0,
+        "by_status": {"planned": 2},
+    }
     steps = add_counts(
         {"records": 10, "check_passed": True, "variants": {"a": 1}, "listed": ["x"]},
         {"records": 10, "check_passed": False, "variants": {"b": 2}, "listed": ["x", "y"]},
@@ -218,6 +223,6 @@ def test_a_runs_figures_add_up_what_each_partition_or_step_carries() -> None:
     assert steps == {
         "records": 20,
         "check_passed": False,
-        "variants": {"b": 2},
+        "variants": {"a": 1, "b": 2},
         "listed": ["x", "x", "y"],
     }
