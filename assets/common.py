@@ -1,34 +1,112 @@
 """What every lake-backed asset shares: partitioned Parquet through the ``lake`` IO manager."""
 
 import hashlib
-from collections.abc import Mapping
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from dagster import (
     AssetExecutionContext,
+    AssetsDefinition,
     AssetSelection,
     AutomationCondition,
     BackfillPolicy,
     PartitionsDefinition,
+    asset,
 )
 
 OWNERS = ["team:egress-platform"]
-_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _code_version() -> str:
-    """A digest of the platform's Python sources: it changes whenever the code that computes an
-    asset may have changed, and each materialization records it (the lineage audit prints it)."""
+PROJECT_PACKAGES = ("egress_platform", "assets", "resources")
+
+
+@cache
+def _project_imports(module_name: str, packages: tuple[str, ...]) -> frozenset[str]:
+    """The project modules a module uses: those of the functions, classes, modules and objects
+    its namespace holds (what its imports bound)."""
+    found = set()
+    for value in list(vars(sys.modules[module_name]).values()):
+        module = _module_of(value)
+        if module is not None and module.__name__.split(".")[0] in packages:
+            found.add(module.__name__)
+    found.discard(module_name)
+    return frozenset(found)
+
+
+@cache
+def _module_digest(module_name: str) -> bytes:
+    """A module's source (and the SQL files beside it, which it may read), hashed once."""
+    digest = hashlib.sha256(module_name.encode())
+    path = getattr(sys.modules[module_name], "__file__", None)
+    if path:
+        digest.update(Path(path).read_bytes())
+        for sql in sorted(Path(path).parent.glob("*.sql")):
+            digest.update(sql.read_bytes())
+    return digest.digest()
+
+
+def _module_of(value: Any) -> ModuleType | None:
+    if isinstance(value, ModuleType):
+        return value
+    return inspect.getmodule(value) or inspect.getmodule(type(value))
+
+
+def code_version_of(fn: Callable[..., Any], packages: tuple[str, ...] = PROJECT_PACKAGES) -> str:
+    """A digest of the code an asset runs: its own function, the functions and classes of its
+    module that it uses (recursively), and every project module it uses from elsewhere with
+    the project modules those import. An edit to one asset, or to a module only other assets
+    use, leaves this asset's version alone; each materialization records it (the lineage
+    audit prints it)."""
+    home = sys.modules[fn.__module__]
+    sources: dict[str, str] = {}
+    modules: set[str] = set()
+    todo: list[Any] = [fn]
+    while todo:
+        item = todo.pop()
+        name = f"{getattr(item, '__module__', '')}.{getattr(item, '__qualname__', '')}"
+        if name in sources:
+            continue
+        sources[name] = inspect.getsource(item)
+        used = inspect.getclosurevars(item) if inspect.isfunction(item) else None
+        values = [*used.globals.values(), *used.nonlocals.values()] if used else []
+        if inspect.isclass(item):
+            values = [v for v in vars(item).values() if inspect.isfunction(v)]
+            todo.extend(values)
+            values = []
+        for value in values:
+            module = _module_of(value)
+            if module is None or module.__name__.split(".")[0] not in packages:
+                continue
+            if module is home and (inspect.isfunction(value) or inspect.isclass(value)):
+                todo.append(value)
+            elif module is not home:
+                modules.add(module.__name__)
+    closure: set[str] = set()
+    while modules:
+        module_name = modules.pop()
+        if module_name not in closure:
+            closure.add(module_name)
+            modules |= _project_imports(module_name, packages) - closure
     digest = hashlib.sha256()
-    for package in ("egress_platform", "assets", "resources"):
-        for path in sorted(p for p in (_ROOT / package).rglob("*") if p.suffix in (".py", ".sql")):
-            digest.update(path.relative_to(_ROOT).as_posix().encode())
-            digest.update(path.read_bytes())
+    for name in sorted(sources):
+        digest.update(sources[name].encode())
+    for module_name in sorted(closure):
+        digest.update(_module_digest(module_name))
     return digest.hexdigest()[:12]
 
 
-CODE_VERSION = _code_version()
+def asset_from_code(**kwargs: Any) -> Callable[[Callable[..., Any]], AssetsDefinition]:
+    """``@asset`` with the ``code_version`` of the code the decorated function runs."""
+
+    def decorate(fn: Callable[..., Any]) -> AssetsDefinition:
+        return asset(code_version=code_version_of(fn), **kwargs)(fn)
+
+    return decorate
 
 
 CONFIG_ITEMS = "processed_config_items"
@@ -100,7 +178,6 @@ def lake_asset(
         "group_name": group,
         "owners": OWNERS,
         "kinds": kinds,
-        "code_version": CODE_VERSION,
     }
 
 

@@ -15,7 +15,6 @@ from dagster import (
     MetadataValue,
     Output,
     ResourceParam,
-    asset,
     build_schedule_from_partitioned_job,
     define_asset_job,
 )
@@ -23,6 +22,7 @@ from dagster import (
 from assets.common import (
     CONFIG_ITEMS,
     after_upstream,
+    asset_from_code,
     each_partition,
     lake_asset,
     when_first_needed,
@@ -52,7 +52,7 @@ BACKTEST_CHECK = "backtest_on_held_out_day"
 TRAINING_WORKERS = 2  # days trained at once (one per core)
 
 
-@asset(
+@asset_from_code(
     description=(
         "Per entity x destination class x hour: cost, lags (1, 2, 3, 24, 168 h), rolling level and "
         "spread, hour of day, day of week, new class / new destination, share of the entity, $/GB."
@@ -91,7 +91,7 @@ def egress_features(
     return Output(out)
 
 
-@asset(
+@asset_from_code(
     description=(
         "LightGBM quantile models (median and upper bound, plus a calibrated residual band) "
         "trained on the trailing 14 days of features before the day; retrained daily."
@@ -154,7 +154,7 @@ def load_model(lake: LakeIOManager, day_key: str) -> EgressModel:
     return EgressModel.from_json(frame.get_column("model")[0])
 
 
-@asset(
+@asset_from_code(
     description=(
         "One row per anomaly event touched in the hour: entity, destination class and top "
         "destinations, onset, detection time, actual vs expected vs upper bound, extra $/h and "

@@ -14,16 +14,15 @@ from dagster import (
     MetadataValue,
     Output,
     ResourceParam,
-    asset,
 )
 
 from assets.common import (
-    CODE_VERSION,
     CONFIG_ITEMS,
     OWNERS,
     after_any_update,
     after_upstream,
     after_upstream_done,
+    asset_from_code,
     lake_asset,
 )
 from assets.partitions import DAILY, HOURLY
@@ -58,7 +57,7 @@ def earlier_hours_of_month(first_key: str) -> list[str]:
     return hour_keys(first.replace(day=1, hour=0), first - timedelta(hours=1))
 
 
-@asset(
+@asset_from_code(
     description=(
         "Per hour, account, region, source entity (ENI, NAT gateway, bucket, distribution) and "
         "classified destination: bytes, packets, flows and the estimated USD from the price book "
@@ -134,7 +133,7 @@ def hours_of_day(day: str) -> list[str]:
     return hour_keys(start, start + timedelta(hours=24))
 
 
-@asset(
+@asset_from_code(
     description=(
         "Per day, account, product and transfer class: the CUR's data-transfer cost vs the "
         "flow-estimated cost, and the share of the bill's transfer dollars the flows explain."
@@ -192,14 +191,13 @@ def cost_reconciliation(
     )
 
 
-@asset(
+@asset_from_code(
     description=(
         "The SQL views over the lake (egress by destination class, top talkers, NAT traffic to "
         "AWS services, cross-AZ pairs): DuckDB locally, Athena views + named queries on AWS."
     ),
     group_name="egress",
     owners=OWNERS,
-    code_version=CODE_VERSION,
     kinds={"sql", "duckdb", "athena"},
     automation_condition=after_any_update(),
     deps=["egress_flows_hourly", "cost_reconciliation"],

@@ -18,11 +18,10 @@ from dagster import (
     MetadataValue,
     Output,
     ResourceParam,
-    asset,
     define_asset_job,
 )
 
-from assets.common import CONFIG_ITEMS, after_upstream, each_partition, lake_asset
+from assets.common import CONFIG_ITEMS, after_upstream, asset_from_code, each_partition, lake_asset
 from assets.partitions import DAILY, HOURLY, partitions_for
 from egress_platform.etl.processed import processed_records
 from egress_platform.lake_layout import PARTITION
@@ -44,7 +43,7 @@ def build_processed_asset(spec: SourceSpec) -> AssetsDefinition:
     raw_name = spec.asset_name
     name = raw_name.replace("raw_", "processed_", 1)
 
-    @asset(
+    @asset_from_code(
         name=name,
         description=f"{spec.description}: typed and deduplicated (the Glue output).",
         **lake_asset("processed", partitions_for(spec), {"parquet", "polars"}, after_upstream()),
@@ -84,7 +83,7 @@ PROCESSED_SOURCES = [s for s in SOURCES.values() if s.name != "vpc_flow"]
 PROCESSED_RECORD_ASSETS = [build_processed_asset(s) for s in PROCESSED_SOURCES]
 
 
-@asset(
+@asset_from_code(
     description=(
         "VPC flow records deduplicated, classified by destination (internet, inter-region, "
         "inter-AZ, NAT gateway, endpoint, ...) and aggregated per hour, ENI and counterparty. "

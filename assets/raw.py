@@ -29,12 +29,11 @@ from dagster import (
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
-    asset,
     define_asset_job,
     sensor,
 )
 
-from assets.common import each_partition, lake_asset
+from assets.common import asset_from_code, each_partition, lake_asset
 from assets.partitions import DAILY, HOURLY, partitions_for
 from egress_platform.etl.flow_files import ingest_flow_shapes
 from egress_platform.sources import SOURCES, SourceSpec
@@ -146,7 +145,7 @@ def landed_version(batches: dict[str, IngestBatch]) -> DataVersion:
 
 
 def build_raw_asset(spec: SourceSpec) -> AssetsDefinition:
-    @asset(
+    @asset_from_code(
         name=spec.asset_name,
         description=(
             f"{spec.description}, parsed from the landing zone; bad records quarantined."

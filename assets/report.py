@@ -11,11 +11,10 @@ from dagster import (
     MetadataValue,
     ResourceParam,
     RunFailureSensorContext,
-    asset,
     run_failure_sensor,
 )
 
-from assets.common import CODE_VERSION, OWNERS, after_any_update
+from assets.common import OWNERS, after_any_update, asset_from_code
 from egress_platform.detect.anomalies import ANOMALY_SCHEMA, latest_rows
 from egress_platform.pricing.estimate import PRICED_SCHEMA
 from egress_platform.pricing.reconcile import RECONCILIATION_SCHEMA
@@ -39,7 +38,7 @@ def reported(events: pl.DataFrame) -> pl.DataFrame:
     return events.filter(~pl.col("suppressed")) if events.height else events
 
 
-@asset(
+@asset_from_code(
     description=(
         "A self-contained interactive HTML dashboard (viewable offline, no network): egress $ "
         "per hour by destination class with hover values and anomaly markers that open their "
@@ -49,7 +48,6 @@ def reported(events: pl.DataFrame) -> pl.DataFrame:
     ),
     group_name="report",
     owners=OWNERS,
-    code_version=CODE_VERSION,
     automation_condition=after_any_update(),
     kinds={"html", "javascript"},
     deps=[

@@ -25,18 +25,17 @@ from dagster import (
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
-    asset,
     define_asset_job,
     sensor,
 )
 from pydantic import Field
 
 from assets.common import (
-    CODE_VERSION,
     CONFIG_ITEMS,
     OWNERS,
     after_any_update,
     after_upstream,
+    asset_from_code,
     each_partition,
     lake_asset,
 )
@@ -85,7 +84,7 @@ def first_reported(lake: LakeIOManager, keys: list[str]) -> dict[str, pl.DataFra
     return found
 
 
-@asset(
+@asset_from_code(
     description=(
         "One root-cause report per anomaly: Config changes and CloudTrail calls on the resources "
         "involved before onset, CUR deltas, top flows; ranked hypotheses with confidence and "
@@ -159,7 +158,7 @@ class RemediationConfig(Config):
     approved_by: str = Field(default="dagit", description="who approves, for the audit log")
 
 
-@asset(
+@asset_from_code(
     description=(
         "The catalog actions planned for each anomaly's top hypothesis, gated by policy (dry-run "
         "by default, approval, auto up to a risk level; protected resources never touched) and "
@@ -238,12 +237,11 @@ def action_figures(actions: pl.DataFrame, mode: str) -> dict[str, Any]:
     }
 
 
-@asset(
+@asset_from_code(
     description="Every remediation plan, approval, apply and result, oldest first (append-only).",
     io_manager_key="lake",
     group_name="respond",
     owners=OWNERS,
-    code_version=CODE_VERSION,
     automation_condition=after_any_update(),
     kinds={"parquet"},
     deps=["remediation_actions"],
@@ -283,7 +281,7 @@ def remediation_audit_log(lake: ResourceParam[LakeIOManager]) -> Output[pl.DataF
     return Output(frame, metadata={"entries": len(entries), "by_step": MetadataValue.json(steps)})
 
 
-@asset(
+@asset_from_code(
     description=(
         "One alert per anomaly state change (opened, remediated, resolved), deduplicated by "
         "anomaly and state, sent through an outbox that keeps failed deliveries for the next run."
