@@ -4,22 +4,31 @@ import hashlib
 import inspect
 import sys
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
     AssetsDefinition,
     AssetSelection,
     AutomationCondition,
     BackfillPolicy,
+    FreshnessPolicy,
+    MetadataValue,
     PartitionsDefinition,
     asset,
 )
 
 OWNERS = ["team:egress-platform"]
+# An hour's logs land within about 15 minutes of its end and one run takes it to the alert:
+# warn when the last materialization is two hours old, fail at three.
+HOURLY_FRESHNESS = FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)
+)
 
 
 PROJECT_PACKAGES = ("egress_platform", "assets", "resources")
@@ -191,3 +200,22 @@ def each_partition(
         context.add_asset_metadata(dict(metadata), partition_key=key)
     if totals:
         context.log.info(f"run totals: {totals}")
+
+
+def check_result(name: str, problems: Mapping[str, Mapping[str, int]]) -> AssetCheckResult:
+    """A check over a run's partitions: passed when no partition has any problem; the metadata
+    gives each problem's count and the partitions that have one (the first 20)."""
+    totals: dict[str, int] = {}
+    for found in problems.values():
+        for problem, count in found.items():
+            totals[problem] = totals.get(problem, 0) + count
+    failing = [k for k, found in problems.items() if any(found.values())]
+    return AssetCheckResult(
+        check_name=name,
+        passed=not failing,
+        metadata={
+            **totals,
+            "partitions_checked": len(problems),
+            "failing_partitions": MetadataValue.json(failing[:20]),
+        },
+    )

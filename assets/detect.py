@@ -21,8 +21,10 @@ from dagster import (
 
 from assets.common import (
     CONFIG_ITEMS,
+    HOURLY_FRESHNESS,
     after_upstream,
     asset_from_code,
+    check_result,
     each_partition,
     lake_asset,
     when_first_needed,
@@ -32,6 +34,7 @@ from egress_platform.detect.anomalies import (
     ANOMALY_SCHEMA,
     Predict,
     anomaly_brief,
+    anomaly_problems,
     judge_hours,
     latest_rows,
     open_events_from_rows,
@@ -48,6 +51,7 @@ from resources.ml import Scorer, Trainer
 FEATURE_LOOKBACK = timedelta(hours=LOOKBACK_HOURS)
 CLOUDTRAIL = "processed_cloudtrail"
 TAG_CALLS_BEFORE = timedelta(hours=48)
+EVENTS_CHECK = "events_have_stable_ids_and_open_once"
 BACKTEST_CHECK = "backtest_on_held_out_day"
 TRAINING_WORKERS = 2  # days trained at once (one per core)
 
@@ -164,13 +168,23 @@ def load_model(lake: LakeIOManager, day_key: str) -> EgressModel:
         "detect", HOURLY, {"parquet", "lightgbm"}, after_upstream(CONFIG_ITEMS, CLOUDTRAIL)
     ),
     deps=["egress_features", "egress_model", CONFIG_ITEMS, CLOUDTRAIL],
+    freshness_policy=HOURLY_FRESHNESS,
+    check_specs=[
+        AssetCheckSpec(
+            EVENTS_CHECK,
+            asset="egress_anomalies",
+            blocking=True,
+            description="each event's id is its series' and onset's, once per hour, and a series "
+            "has one open event at most (blocking: a response would start twice)",
+        )
+    ],
 )
 def egress_anomalies(
     context: AssetExecutionContext,
     lake: ResourceParam[LakeIOManager],
     scorer: Scorer,
     detection: DetectionPolicy,
-) -> Output[dict[str, pl.DataFrame]]:
+) -> Iterator[Output[dict[str, pl.DataFrame]] | AssetCheckResult]:
     keys = list(context.partition_keys)
     first, last = hour_of(keys[0]), hour_of(keys[-1])
     lake.require("egress_features", keys)
@@ -203,10 +217,12 @@ def egress_anomalies(
     reported = latest.filter(~pl.col("suppressed")) if latest.height else latest
     for key, rows in out.items():  # each hour: the events it opened or continued
         shown = rows.filter(~pl.col("suppressed")) if rows.height else rows
+        reported_at = hour_of(key) + timedelta(hours=1)
         context.add_asset_metadata(
             {
                 "anomalies": shown.height,
-                "opened": int((shown["onset_hour"] == hour_of(key)).sum()) if shown.height else 0,
+                # First reported in this hour (an event confirmed an hour after its onset too).
+                "opened": int((shown["detected_at"] == reported_at).sum()) if shown.height else 0,
                 "suppressed": rows.height - shown.height,
                 "extra_usd_per_hour": round(float(shown["extra_usd_per_hour"].sum()), 4)
                 if shown.height
@@ -222,7 +238,8 @@ def egress_anomalies(
         f"run totals: {len(out)} hours, {reported.height} anomalies reported, "
         f"{latest.height - reported.height} suppressed, {len(open_events)} open at the end"
     )
-    return Output(out)
+    yield Output(out)
+    yield check_result(EVENTS_CHECK, {k: anomaly_problems(rows) for k, rows in out.items()})
 
 
 DETECT_ASSETS = [egress_features, egress_model, egress_anomalies]
@@ -230,13 +247,11 @@ DETECT_ASSETS = [egress_features, egress_model, egress_anomalies]
 detect_hourly_job = define_asset_job(
     "detect_hourly",
     selection=AssetSelection.assets("egress_features", "egress_anomalies"),
-    partitions_def=HOURLY,
     description="Features for the hour, then judge it with the day's model.",
 )
 retrain_daily_job = define_asset_job(
     "retrain_daily",
     selection=AssetSelection.assets("egress_model"),
-    partitions_def=DAILY,
     description=f"Retrain the detector on the trailing {TRAINING_DAYS} days.",
 )
 defs = Definitions(

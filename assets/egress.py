@@ -18,17 +18,20 @@ from dagster import (
 
 from assets.common import (
     CONFIG_ITEMS,
+    HOURLY_FRESHNESS,
     OWNERS,
     after_any_update,
     after_upstream,
     after_upstream_done,
     asset_from_code,
+    check_result,
     lake_asset,
 )
 from assets.partitions import DAILY, HOURLY
 from egress_platform.etl.egress_flows import (
     EgressInputs,
     account_of,
+    fact_problems,
     price_hours,
     replication_roles,
     resource_owners,
@@ -49,6 +52,7 @@ from resources.lake import LakeIOManager
 from resources.network import AwsIpRanges
 from resources.sql import LakeSql
 
+FACTS_CHECK = "facts_are_classified_and_priced_within_the_book"
 RECONCILED_CHECK = "flows_explain_the_bill_within_3pct"
 
 
@@ -70,12 +74,22 @@ def earlier_hours_of_month(first_key: str) -> list[str]:
         "processed_cloudfront_logs",
         "processed_config_items",
     ],
+    freshness_policy=HOURLY_FRESHNESS,
+    check_specs=[
+        AssetCheckSpec(
+            FACTS_CHECK,
+            asset="egress_flows_hourly",
+            blocking=True,
+            description="no negative bytes, every fact classified, $ within the price book "
+            "(blocking: features, anomalies and the bill's reconciliation would mislead)",
+        )
+    ],
 )
 def egress_flows_hourly(
     context: AssetExecutionContext,
     lake: ResourceParam[LakeIOManager],
     aws_ip_ranges: AwsIpRanges,
-) -> Output[dict[str, pl.DataFrame]]:
+) -> Iterator[Output[dict[str, pl.DataFrame]] | AssetCheckResult]:
     keys = list(context.partition_keys)
     for upstream in (
         "processed_vpc_flow_logs",
@@ -124,7 +138,9 @@ def egress_flows_hourly(
         f"${float(priced['estimated_usd'].sum()):,.2f} estimated; month-to-date internet GB "
         f"before the first hour: { {f'{a} {m}': round(v, 1) for (a, m), v in prior.items()} }"
     )
-    return Output(out)
+    yield Output(out)
+    problems = {k: fact_problems(hour) for k, hour in out.items()}
+    yield check_result(FACTS_CHECK, problems)
 
 
 def hours_of_day(day: str) -> list[str]:

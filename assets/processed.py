@@ -22,7 +22,7 @@ from dagster import (
 )
 
 from assets.common import CONFIG_ITEMS, after_upstream, asset_from_code, each_partition, lake_asset
-from assets.partitions import DAILY, HOURLY, partitions_for
+from assets.partitions import partitions_for
 from egress_platform.etl.processed import processed_records
 from egress_platform.lake_layout import PARTITION
 from egress_platform.pricing.price_book import GB
@@ -154,7 +154,6 @@ glue_hourly_job = define_asset_job(
         "processed_cloudtrail",
         "egress_flows_hourly",
     ),
-    partitions_def=HOURLY,
     description="Classify flows, process the hourly sources and price egress for the hour.",
 )
 glue_daily_job = define_asset_job(
@@ -162,7 +161,6 @@ glue_daily_job = define_asset_job(
     selection=AssetSelection.assets(
         "processed_cur", "processed_config_items", "processed_cost_explorer", "cost_reconciliation"
     ),
-    partitions_def=DAILY,
     description="Process the daily sources and reconcile the day's estimate with the CUR.",
 )
 defs = Definitions(assets=PROCESSED_ASSETS, jobs=[glue_hourly_job, glue_daily_job])

@@ -34,7 +34,7 @@ from dagster import (
 )
 
 from assets.common import asset_from_code, each_partition, lake_asset
-from assets.partitions import DAILY, HOURLY, partitions_for
+from assets.partitions import partitions_for
 from egress_platform.etl.flow_files import ingest_flow_shapes
 from egress_platform.sources import SOURCES, SourceSpec
 from egress_platform.sources.discover import changed, discover
@@ -200,13 +200,11 @@ DAILY_RAW = [s.asset_name for s in SOURCES.values() if s.partitioning == "daily"
 raw_hourly_job = define_asset_job(
     "raw_hourly_ingest",
     selection=AssetSelection.groups("raw") - AssetSelection.assets(*DAILY_RAW),
-    partitions_def=HOURLY,
     description="Parse the hourly-delivered sources (flow logs, S3/CloudFront access logs, CloudTrail).",
 )
 raw_daily_job = define_asset_job(
     "raw_daily_ingest",
     selection=AssetSelection.assets(*DAILY_RAW),
-    partitions_def=DAILY,
     description="Parse the daily sources (CUR, Config, Cost Explorer).",
 )
 

@@ -336,7 +336,6 @@ RESPOND_ASSETS = [rca_reports, remediation_actions, remediation_audit_log, egres
 respond_job = define_asset_job(
     "respond_to_anomaly",
     selection=AssetSelection.assets(*(a.key for a in RESPOND_ASSETS)),
-    partitions_def=HOURLY,
     description="Root cause, planned (or approved) remediation and alerts for an hour's anomalies.",
 )
 

@@ -235,6 +235,7 @@ def run_landing(
         ):
             say(note)
         steps = plan_steps(defs.resolve_asset_graph(), landed, todo, instance, start)
+        blocking = {c.name for a in ALL_ASSETS for c in a.check_specs if c.blocking}
         outcome = RunOutcome(ran=True, summary={})
         results: dict[str, dict[str, Any]] = {}
         group = ""
@@ -248,6 +249,13 @@ def run_landing(
             meta = materialize_step(ALL_ASSETS, resources, instance, step, lake_tag)
             seconds = round(time.monotonic() - t, 1)
             outcome.checks_ok &= bool(meta.get("check_passed", True))
+            stopped = [n for n, ok in meta.get("checks", {}).items() if not ok and n in blocking]
+            if stopped:  # what comes after would be built on data the check refused
+                raise StepFailed(
+                    f"{step.label()}: the blocking check {', '.join(stopped)} failed, so the "
+                    "layers after it were not run; its metadata in `make dev` names the "
+                    "partitions and problems"
+                )
             if step.asset in results:  # a range taken in several steps: its counts add up
                 total = round(seconds + results[step.asset]["seconds"], 1)
                 results[step.asset] = add_counts(results[step.asset], meta) | {"seconds": total}
@@ -510,6 +518,7 @@ def materialize_step(
     meta = run_metadata(
         [{k: getattr(v, "value", v) for k, v in e.metadata.items()} for e in events]
     )
+    meta["partitions"] = len(events)
     checks = result.get_asset_check_evaluations()
     meta["check_passed"] = all(c.passed for c in checks)
     meta["checks"] = {c.check_name: c.passed for c in checks}

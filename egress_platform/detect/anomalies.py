@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import polars as pl
@@ -220,6 +220,25 @@ def severity(usd_per_month: float) -> str:
 def anomaly_id(key: tuple[str, ...], onset: datetime) -> str:
     text = "|".join([*key, onset.isoformat()])
     return "anom-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def anomaly_problems(rows: pl.DataFrame) -> dict[str, int]:
+    """One hour's rows that would mislead the response: an id that is not its series' and
+    onset's (so a rerun would open a second event), an event twice in the hour, or two open
+    events of one series at once."""
+    if rows.height == 0:
+        return {"unstable_ids": 0, "duplicate_rows": 0, "duplicate_open_events": 0}
+    unstable = sum(
+        r["anomaly_id"]
+        != anomaly_id(tuple(str(r[c]) for c in SERIES_KEY), cast(datetime, r["onset_hour"]))
+        for r in rows.iter_rows(named=True)
+    )
+    open_rows = rows.filter(pl.col("status") == "open")
+    return {
+        "unstable_ids": int(unstable),
+        "duplicate_rows": rows.height - rows["anomaly_id"].n_unique(),
+        "duplicate_open_events": open_rows.height - open_rows.select(SERIES_KEY).n_unique(),
+    }
 
 
 def detect(

@@ -18,7 +18,7 @@ from egress_platform.network.facts import (
 from egress_platform.network.ip_ranges import IpRanges
 from egress_platform.network.topology import NetworkMetadata
 from egress_platform.pricing.estimate import PRICED_SCHEMA, price_facts
-from egress_platform.pricing.price_book import CURRENT, GB, PriceBook
+from egress_platform.pricing.price_book import CURRENT, DEST_CLASSES, GB, PriceBook
 from egress_platform.sources.config import stored_supplementary
 
 
@@ -195,3 +195,26 @@ def top_talkers(priced: pl.DataFrame, n: int = 10) -> list[dict[str, object]]:
         }
         for t, s, c, u, g in rows.iter_rows()
     ]
+
+
+def fact_problems(priced: pl.DataFrame, book: PriceBook = CURRENT) -> dict[str, int]:
+    """Facts that would mislead everything downstream: negative bytes, a destination class the
+    product does not know (or none), dollars outside what the price book allows for the bytes."""
+    if priced.height == 0:
+        return {"negative_bytes": 0, "unclassified": 0, "outside_price_book": 0}
+    col = pl.col
+    most = col("billable_bytes").cast(pl.Float64) / GB * book.highest_rate() + 1e-9
+    outside = pl.any_horizontal(
+        (col(c) < -1e-9) | (col(c) > most) | col(c).is_null() | col(c).is_nan()
+        for c in ("estimated_usd", "marginal_usd")
+    )
+    counts = priced.select(
+        (pl.any_horizontal(col(c) < 0 for c in ("bytes_out", "bytes_in", "billable_bytes")))
+        .sum()
+        .alias("negative_bytes"),
+        (~col("dest_class").is_in(list(DEST_CLASSES)) | col("dest_class").is_null())
+        .sum()
+        .alias("unclassified"),
+        outside.sum().alias("outside_price_book"),
+    )
+    return {k: int(v or 0) for k, v in counts.row(0, named=True).items()}

@@ -59,6 +59,12 @@ class PriceBook:
         override = self.region_overrides.get(region or "", {})
         return override.get(key, self.usd_per_gb[key])
 
+    def highest_rate(self) -> float:
+        """The most any billable GB can cost in this book (any class, region or tier)."""
+        rates = [*self.usd_per_gb.values(), *(t.usd_per_gb for t in self.internet_tiers)]
+        rates += [r for override in self.region_overrides.values() for r in override.values()]
+        return max(rates)
+
     def internet_cost(self, month_to_date_gb: float, gb: float) -> float:
         """Cost of ``gb`` more internet egress after ``month_to_date_gb`` this month (tiered)."""
         return self._cumulative(month_to_date_gb + gb) - self._cumulative(month_to_date_gb)

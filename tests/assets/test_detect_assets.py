@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
-from assets.detect import BACKTEST_CHECK
+from assets.detect import BACKTEST_CHECK, EVENTS_CHECK
 from egress_platform.app.definitions import ALL_ASSETS
 from egress_platform.simulate import simulate
 from tests.assets.test_egress_assets import meta, resources
@@ -86,6 +86,9 @@ def test_anomalies_are_events_with_stable_ids(detected: tuple[Path, dict[str, An
     lake, results = detected
     events = results["anomalies"].asset_materializations_for_node("egress_anomalies")
     assert len(events) == 72  # one per hour, each with that hour's own figures
+    checks = {c.check_name: c for c in results["anomalies"].get_asset_check_evaluations()}
+    assert checks[EVENTS_CHECK].passed
+    assert checks[EVENTS_CHECK].metadata["duplicate_open_events"].value == 0
     files = sorted((lake / "curated" / "egress_anomalies").glob("partition=*/*.parquet"))
     rows = pl.concat([pl.read_parquet(f) for f in files])
     by_hour = {str(e.partition): e.metadata for e in events}

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
-from assets.egress import RECONCILED_CHECK
+from assets.egress import FACTS_CHECK, RECONCILED_CHECK
 from egress_platform.app.definitions import ALL_ASSETS
 from egress_platform.lake_layout import CURATED_ZONE, PROCESSED_ZONE
 from egress_platform.simulate.account import AZS
@@ -127,6 +127,10 @@ def test_egress_flows_metadata_shows_classes_and_talkers(
         assert not talkers or talkers[0]["usd"] >= talkers[-1]["usd"]
     assert {"internet", "inter_az", "inter_region", "nat_gateway"} <= classes
     assert len({e.metadata["rows"].value for e in events}) > 1  # not one figure for all
+    checks = {c.check_name: c for c in results["egress_flows_hourly"].get_asset_check_evaluations()}
+    facts = checks[FACTS_CHECK]
+    assert facts.passed and facts.metadata["partitions_checked"].value == 48
+    assert facts.metadata["outside_price_book"].value == 0
     flows = meta(results["processed_vpc_flow_logs"], "processed_vpc_flow_logs")
     assert flows["ip_ranges"] == "1787411825"
 

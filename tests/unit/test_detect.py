@@ -12,6 +12,7 @@ from polars.testing import assert_frame_equal
 
 from egress_platform.detect.anomalies import (
     ANOMALY_SCHEMA,
+    anomaly_problems,
     judge_hour,
     latest_rows,
     open_events_from_rows,
@@ -178,6 +179,23 @@ def test_events_are_found_typed_suppressed_and_stable(history: pl.DataFrame) -> 
     assert spike["type"] == "spike" and spike["hours"] == 3
     assert by_entity["eni-migration"]["suppressed"]
     assert "eni-web" not in by_entity
+
+
+def test_events_check_finds_unstable_ids_and_a_series_open_twice(history: pl.DataFrame) -> None:
+    events = judge_days(history, {})
+    assert events.height >= 2
+    assert anomaly_problems(events) == {
+        "unstable_ids": 0,
+        "duplicate_rows": 0,
+        "duplicate_open_events": 0,
+    }
+    first = events.head(1).with_columns(pl.lit("open").alias("status"))
+    renamed = first.with_columns(pl.lit("anom-0000000000000000").alias("anomaly_id"))
+    assert anomaly_problems(pl.concat([first, first, renamed])) == {
+        "unstable_ids": 1,  # an id that is not its series' and onset's
+        "duplicate_rows": 1,  # one event twice in the hour
+        "duplicate_open_events": 2,  # three open rows of one series
+    }
 
 
 def test_open_events_carry_across_hourly_runs(history: pl.DataFrame) -> None:

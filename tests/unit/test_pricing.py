@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from egress_platform.etl.egress_flows import fact_problems
 from egress_platform.network.facts import FACTS_SCHEMA
 from egress_platform.pricing.estimate import internet_gb_by_month, price_facts
 from egress_platform.pricing.price_book import CURRENT, GB
@@ -145,6 +146,35 @@ def test_each_class_bills_the_right_bytes_at_the_right_rate() -> None:
         abs_tol=1e-9,
         check_dtypes=False,
     )
+
+
+def test_facts_check_counts_negative_bytes_unknown_classes_and_dollars_off_the_book() -> None:
+    priced = price_facts(
+        frame(
+            [
+                fact(NOV_FIRST, "inter_az", 1.0),
+                fact(NOV_FIRST, "nat_gateway", 2.0),
+                fact(NOV_FIRST, "internet", 300.0),
+            ]
+        )
+    )
+    assert fact_problems(priced) == {
+        "negative_bytes": 0,
+        "unclassified": 0,
+        "outside_price_book": 0,
+    }
+    broken = priced.with_columns(
+        pl.Series("bytes_out", [-1, GB, 300 * GB], dtype=pl.Int64),
+        pl.Series("dest_class", ["inter_az", "teleport", None]),
+        # $1 for 1 GB is more than any rate in the book allows.
+        pl.Series("estimated_usd", [1.0, 0.09, 18.0]),
+    )
+    assert fact_problems(broken) == {
+        "negative_bytes": 1,
+        "unclassified": 2,
+        "outside_price_book": 1,
+    }
+    assert CURRENT.highest_rate() == pytest.approx(0.138)
 
 
 def test_region_overrides_change_flat_rates() -> None:
