@@ -32,6 +32,7 @@ from pydantic import Field
 
 from assets.common import (
     CONFIG_ITEMS,
+    HOURLY_FRESHNESS,
     OWNERS,
     after_any_update,
     after_upstream,
@@ -288,6 +289,7 @@ def remediation_audit_log(lake: ResourceParam[LakeIOManager]) -> Output[pl.DataF
     ),
     **lake_asset("respond", HOURLY, {"parquet", "sns"}, after_upstream()),
     deps=["egress_anomalies", "rca_reports", "remediation_actions"],
+    freshness_policy=HOURLY_FRESHNESS,
 )
 def egress_alerts(
     context: AssetExecutionContext, lake: ResourceParam[LakeIOManager], notifier: Notifier

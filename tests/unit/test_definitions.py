@@ -1,4 +1,5 @@
-"""Each asset's code_version comes from the code it runs, so one edit does not mark every asset."""
+"""What Dagit shows of the definitions: each asset's code_version comes from the code it runs (one
+edit does not mark every asset), freshness policies on what an operator watches, blocking checks."""
 
 from __future__ import annotations
 
@@ -93,3 +94,22 @@ def test_every_asset_has_a_version_and_they_are_not_all_one() -> None:
     assert len(set(found.values())) >= 10
     # The flow path and the dashboard run different code.
     assert found["egress_flows_hourly"] != found["egress_dashboard"]
+
+
+def test_what_an_operator_watches_has_a_freshness_policy_and_blocking_checks() -> None:
+    from datetime import timedelta
+
+    from egress_platform.app.definitions import ALL_ASSETS
+
+    specs = {k.path[-1]: s for a in ALL_ASSETS for k, s in a.specs_by_key.items()}
+    for name in ("egress_flows_hourly", "egress_anomalies", "egress_alerts"):
+        policy = specs[name].freshness_policy
+        assert policy is not None, name
+        assert policy.fail_window.to_timedelta() == timedelta(hours=3), name
+    blocking = {
+        (c.asset_key.path[-1], c.name) for a in ALL_ASSETS for c in a.check_specs if c.blocking
+    }
+    assert blocking == {
+        ("egress_flows_hourly", "facts_are_classified_and_priced_within_the_book"),
+        ("egress_anomalies", "events_have_stable_ids_and_open_once"),
+    }
