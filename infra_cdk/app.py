@@ -48,15 +48,17 @@ def build_app(outdir: str | None = None, context: dict[str, object] | None = Non
         vpc_ids=list(vpc_ids),
         env=env,
     )
-    MlStack(app, "EgressMl", lake_bucket=lake.lake_name, key=lake.key, env=env)
+    ml = MlStack(app, "EgressMl", lake_bucket=lake.lake_name, key=lake.key, env=env)
     observability = ObservabilityStack(app, "EgressObservability", key=lake.key, env=env)
     ResponseStack(
         app,
         "EgressResponse",
         lake_bucket=lake.lake_name,
         raw_bucket=lake.raw_name,
+        athena_bucket=lake.athena_name,
         key=lake.key,
         alerts=observability.alerts,
+        sagemaker_role=ml.execution_role,
         env=env,
     )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -157,6 +157,8 @@ class CatalogEtlStack(Stack):
             schema_change_policy=glue.CfnCrawler.SchemaChangePolicyProperty(
                 update_behavior="UPDATE_IN_DATABASE", delete_behavior="LOG"
             ),
+            # Hourly, after the ingest layer (:05) wrote the hour's raw partitions.
+            schedule=glue.CfnCrawler.ScheduleProperty(schedule_expression="cron(20 * * * ? *)"),
         )
         crawler.node.add_dependency(database)
         self.workgroup = athena.CfnWorkGroup(

@@ -1,16 +1,26 @@
-"""What the SageMaker training job and endpoint need: an execution role scoped to the lake."""
+"""What the SageMaker training job and endpoint need: an execution role scoped to the lake, and
+(with the context ``sagemaker_endpoint=true``) the serverless endpoint the detector's scorer
+calls, serving the model at ``s3://<lake>/sagemaker/endpoint/model.tar.gz`` with
+``egress_platform/detect/sagemaker_job/inference.py``. It is off by default because SageMaker
+starts the endpoint's container at deploy time and fails without that artifact: deploy once,
+let the daily layer train, copy the newest ``sagemaker/output/.../model.tar.gz`` there, then
+``cdk deploy -c sagemaker_endpoint=true``."""
 
 from __future__ import annotations
 
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from infra_cdk.constructs.access import grant_key, grant_logs, grant_prefix
 from infra_cdk.constructs.nag import acknowledge_findings
 
 MODEL_PREFIX = "sagemaker"
+ENDPOINT_NAME = "egress-detector"  # EGRESS_SAGEMAKER_ENDPOINT's default
+ENDPOINT_ARTIFACT = f"{MODEL_PREFIX}/endpoint/model.tar.gz"
+SERVING_IMAGE = "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 
 
 class MlStack(Stack):
@@ -59,4 +69,39 @@ class MlStack(Stack):
             "AwsSolutions-IAM5",
             "ecr:GetAuthorizationToken supports no resource-level permissions (AWS requires '*').",
             ["Resource::*"],
+        )
+
+        if str(self.node.try_get_context("sagemaker_endpoint") or "").lower() == "true":
+            self._endpoint(lake_bucket, key)
+
+    def _endpoint(self, lake_bucket: str, key: kms.IKey) -> None:
+        model = sagemaker.CfnModel(
+            self,
+            "DetectorModel",
+            execution_role_arn=self.execution_role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=SERVING_IMAGE.format(region=self.region),
+                model_data_url=f"s3://{lake_bucket}/{ENDPOINT_ARTIFACT}",
+                environment={"SAGEMAKER_PROGRAM": "inference.py"},
+            ),
+        )
+        config = sagemaker.CfnEndpointConfig(
+            self,
+            "DetectorEndpointConfig",
+            kms_key_id=key.key_arn,
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    model_name=model.attr_model_name,
+                    variant_name="main",
+                    serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+                        max_concurrency=2, memory_size_in_mb=2048
+                    ),
+                )
+            ],
+        )
+        sagemaker.CfnEndpoint(
+            self,
+            "DetectorEndpoint",
+            endpoint_name=ENDPOINT_NAME,
+            endpoint_config_name=config.attr_endpoint_config_name,
         )

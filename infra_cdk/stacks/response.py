@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -29,8 +31,33 @@ from infra_cdk.constructs.access import grant_key, grant_prefix
 from infra_cdk.constructs.nag import acknowledge, acknowledge_findings, rendered
 from infra_cdk.constructs.platform_function import PlatformFunction
 from infra_cdk.constructs.response_workflow import ASL_PATH
+from infra_cdk.stacks.catalog_etl import FLOWS_JOB
+from infra_cdk.stacks.ml import ENDPOINT_NAME
 
 DETECTOR_DOCKERFILE = "infra_cdk/constructs/detector/Dockerfile"
+
+# Each layer of the asset graph on AWS (infra_cdk/constructs/detector/handler.py's LAYERS): the
+# schedule that runs it, when, and why then.
+LAYER_SCHEDULES = {
+    "ingest": (
+        "IngestHourly",
+        "egress-ingest-hourly",
+        "cron(5 * * * ? *)",
+        "Raw, processed (the Glue flows job) and priced layers for the closed hour",
+    ),
+    "detect": (
+        "Hourly",
+        "egress-detector-hourly",
+        "cron(15 * * * ? *)",
+        "Judge each closed hour, a quarter past, once its logs have landed; start responses",
+    ),
+    "daily": (
+        "Daily",
+        "egress-daily",
+        "cron(45 0 * * ? *)",
+        "Daily sources and reconciliation for yesterday, today's model, views and dashboard",
+    ),
+}
 
 DEFAULT_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 STATE_MACHINE = "egress-response"
@@ -46,8 +73,10 @@ class ResponseStack(Stack):
         *,
         lake_bucket: str,
         raw_bucket: str,
+        athena_bucket: str,
         key: kms.IKey,
         alerts: sns.ITopic,
+        sagemaker_role: iam.IRole,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -202,7 +231,8 @@ class ResponseStack(Stack):
             "Detector",
             name="egress-detector",
             handler="infra_cdk/constructs/detector/handler.handler",
-            description="Judges the hour that just closed: features, then anomalies",
+            description="Runs one layer of the asset graph for the closed hour or day "
+            "(ingest, detect, daily), as its schedule says",
             key=key,
             alerts=alerts,
             layer_arn=None,
@@ -214,6 +244,10 @@ class ResponseStack(Stack):
                 "DAGSTER_HOME": "/tmp/dagster",
                 "EGRESS_STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
                 "EGRESS_ALERT_TOPIC_ARN": alerts.topic_arn,
+                "EGRESS_GLUE_FLOWS_JOB": FLOWS_JOB,
+                "EGRESS_ATHENA_OUTPUT": f"s3://{athena_bucket}/results/",
+                "EGRESS_SAGEMAKER_ROLE_ARN": sagemaker_role.role_arn,
+                "EGRESS_SAGEMAKER_ENDPOINT": ENDPOINT_NAME,
             },
         )
         # It starts one response execution per new anomaly itself (named by the anomaly id).
@@ -221,10 +255,26 @@ class ResponseStack(Stack):
         grant_prefix(
             detector.role,
             lake_bucket,
-            "lake/",
+            "",
             write=True,
-            why="reads features and models, writes the hour's anomaly partitions",
+            why="every layer reads and writes the lake (lake/), the training job's input "
+            "and output (sagemaker/)",
         )
+        grant_prefix(
+            detector.role,
+            raw_bucket,
+            "",
+            write=False,
+            why="the ingest and daily layers read what AWS delivered to the landing bucket",
+        )
+        grant_prefix(
+            detector.role,
+            athena_bucket,
+            "results/",
+            write=True,
+            why="the SQL views' Athena query results",
+        )
+        self._grant_pipeline(detector.role, sagemaker_role)
         self._schedule(detector, key, alerts)
 
     def _grant_catalog(self, role: iam.Role) -> None:
@@ -256,6 +306,64 @@ class ResponseStack(Stack):
             ],
         )
 
+    def _grant_pipeline(self, role: iam.Role, sagemaker_role: iam.IRole) -> None:
+        """What the layers call besides the lake: the Glue job, Athena, the Glue catalog,
+        SageMaker training and the endpoint, and passing the training role to SageMaker."""
+        glue_job = f"arn:{self.partition}:glue:{self.region}:{self.account}:job/{FLOWS_JOB}"
+        catalog = f"arn:{self.partition}:glue:{self.region}:{self.account}"
+        sagemaker = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
+        statements = (
+            ("GlueFlowsJob", ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"], [glue_job]),
+            (
+                "GlueCatalog",
+                [
+                    "glue:GetDatabase",
+                    "glue:GetTable",
+                    "glue:GetPartitions",
+                    "glue:CreateTable",
+                    "glue:UpdateTable",
+                    "glue:BatchCreatePartition",
+                ],
+                [
+                    f"{catalog}:catalog",
+                    f"{catalog}:database/egress_lake",
+                    f"{catalog}:table/egress_lake/*",
+                ],
+            ),
+            (
+                "AthenaWorkgroup",
+                [
+                    "athena:StartQueryExecution",
+                    "athena:GetQueryExecution",
+                    "athena:GetQueryResults",
+                ],
+                [f"arn:{self.partition}:athena:{self.region}:{self.account}:workgroup/egress"],
+            ),
+            (
+                "SageMakerTraining",
+                ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob"],
+                [f"{sagemaker}:training-job/egress-model*"],
+            ),
+            (
+                "SageMakerEndpoint",
+                ["sagemaker:InvokeEndpoint"],
+                [f"{sagemaker}:endpoint/{ENDPOINT_NAME}"],
+            ),
+            ("PassTrainingRole", ["iam:PassRole"], [sagemaker_role.role_arn]),
+        )
+        for sid, actions, resources in statements:
+            role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources))
+        acknowledge_findings(
+            role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5",
+            "The lake's tables and the training jobs are named per run (egress-model-<day>-*, one "
+            "table per asset); the buckets are the platform's own.",
+            [
+                f"Resource::{rendered(self, f'{catalog}:table/egress_lake/*')}",
+                f"Resource::{rendered(self, f'{sagemaker}:training-job/egress-model*')}",
+            ],
+        )
+
     def _schedule(self, detector: PlatformFunction, key: kms.IKey, alerts: sns.ITopic) -> None:
         dead_letters = sqs.Queue(
             self,
@@ -282,25 +390,27 @@ class ResponseStack(Stack):
             "The scheduler invokes the detector's versions (ARN:*) as well as the function.",
             [f"Resource::<{self.get_logical_id(detector.function.node.default_child)}.Arn>:*"],  # type: ignore[arg-type]
         )
-        scheduler.CfnSchedule(
-            self,
-            "Hourly",
-            name="egress-detector-hourly",
-            description="Judge each closed hour, a quarter past, once its logs have landed",
-            schedule_expression="cron(15 * * * ? *)",
-            schedule_expression_timezone="UTC",
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=detector.function.function_arn,
-                role_arn=role.role_arn,
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_retry_attempts=2, maximum_event_age_in_seconds=3600
+        for layer, (construct_id, name, cron, description) in LAYER_SCHEDULES.items():
+            scheduler.CfnSchedule(
+                self,
+                construct_id,
+                name=name,
+                description=description,
+                schedule_expression=cron,
+                schedule_expression_timezone="UTC",
+                flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+                target=scheduler.CfnSchedule.TargetProperty(
+                    arn=detector.function.function_arn,
+                    role_arn=role.role_arn,
+                    input=json.dumps({"layer": layer, "time": "<aws.scheduler.scheduled-time>"}),
+                    retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                        maximum_retry_attempts=2, maximum_event_age_in_seconds=3600
+                    ),
+                    dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
+                        arn=dead_letters.queue_arn
+                    ),
                 ),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
-                    arn=dead_letters.queue_arn
-                ),
-            ),
-        )
+            )
         depth = cw.Alarm(
             self,
             "DetectorDeadLetterDepth",

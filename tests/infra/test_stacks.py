@@ -19,7 +19,10 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     from infra_cdk.app import build_app
 
-    app = build_app(str(tmp_path_factory.mktemp("cdk.out")), context={"vpc_ids": ["vpc-0abc123"]})
+    app = build_app(
+        str(tmp_path_factory.mktemp("cdk.out")),
+        context={"vpc_ids": ["vpc-0abc123"], "sagemaker_endpoint": "true"},
+    )
     assembly = app.synth()  # raises if any cdk-nag finding is not acknowledged
     return {s.stack_name: Template.from_json(s.template) for s in assembly.stacks}
 
@@ -313,9 +316,11 @@ def test_detector_runs_hourly_with_retries_and_a_dead_letter_queue(
     templates: dict[str, Any],
 ) -> None:
     response = templates["EgressResponse"]
-    schedule = next(iter(response.find_resources("AWS::Scheduler::Schedule").values()))[
-        "Properties"
-    ]
+    schedules = {
+        s["Properties"]["Name"]: s["Properties"]
+        for s in response.find_resources("AWS::Scheduler::Schedule").values()
+    }
+    schedule = schedules["egress-detector-hourly"]
     assert schedule["ScheduleExpression"] == "cron(15 * * * ? *)"
     target = schedule["Target"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
@@ -370,3 +375,98 @@ def test_the_readme_counts_the_alarms_the_templates_hold(templates: dict[str, An
     assert said, "the README no longer states the alarm count"
     alarms = sum(len(t.find_resources("AWS::CloudWatch::Alarm")) for t in templates.values())
     assert int(said.group(1)) == alarms == 8
+
+
+def test_every_layer_of_the_asset_graph_has_a_schedule_on_aws(templates: dict[str, Any]) -> None:
+    """Issue 19: nothing on AWS scheduled ingestion, the Glue job, pricing, retraining or the
+    dashboard. Each layer of the pipeline Lambda (handler.LAYERS) has a schedule that names
+    it; every asset a layer materializes exists and takes the partition its clock gives."""
+    from datetime import UTC, datetime
+
+    from egress_platform.app.definitions import ALL_ASSETS
+    from infra_cdk.constructs.detector.handler import LAYERS, partition_for
+
+    response = templates["EgressResponse"]
+    by_layer = {}
+    for schedule in response.find_resources("AWS::Scheduler::Schedule").values():
+        props = schedule["Properties"]
+        event = json.loads(props["Target"]["Input"])
+        by_layer[event["layer"]] = props["ScheduleExpression"]
+        assert event["time"] == "<aws.scheduler.scheduled-time>"
+        assert props["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    assert by_layer == {
+        "ingest": "cron(5 * * * ? *)",
+        "detect": "cron(15 * * * ? *)",
+        "daily": "cron(45 0 * * ? *)",
+    }
+    assert set(LAYERS) == set(by_layer)
+    partitions = {k.path[-1]: a.partitions_def for a in ALL_ASSETS for k in a.keys}
+    when = datetime(2026, 11, 12, 0, 45, tzinfo=UTC)
+    layered = set()
+    for steps in LAYERS.values():
+        for names, clock in steps:
+            key = partition_for(clock, when)
+            for name in names:
+                layered.add(name)
+                defined = partitions[name]
+                if key is None:
+                    assert defined is None, name
+                else:
+                    assert defined is not None and defined.has_partition_key(key), (name, key)
+    # Every asset but the response chain (Step Functions runs it per anomaly) and the audit log
+    # (written by the remediation Lambda) is in a layer.
+    assert set(partitions) - layered == {
+        "rca_reports",
+        "remediation_actions",
+        "remediation_audit_log",
+        "egress_alerts",
+    }
+    crawler = next(
+        iter(templates["EgressCatalogEtl"].find_resources("AWS::Glue::Crawler").values())
+    )
+    assert crawler["Properties"]["Schedule"] == {"ScheduleExpression": "cron(20 * * * ? *)"}
+    job = next(iter(templates["EgressCatalogEtl"].find_resources("AWS::Glue::Job").values()))
+    assert job["Properties"]["GlueVersion"] == "5.0"
+
+
+def test_the_pipeline_may_call_the_glue_job_training_and_only_pass_the_training_role(
+    templates: dict[str, Any],
+) -> None:
+    found = {
+        s.get("Sid"): s
+        for s in statements(templates["EgressResponse"])
+        if s.get("Sid")
+        in ("GlueFlowsJob", "SageMakerTraining", "SageMakerEndpoint", "PassTrainingRole")
+    }
+    assert set(found) == {
+        "GlueFlowsJob",
+        "SageMakerTraining",
+        "SageMakerEndpoint",
+        "PassTrainingRole",
+    }
+    assert as_list(found["PassTrainingRole"]["Action"]) == ["iam:PassRole"]
+    assert "*" not in json.dumps(found["PassTrainingRole"]["Resource"])
+    assert "egress-processed-vpc-flows" in json.dumps(found["GlueFlowsJob"]["Resource"])
+    functions = templates["EgressResponse"].find_resources("AWS::Lambda::Function")
+    pipeline = next(
+        f for f in functions.values() if f["Properties"].get("FunctionName") == "egress-detector"
+    )
+    env = pipeline["Properties"]["Environment"]["Variables"]
+    assert env["EGRESS_GLUE_FLOWS_JOB"] == "egress-processed-vpc-flows"
+    assert env["EGRESS_SAGEMAKER_ENDPOINT"] == "egress-detector"
+    assert "EGRESS_SAGEMAKER_ROLE_ARN" in env and "EGRESS_RAW_BUCKET" in env
+
+
+def test_the_scorer_s_endpoint_is_serverless_encrypted_and_serves_the_stable_artifact(
+    templates: dict[str, Any],
+) -> None:
+    ml = templates["EgressMl"]
+    endpoint = next(iter(ml.find_resources("AWS::SageMaker::Endpoint").values()))
+    assert endpoint["Properties"]["EndpointName"] == "egress-detector"
+    config = next(iter(ml.find_resources("AWS::SageMaker::EndpointConfig").values()))
+    assert "KmsKeyId" in config["Properties"]
+    assert "ServerlessConfig" in config["Properties"]["ProductionVariants"][0]
+    model = next(iter(ml.find_resources("AWS::SageMaker::Model").values()))
+    container = model["Properties"]["PrimaryContainer"]
+    assert container["Environment"] == {"SAGEMAKER_PROGRAM": "inference.py"}
+    assert "sagemaker/endpoint/model.tar.gz" in json.dumps(container["ModelDataUrl"])
