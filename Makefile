@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 RUN := $(UV) run --frozen --no-sync
 export DAGSTER_HOME ?= $(CURDIR)/lake/.dagster
 
-.PHONY: setup browser demo run test lint golden dev bench synth lambda-layer
+.PHONY: setup browser screenshots demo run test lint golden dev bench synth lambda-layer
 
 $(UV):
 	@echo "bootstrapping uv into .tools/ ..."
@@ -48,6 +48,9 @@ lint: setup ## ruff, mypy and the layer contracts (import-linter)
 golden: setup ## rewrite tests/golden/ (stored answers of the demo account) after a change meant to move them
 	@EGRESS_GOLDEN_UPDATE=1 $(RUN) pytest -q -p no:cacheprovider tests/e2e/test_golden.py
 	@git status --short tests/golden/
+
+screenshots: setup browser ## after make demo: docs/screenshots/ of the dashboard and of Dagit's egress_flows_hourly page
+	@$(RUN) python docs/screenshots.py
 
 dev: setup ## Dagit on the local lake
 	@mkdir -p $(DAGSTER_HOME)

@@ -484,10 +484,16 @@ def clear_interrupted(instance: Any, lake: str, stores: list[Any]) -> list[str]:
     return notes
 
 
+def step_job_name(step: Step) -> str:
+    """The job a step's run is recorded under, so Dagit's Runs page says what ran (it said
+    ``__ephemeral_asset_job__`` for every run): the layer, e.g. ``egress_run_processed``."""
+    return f"egress_run_{step.group}"
+
+
 def materialize_step(
     assets: list[Any], resources: dict[str, Any], instance: Any, step: Step, lake: str = ""
 ) -> dict[str, Any]:
-    from dagster import AssetKey, materialize
+    from dagster import AssetSelection, Definitions, define_asset_job
 
     tags = (
         {
@@ -497,14 +503,21 @@ def materialize_step(
         if step.partitioned
         else {}
     )
-    result = materialize(
-        assets,
-        selection=[AssetKey(step.asset)],
-        resources=resources,
-        instance=instance,
-        tags=tags | run_tags(lake),
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-        raise_on_error=False,
+    name = step_job_name(step)
+    job = define_asset_job(
+        name,
+        selection=AssetSelection.assets(step.asset),
+        description=f"`egress run`'s {step.group} layer: {step.label()}",
+    )
+    result = (
+        Definitions(assets=assets, jobs=[job], resources=resources)
+        .resolve_job_def(name)
+        .execute_in_process(
+            instance=instance,
+            tags=tags | run_tags(lake),
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            raise_on_error=False,
+        )
     )
     if not result.success:
         failures = result.get_step_failure_events()

@@ -134,6 +134,8 @@ def test_audit_lineage_walks_recorded_runs_back_to_the_landed_files(
         run = instance.get_run_by_id(step["run_id"])
         assert run is not None and run.is_success, step["node"]
         assert step["data_version"] and step["code_version"], step["node"]
+        # Dagit's Runs page says which layer ran (not __ephemeral_asset_job__).
+        assert run.job_name.startswith("egress_run_"), run.job_name
     tree = egress(["audit-lineage", anomaly_id], lake)
     assert "landed: AWSLogs/" in tree.stdout
     unknown = egress(["audit-lineage", "anom-0000000000000000"], lake)
