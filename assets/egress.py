@@ -47,6 +47,7 @@ from egress_platform.pricing.reconcile import (
     reconcile,
     reconciliation_summary,
 )
+from egress_platform.progress import report_progress
 from egress_platform.sources import SOURCES
 from resources.lake import LakeIOManager
 from resources.network import AwsIpRanges
@@ -104,7 +105,8 @@ def egress_flows_hourly(
     replicators = replication_roles(config_items)
     ip_ranges = aws_ip_ranges.load(context.log)
     inputs: dict[str, EgressInputs] = {}
-    for key in keys:
+    for done, key in enumerate(keys, start=1):
+        report_progress(context.log.info, done, len(keys), "partitions read")
         flows = lake.read_frame("processed_vpc_flow_logs", [key], {})
         inputs[key] = EgressInputs(
             flows,

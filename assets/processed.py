@@ -26,6 +26,7 @@ from assets.partitions import partitions_for
 from egress_platform.etl.processed import processed_records
 from egress_platform.lake_layout import PARTITION
 from egress_platform.pricing.price_book import GB
+from egress_platform.progress import report_progress
 from egress_platform.sources import SOURCES, SourceSpec
 from resources.etl import FlowEtl
 from resources.lake import LakeIOManager
@@ -56,7 +57,9 @@ def build_processed_asset(spec: SourceSpec) -> AssetsDefinition:
     ) -> Iterator[Output[dict[str, pl.DataFrame]] | AssetCheckResult]:
         out: dict[str, pl.DataFrame] = {}
         figures: dict[str, dict[str, int]] = {}
-        for key in context.partition_keys:
+        keys = list(context.partition_keys)
+        for done, key in enumerate(keys, start=1):
+            report_progress(context.log.info, done, len(keys), "partitions processed")
             raw = lake.read_frame(raw_name, [key], spec.schema)
             out[key] = processed_records(raw.lazy(), spec.name).collect()
             figures[key] = {

@@ -36,6 +36,7 @@ from dagster import (
 from assets.common import asset_from_code, each_partition, lake_asset
 from assets.partitions import partitions_for
 from egress_platform.etl.flow_files import ingest_flow_shapes
+from egress_platform.progress import report_progress
 from egress_platform.sources import SOURCES, SourceSpec
 from egress_platform.sources.discover import changed, discover
 from egress_platform.sources.ingest import (
@@ -73,15 +74,14 @@ def read_partitions(
         return ingest_objects(spec, landing.read_many(keys))
 
     batches: dict[str, IngestBatch] = {}
-    step = max(1, len(partition_keys) // 10)
     # Flow logs: two hours at a time (the kernel, zlib and polars release the GIL), one per core.
     with ThreadPoolExecutor(FLOW_WORKERS if spec.name == "vpc_flow" else 1) as pool:
         for i, (part, batch) in enumerate(
             zip(partition_keys, pool.map(ingest, partition_keys), strict=True), start=1
         ):
             batches[part] = batch
-            if log is not None and (i % step == 0 or i == len(partition_keys)):
-                log.info(f"{spec.asset_name}: {i}/{len(partition_keys)} partitions parsed")
+            if log is not None:
+                report_progress(log.info, i, len(partition_keys), "partitions parsed")
     return batches
 
 

@@ -7,6 +7,7 @@ run in-process over the lake; in the aws profile the same resources call Bedrock
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -44,6 +45,7 @@ from assets.partitions import HOURLY
 from egress_platform.detect.anomalies import ANOMALY_SCHEMA, newly_reported
 from egress_platform.lake_layout import HOUR_FORMAT, hour_keys, hour_of
 from egress_platform.pricing.estimate import PRICED_SCHEMA
+from egress_platform.progress import report_progress
 from egress_platform.rca.evidence import LOOKBACK, Sources, latest_resources
 from egress_platform.rca.report import REPORT_SCHEMA, build_reports
 from egress_platform.remediate.run import ACTION_SCHEMA, Ledger, Policy, remediate
@@ -71,12 +73,31 @@ def anomalies_in(lake: LakeIOManager, key: str) -> pl.DataFrame:
     return rows.filter(~pl.col("suppressed")) if rows.height else rows
 
 
-def first_reported(lake: LakeIOManager, keys: list[str]) -> dict[str, pl.DataFrame]:
+def read_hours(
+    lake: LakeIOManager,
+    asset: str,
+    keys: list[str],
+    schema: dict[str, pl.DataType],
+    log: Callable[[str], object],
+) -> dict[str, pl.DataFrame]:
+    """Each hour's partition of ``asset``, read one by one (with progress)."""
+    found = {}
+    for done, key in enumerate(keys, start=1):
+        report_progress(log, done, len(keys), "hours read")
+        found[key] = lake.read_frame(asset, [key], schema)
+    return found
+
+
+def first_reported(
+    lake: LakeIOManager, keys: list[str], log: Callable[[str], object] | None = None
+) -> dict[str, pl.DataFrame]:
     """Each hourly partition's anomalies reported for the first time (not in the hour before),
     each hour read once: over a range, an hour is the next one's "before"."""
     found: dict[str, pl.DataFrame] = {}
     previous_key, previous = "", pl.DataFrame()
-    for key in keys:
+    for done, key in enumerate(keys, start=1):
+        if log is not None:
+            report_progress(log, done, len(keys), "hours read")
         before_key = (hour_of(key) - timedelta(hours=1)).strftime(HOUR_FORMAT)
         before = previous if before_key == previous_key else anomalies_in(lake, before_key)
         rows = anomalies_in(lake, key)
@@ -104,7 +125,7 @@ def rca_reports(
     context: AssetExecutionContext, lake: ResourceParam[LakeIOManager], llm: Llm
 ) -> Output[dict[str, pl.DataFrame]]:
     keys = list(context.partition_keys)
-    new = first_reported(lake, keys)
+    new = first_reported(lake, keys, context.log.info)
     out = {k: pl.DataFrame(schema=REPORT_SCHEMA) for k in keys}
     todo = pl.concat(list(new.values())) if any(f.height for f in new.values()) else None
     if todo is not None:
@@ -180,7 +201,7 @@ def remediation_actions(
     ledger = Ledger(store)
     for action_id in config.approve:
         ledger.approve(action_id, config.approved_by)
-    by_key = {k: lake.read_frame("rca_reports", [k], REPORT_SCHEMA) for k in keys}
+    by_key = read_hours(lake, "rca_reports", keys, REPORT_SCHEMA, context.log.info)
     out = {k: pl.DataFrame(schema=ACTION_SCHEMA) for k in keys}
     onsets = [f["onset_hour"] for f in by_key.values() if f.height]
     if onsets:
@@ -296,7 +317,12 @@ def egress_alerts(
 ) -> Output[dict[str, pl.DataFrame]]:
     keys = list(context.partition_keys)
     out = {k: pl.DataFrame(schema=ALERT_SCHEMA) for k in keys}
-    by_key = {k: anomalies_in(lake, k) for k in keys}
+    by_key = {
+        k: f.filter(~pl.col("suppressed")) if f.height else f
+        for k, f in read_hours(
+            lake, "egress_anomalies", keys, ANOMALY_SCHEMA, context.log.info
+        ).items()
+    }
     onsets = [cast(datetime, f["onset_hour"].min()) for f in by_key.values() if f.height]
     if onsets:
         window = hour_keys(min(onsets), hour_of(keys[-1]))

@@ -27,6 +27,7 @@ from egress_platform.lake_layout import (
     partition_path,
     zone_of,
 )
+from egress_platform.progress import report_progress
 from egress_platform.sources.discover import layout_prefixes
 from egress_platform.sources.ingest import IngestBatch
 from egress_platform.store import Store
@@ -121,7 +122,9 @@ class LakeIOManager(ConfigurableIOManager):
         store = self.store()
         quarantine = self.quarantine_store()
         files: list[tuple[Store, str, bytes]] = []
-        for partition, part in parts.items():
+        for done, (partition, part) in enumerate(parts.items(), start=1):
+            if len(parts) > 1:
+                report_progress(context.log.info, done, len(parts), "partitions written")
             if isinstance(part, IngestBatch):
                 manifest = [
                     {"key": k, "bytes": n}

@@ -75,6 +75,16 @@ class Step:
     last: str = ""
     partitioned: bool = True
 
+    def partition_count(self) -> int:
+        """How many partitions the step's range holds (hourly or daily keys)."""
+        if not self.partitioned or not self.first:
+            return 0
+        if len(self.first) > len("YYYY-MM-DD"):
+            first = datetime.strptime(self.first, HOUR_FORMAT)
+            return int((datetime.strptime(self.last, HOUR_FORMAT) - first) / timedelta(hours=1)) + 1
+        first_day = datetime.strptime(self.first, "%Y-%m-%d")
+        return (datetime.strptime(self.last, "%Y-%m-%d") - first_day).days + 1
+
     def label(self) -> str:
         if not self.partitioned:
             return self.asset
@@ -246,7 +256,8 @@ def run_landing(
                 say(f"[{layers.index(group) + 1}/{len(layers)}] {LAYER_TITLES[group]}")
             t = time.monotonic()
             say(f"      {step.label()} ...")
-            meta = materialize_step(ALL_ASSETS, resources, instance, step, lake_tag)
+            with StepProgress(say, partitions=step.partition_count()) as shown:
+                meta = materialize_step(ALL_ASSETS, resources, instance, step, lake_tag, shown)
             seconds = round(time.monotonic() - t, 1)
             outcome.checks_ok &= bool(meta.get("check_passed", True))
             stopped = [n for n, ok in meta.get("checks", {}).items() if not ok and n in blocking]
@@ -490,8 +501,97 @@ def step_job_name(step: Step) -> str:
     return f"egress_run_{step.group}"
 
 
+PROGRESS_EVERY_SECONDS = 15.0  # without a terminal: a line at most this often
+
+
+class StepProgress:
+    """A step's progress, from the ``progress done/total what`` lines its assets log: a bar
+    on a terminal (rich), otherwise a line every 15 s, so a long step is never silent and a
+    short one adds nothing to a log."""
+
+    def __init__(self, say: Say, terminal: bool | None = None, partitions: int = 0) -> None:
+        self.say = say
+        self.terminal = sys.stdout.isatty() if terminal is None else terminal
+        self.started = self.last = time.monotonic()
+        self.bar: Any = None
+        self.task: Any = None
+        self.partitions = partitions
+        self.recorded_count = 0
+
+    def recorded(self) -> None:
+        """One partition's materialization recorded in the instance (Dagster's own per-partition
+        bookkeeping, the last part of a long step)."""
+        self.recorded_count += 1
+        if self.partitions > 1:
+            self.update(self.recorded_count, self.partitions, "partitions recorded")
+
+    def __enter__(self) -> StepProgress:
+        return self
+
+    def update(self, done: int, total: int, what: str) -> None:
+        now = time.monotonic()
+        if self.terminal:
+            if self.bar is None:
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+                self.bar = Progress(
+                    TextColumn("            "),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("{task.description}"),
+                    transient=True,
+                )
+                self.bar.start()
+                self.task = self.bar.add_task(what, total=total)
+            self.bar.update(self.task, completed=done, total=total, description=what)
+        elif now - self.last >= PROGRESS_EVERY_SECONDS:
+            self.last = now
+            self.say(f"            {done:,}/{total:,} {what} ({now - self.started:.0f}s)")
+
+    def __exit__(self, *_: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _progress_logger(shown: StepProgress | None) -> Any:
+    """A Dagster logger that turns the step's progress lines into ``shown`` (and drops the
+    rest: the run's full log is in the instance, for `make dev`)."""
+    import logging
+
+    from dagster import logger
+
+    from egress_platform.progress import parse_progress
+
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if shown is None:
+                return
+            meta = getattr(record, "dagster_meta", None) or {}
+            event = meta.get("dagster_event")
+            if getattr(event, "event_type_value", "") == "ASSET_MATERIALIZATION":
+                shown.recorded()
+                return
+            found = parse_progress(str(meta.get("orig_message") or ""))
+            if found is not None:
+                shown.update(*found)
+
+    def progress(_init_context: Any) -> logging.Logger:
+        log = logging.getLogger(f"egress.progress.{id(shown)}")
+        log.setLevel(logging.DEBUG)  # Dagster's events arrive at DEBUG
+        log.handlers = [Forward()]
+        log.propagate = False
+        return log
+
+    return logger(None, description="`egress run`'s progress bars")(progress)
+
+
 def materialize_step(
-    assets: list[Any], resources: dict[str, Any], instance: Any, step: Step, lake: str = ""
+    assets: list[Any],
+    resources: dict[str, Any],
+    instance: Any,
+    step: Step,
+    lake: str = "",
+    shown: StepProgress | None = None,
 ) -> dict[str, Any]:
     from dagster import AssetSelection, Definitions, define_asset_job
 
@@ -509,13 +609,14 @@ def materialize_step(
         selection=AssetSelection.assets(step.asset),
         description=f"`egress run`'s {step.group} layer: {step.label()}",
     )
+    loggers = {"progress": _progress_logger(shown)}
     result = (
-        Definitions(assets=assets, jobs=[job], resources=resources)
+        Definitions(assets=assets, jobs=[job], resources=resources, loggers=loggers)
         .resolve_job_def(name)
         .execute_in_process(
             instance=instance,
             tags=tags | run_tags(lake),
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            run_config={"loggers": {"progress": {}}},
             raise_on_error=False,
         )
     )

@@ -1,4 +1,6 @@
 """What the SageMaker training job and endpoint need: an execution role scoped to the lake, and
+(with ``notebook_subnet_id`` and ``notebook_security_group_id`` in the context) a notebook
+instance for exploring the lake; and
 (with the context ``sagemaker_endpoint=true``) the serverless endpoint the detector's scorer
 calls, serving the model at ``s3://<lake>/sagemaker/endpoint/model.tar.gz`` with
 ``egress_platform/detect/sagemaker_job/inference.py``. It is off by default because SageMaker
@@ -73,6 +75,36 @@ class MlStack(Stack):
 
         if str(self.node.try_get_context("sagemaker_endpoint") or "").lower() == "true":
             self._endpoint(lake_bucket, key)
+        subnet = self.node.try_get_context("notebook_subnet_id")
+        group = self.node.try_get_context("notebook_security_group_id")
+        if subnet and group:
+            self._notebook(lake_bucket, key, str(subnet), str(group))
+
+    def _notebook(self, lake_bucket: str, key: kms.IKey, subnet: str, group: str) -> None:
+        """A SageMaker notebook instance to explore the lake (read-only), inside the VPC the
+        context names, KMS-encrypted, with no direct internet access and no root access."""
+        role = iam.Role(
+            self,
+            "NotebookRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Egress exploration notebook: reads the lake, nothing else",
+        )
+        grant_prefix(role, lake_bucket, "lake/", write=False, why="exploring the lake's tables.")
+        grant_key(role, key)
+        grant_logs(role, "/aws/sagemaker/NotebookInstances")
+        sagemaker.CfnNotebookInstance(
+            self,
+            "Notebook",
+            notebook_instance_name="egress-explore",
+            instance_type="ml.t3.medium",
+            role_arn=role.role_arn,
+            kms_key_id=key.key_id,
+            subnet_id=subnet,
+            security_group_ids=[group],
+            direct_internet_access="Disabled",
+            root_access="Disabled",
+            volume_size_in_gb=20,
+        )
 
     def _endpoint(self, lake_bucket: str, key: kms.IKey) -> None:
         model = sagemaker.CfnModel(

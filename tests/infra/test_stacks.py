@@ -21,7 +21,12 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     app = build_app(
         str(tmp_path_factory.mktemp("cdk.out")),
-        context={"vpc_ids": ["vpc-0abc123"], "sagemaker_endpoint": "true"},
+        context={
+            "vpc_ids": ["vpc-0abc123"],
+            "sagemaker_endpoint": "true",
+            "notebook_subnet_id": "subnet-0abc1234def567890",
+            "notebook_security_group_id": "sg-0abc1234def567890",
+        },
     )
     assembly = app.synth()  # raises if any cdk-nag finding is not acknowledged
     return {s.stack_name: Template.from_json(s.template) for s in assembly.stacks}
@@ -162,10 +167,16 @@ def test_athena_workgroup_is_enforced_and_named_queries_are_the_sql_views(
 
 def test_sagemaker_role_is_scoped_to_the_model_prefix(templates: dict[str, Any]) -> None:
     ml = templates["EgressMl"]
-    role = next(iter(ml.find_resources("AWS::IAM::Role").values()))["Properties"]
-    principal = role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    roles = ml.find_resources("AWS::IAM::Role")
+    name = next(n for n in roles if n.startswith("SageMakerExecutionRole"))
+    principal = roles[name]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
     assert principal == {"Service": "sagemaker.amazonaws.com"}
-    text = json.dumps(statements(ml))
+    own = [
+        p
+        for p in ml.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": name} in p["Properties"]["Roles"]
+    ]
+    text = json.dumps([p["Properties"]["PolicyDocument"] for p in own])
     assert "/sagemaker/*" in text and "/lake/*" not in text
 
 
@@ -470,3 +481,26 @@ def test_the_scorer_s_endpoint_is_serverless_encrypted_and_serves_the_stable_art
     container = model["Properties"]["PrimaryContainer"]
     assert container["Environment"] == {"SAGEMAKER_PROGRAM": "inference.py"}
     assert "sagemaker/endpoint/model.tar.gz" in json.dumps(container["ModelDataUrl"])
+
+
+def test_the_exploration_notebook_is_private_encrypted_and_reads_only_the_lake(
+    templates: dict[str, Any],
+) -> None:
+    ml = templates["EgressMl"]
+    notebook = next(iter(ml.find_resources("AWS::SageMaker::NotebookInstance").values()))
+    props = notebook["Properties"]
+    assert props["DirectInternetAccess"] == "Disabled" and props["RootAccess"] == "Disabled"
+    assert props["SubnetId"] == "subnet-0abc1234def567890" and "KmsKeyId" in props
+    role_id = props["RoleArn"]["Fn::GetAtt"][0]
+    policies = [
+        p
+        for p in ml.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    actions = {
+        a
+        for p in policies
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+        for a in as_list(st["Action"])
+    }
+    assert not any(a.startswith("s3:Put") or a.startswith("s3:Delete") for a in actions)
