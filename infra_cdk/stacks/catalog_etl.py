@@ -24,6 +24,15 @@ from infra_cdk.constructs.nag import acknowledge_findings, rendered
 REPO = Path(__file__).resolve().parents[2]
 DATABASE = "egress_lake"
 FLOWS_JOB = "egress-processed-vpc-flows"
+# What registering the lake's tables and partitions in the Glue catalog takes.
+CATALOG_ACTIONS = [
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:GetPartitions",
+    "glue:CreateTable",
+    "glue:UpdateTable",
+    "glue:BatchCreatePartition",
+]
 
 
 class CatalogEtlStack(Stack):
@@ -84,14 +93,7 @@ class CatalogEtlStack(Stack):
         tables = f"arn:{self.partition}:glue:{self.region}:{self.account}:table/{DATABASE}/*"
         self.job_role.add_to_policy(
             iam.PolicyStatement(
-                actions=[
-                    "glue:GetDatabase",
-                    "glue:GetTable",
-                    "glue:GetPartitions",
-                    "glue:CreateTable",
-                    "glue:UpdateTable",
-                    "glue:BatchCreatePartition",
-                ],
+                actions=CATALOG_ACTIONS,
                 resources=[
                     f"arn:{self.partition}:glue:{self.region}:{self.account}:catalog",
                     f"arn:{self.partition}:glue:{self.region}:{self.account}:database/{DATABASE}",

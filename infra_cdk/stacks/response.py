@@ -31,7 +31,7 @@ from infra_cdk.constructs.access import grant_key, grant_prefix
 from infra_cdk.constructs.nag import acknowledge, acknowledge_findings, rendered
 from infra_cdk.constructs.platform_function import PlatformFunction
 from infra_cdk.constructs.response_workflow import ASL_PATH
-from infra_cdk.stacks.catalog_etl import FLOWS_JOB
+from infra_cdk.stacks.catalog_etl import CATALOG_ACTIONS, DATABASE, FLOWS_JOB
 from infra_cdk.stacks.ml import ENDPOINT_NAME
 
 DETECTOR_DOCKERFILE = "infra_cdk/constructs/detector/Dockerfile"
@@ -316,18 +316,11 @@ class ResponseStack(Stack):
             ("GlueFlowsJob", ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns"], [glue_job]),
             (
                 "GlueCatalog",
-                [
-                    "glue:GetDatabase",
-                    "glue:GetTable",
-                    "glue:GetPartitions",
-                    "glue:CreateTable",
-                    "glue:UpdateTable",
-                    "glue:BatchCreatePartition",
-                ],
+                CATALOG_ACTIONS,
                 [
                     f"{catalog}:catalog",
-                    f"{catalog}:database/egress_lake",
-                    f"{catalog}:table/egress_lake/*",
+                    f"{catalog}:database/{DATABASE}",
+                    f"{catalog}:table/{DATABASE}/*",
                 ],
             ),
             (
@@ -359,7 +352,7 @@ class ResponseStack(Stack):
             "The lake's tables and the training jobs are named per run (egress-model-<day>-*, one "
             "table per asset); the buckets are the platform's own.",
             [
-                f"Resource::{rendered(self, f'{catalog}:table/egress_lake/*')}",
+                f"Resource::{rendered(self, f'{catalog}:table/{DATABASE}/*')}",
                 f"Resource::{rendered(self, f'{sagemaker}:training-job/egress-model*')}",
             ],
         )
