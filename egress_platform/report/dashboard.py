@@ -97,11 +97,9 @@ def chart_series(flows: pl.DataFrame, hours: list[datetime]) -> list[dict[str, A
     rank = (
         hourly.group_by(key)
         .agg(pl.col("estimated_usd").sum().alias("_total"))
+        .sort(["_total", "entity"], descending=[True, False])  # ties by name: reproducible
         .with_columns(
-            pl.col("_total")
-            .rank("ordinal", descending=True)
-            .over("account_id", "region", "dest_class")
-            .alias("_rank")
+            (pl.int_range(pl.len()).over("account_id", "region", "dest_class") + 1).alias("_rank")
         )
     )
     folded = (
@@ -197,10 +195,15 @@ def anomaly_cards(data: DashboardData) -> list[dict[str, Any]]:
 
 
 def _entity_regions(flows: pl.DataFrame) -> dict[str, str]:
+    """Each entity's region: ENIs, buckets and distributions by their own rows, NAT gateways
+    (an anomaly's entity for NAT traffic) by the rows that went through them."""
     if flows.height == 0:
         return {}
-    rows = flows.group_by("source_id").agg(pl.col("region").drop_nulls().first())
-    return {e: r or "" for e, r in rows.iter_rows() if e}
+    found: dict[str, str] = {}
+    for column in ("via_nat_gateway_id", "source_id"):
+        rows = flows.group_by(column).agg(pl.col("region").drop_nulls().first())
+        found |= {e: r or "" for e, r in rows.iter_rows() if e}
+    return found
 
 
 @cache
