@@ -81,13 +81,11 @@ def code_version_of(fn: Callable[..., Any], packages: tuple[str, ...] = PROJECT_
         if name in sources:
             continue
         sources[name] = inspect.getsource(item)
-        used = inspect.getclosurevars(item) if inspect.isfunction(item) else None
-        values = [*used.globals.values(), *used.nonlocals.values()] if used else []
-        if inspect.isclass(item):
-            values = [v for v in vars(item).values() if inspect.isfunction(v)]
-            todo.extend(values)
-            values = []
-        for value in values:
+        if inspect.isclass(item):  # its methods, each for what it uses
+            todo.extend(v for v in vars(item).values() if inspect.isfunction(v))
+            continue
+        used = inspect.getclosurevars(item)
+        for value in [*used.globals.values(), *used.nonlocals.values()]:
             module = _module_of(value)
             if module is None or module.__name__.split(".")[0] not in packages:
                 continue

@@ -74,17 +74,13 @@ def anomalies_in(lake: LakeIOManager, key: str) -> pl.DataFrame:
 
 
 def read_hours(
-    lake: LakeIOManager,
-    asset: str,
-    keys: list[str],
-    schema: dict[str, pl.DataType],
-    log: Callable[[str], object],
+    keys: list[str], read: Callable[[str], pl.DataFrame], log: Callable[[str], object]
 ) -> dict[str, pl.DataFrame]:
-    """Each hour's partition of ``asset``, read one by one (with progress)."""
+    """Each hour's frame by ``read``, one by one, with progress."""
     found = {}
     for done, key in enumerate(keys, start=1):
         report_progress(log, done, len(keys), "hours read")
-        found[key] = lake.read_frame(asset, [key], schema)
+        found[key] = read(key)
     return found
 
 
@@ -201,7 +197,9 @@ def remediation_actions(
     ledger = Ledger(store)
     for action_id in config.approve:
         ledger.approve(action_id, config.approved_by)
-    by_key = read_hours(lake, "rca_reports", keys, REPORT_SCHEMA, context.log.info)
+    by_key = read_hours(
+        keys, lambda k: lake.read_frame("rca_reports", [k], REPORT_SCHEMA), context.log.info
+    )
     out = {k: pl.DataFrame(schema=ACTION_SCHEMA) for k in keys}
     onsets = [f["onset_hour"] for f in by_key.values() if f.height]
     if onsets:
@@ -317,12 +315,7 @@ def egress_alerts(
 ) -> Output[dict[str, pl.DataFrame]]:
     keys = list(context.partition_keys)
     out = {k: pl.DataFrame(schema=ALERT_SCHEMA) for k in keys}
-    by_key = {
-        k: f.filter(~pl.col("suppressed")) if f.height else f
-        for k, f in read_hours(
-            lake, "egress_anomalies", keys, ANOMALY_SCHEMA, context.log.info
-        ).items()
-    }
+    by_key = read_hours(keys, lambda k: anomalies_in(lake, k), context.log.info)
     onsets = [cast(datetime, f["onset_hour"].min()) for f in by_key.values() if f.height]
     if onsets:
         window = hour_keys(min(onsets), hour_of(keys[-1]))

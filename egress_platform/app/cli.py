@@ -342,7 +342,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     if not args.workspace.is_file():
         raise CliError(f"{args.workspace} is not a file; run `egress dev` from the repository root")
-    home = Path(os.environ.get("DAGSTER_HOME") or get_settings().lake_dir / ".dagster")
+    home = Path(os.environ.get("DAGSTER_HOME") or get_settings().lake_root() / ".dagster")
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home.resolve())
     command = dagster_dev_command(args.workspace, args.host, args.port)

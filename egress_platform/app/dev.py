@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -96,7 +97,7 @@ def run_dev(
         for _ in range(int((grace + 5) * 10)):
             if not _group_alive(child.pid):
                 break
-            threading.Event().wait(0.1)
+            time.sleep(0.1)
         return 0
     return code
 
