@@ -342,8 +342,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     if not args.workspace.is_file():
         raise CliError(f"{args.workspace} is not a file; run `egress dev` from the repository root")
+    from egress_platform.app.event_log import ensure_instance_settings
+
     home = Path(os.environ.get("DAGSTER_HOME") or get_settings().lake_root() / ".dagster")
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        ensure_instance_settings(home)
+    except OSError as exc:
+        raise CliError(f"cannot write the Dagster instance at {home}: {exc.strerror}") from exc
     os.environ["DAGSTER_HOME"] = str(home.resolve())
     command = dagster_dev_command(args.workspace, args.host, args.port)
     return run_dev(command, args.parent_pid, say=_say)

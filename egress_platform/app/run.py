@@ -55,7 +55,6 @@ STEP_FLOW_BYTES = 256 * 2**20
 PLAIN_TEXT_PER_GZIP_BYTE = 8
 SUMMARY_KEY = "reports/summary.json"
 UNMATCHED_OBJECTS = "unmatched_objects"  # quarantine table of landed objects no source reads
-INSTANCE_SETTINGS = "telemetry:\n  enabled: false\n"
 GROUP_ORDER = ("raw", "processed", "egress", "detect", "respond", "report")
 LAYER_TITLES = {
     "raw": "ingesting every source into the raw zone",
@@ -130,12 +129,11 @@ def dagster_instance(settings: Settings, home: Path | None = None) -> Any:
     """The persistent instance (``DAGSTER_HOME``, default ``<lake>/.dagster``) `make dev` shows."""
     from dagster import DagsterInstance
 
+    from egress_platform.app.event_log import ensure_instance_settings
+
     home = home or Path(os.environ.get("DAGSTER_HOME") or settings.lake_root() / ".dagster")
     try:
-        home.mkdir(parents=True, exist_ok=True)
-        settings_file = home / "dagster.yaml"
-        if not settings_file.is_file() or not settings_file.read_text().strip():
-            settings_file.write_text(INSTANCE_SETTINGS)
+        ensure_instance_settings(home)
     except OSError as exc:
         raise UnusableInput(f"cannot write the Dagster instance at {home}: {exc.strerror}") from exc
     return DagsterInstance.from_config(str(home))
