@@ -26,6 +26,7 @@ from assets.common import (
     asset_from_code,
     check_result,
     lake_asset,
+    tagged,
 )
 from assets.partitions import DAILY, HOURLY
 from egress_platform.etl.egress_flows import (
@@ -38,7 +39,7 @@ from egress_platform.etl.egress_flows import (
     top_talkers,
     usd_by_class,
 )
-from egress_platform.lake_layout import hour_keys, hour_of
+from egress_platform.lake_layout import PARTITION, hour_keys, hour_of
 from egress_platform.network.topology import NetworkMetadata
 from egress_platform.pricing.estimate import PRICED_SCHEMA, internet_gb_by_month
 from egress_platform.pricing.reconcile import (
@@ -104,23 +105,22 @@ def egress_flows_hourly(
     owners = resource_owners(config_items)
     replicators = replication_roles(config_items)
     ip_ranges = aws_ip_ranges.load(context.log)
-    inputs: dict[str, EgressInputs] = {}
-    for done, key in enumerate(keys, start=1):
-        report_progress(context.log.info, done, len(keys), "partitions read")
-        flows = lake.read_frame("processed_vpc_flow_logs", [key], {})
-        inputs[key] = EgressInputs(
-            flows,
-            lake.read_frame("processed_s3_access_logs", [key], SOURCES["s3_access"].schema),
-            lake.read_frame("processed_cloudfront_logs", [key], SOURCES["cloudfront"].schema),
-            network,
-            ip_ranges,
-            account_of(config_items, flows),
-            owners,
-            replicators,
-        )
+    flows = lake.read_each("processed_vpc_flow_logs", keys, {})
+    report_progress(context.log.info, len(keys), len(keys), "partitions read")
+    accounts = {k: account_of(config_items, f) for k, f in flows.items()}
+    inputs = EgressInputs(
+        tagged(flows),
+        tagged(lake.read_each("processed_s3_access_logs", keys, SOURCES["s3_access"].schema)),
+        tagged(lake.read_each("processed_cloudfront_logs", keys, SOURCES["cloudfront"].schema)),
+        network,
+        ip_ranges,
+        pl.col(PARTITION).replace_strict(accounts, return_dtype=pl.String),
+        owners,
+        replicators,
+    )
     before = lake.read_frame("egress_flows_hourly", earlier_hours_of_month(keys[0]), PRICED_SCHEMA)
     prior = internet_gb_by_month(before)
-    out = price_hours(inputs, prior)
+    out = price_hours(inputs, keys, prior)
     # Each partition's materialization carries its own hour's figures; the run's totals go to
     # the run's log, so no hour shows the whole run's rows and dollars as if they were its own.
     for key, hour in out.items():

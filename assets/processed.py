@@ -21,10 +21,18 @@ from dagster import (
     define_asset_job,
 )
 
-from assets.common import CONFIG_ITEMS, after_upstream, asset_from_code, each_partition, lake_asset
+from assets.common import (
+    CONFIG_ITEMS,
+    after_upstream,
+    asset_from_code,
+    each_partition,
+    lake_asset,
+    tagged,
+)
 from assets.partitions import partitions_for
 from egress_platform.etl.processed import processed_records
 from egress_platform.lake_layout import PARTITION
+from egress_platform.network.classify import LINEAGE_COLUMNS
 from egress_platform.pricing.price_book import GB
 from egress_platform.progress import report_progress
 from egress_platform.sources import SOURCES, SourceSpec
@@ -55,28 +63,28 @@ def build_processed_asset(spec: SourceSpec) -> AssetsDefinition:
     def processed_asset(
         context: AssetExecutionContext, lake: ResourceParam[LakeIOManager]
     ) -> Iterator[Output[dict[str, pl.DataFrame]] | AssetCheckResult]:
-        out: dict[str, pl.DataFrame] = {}
-        figures: dict[str, dict[str, int]] = {}
         keys = list(context.partition_keys)
-        for done, key in enumerate(keys, start=1):
-            report_progress(context.log.info, done, len(keys), "partitions processed")
-            raw = lake.read_frame(raw_name, [key], spec.schema)
-            out[key] = processed_records(raw.lazy(), spec.name).collect()
-            figures[key] = {
-                "records": out[key].height,
-                "raw_records": raw.height,
-                "duplicates_dropped": raw.height - out[key].height,
+        raw = lake.read_each(raw_name, keys, spec.schema)
+        report_progress(context.log.info, len(keys), len(keys), "partitions read")
+        done = processed_records(tagged(raw).lazy(), spec.name, within=(PARTITION,)).collect()
+        parts = done.partition_by(PARTITION, as_dict=True, include_key=False)
+        empty = done.drop(PARTITION).clear()
+        out = {k: parts.get((k,), empty) for k in keys}
+        figures = {
+            k: {
+                "records": out[k].height,
+                "raw_records": raw[k].height,
+                "duplicates_dropped": raw[k].height - out[k].height,
             }
-        rows = sum(f.height for f in out.values())
-        each_partition(context, figures, f"{len(out)} partitions, {rows:,} records")
+            for k in keys
+        }
+        each_partition(context, figures, f"{len(out)} partitions, {done.height:,} records")
         yield Output(out)
+        distinct = done.drop(list(LINEAGE_COLUMNS), strict=False).unique().height
         yield AssetCheckResult(
             check_name=NO_DUPLICATES,
-            passed=all(
-                f.height == f.drop(["source_file", "line_no"], strict=False).unique().height
-                for f in out.values()
-            ),
-            metadata={"records": rows},
+            passed=distinct == done.height,
+            metadata={"records": done.height},
         )
 
     return processed_asset

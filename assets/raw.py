@@ -75,7 +75,7 @@ def read_partitions(
 
     batches: dict[str, IngestBatch] = {}
     # Flow logs: two hours at a time (the kernel, zlib and polars release the GIL), one per core.
-    with ThreadPoolExecutor(FLOW_WORKERS if spec.name == "vpc_flow" else 1) as pool:
+    with ThreadPoolExecutor(FLOW_WORKERS) as pool:
         for i, (part, batch) in enumerate(
             zip(partition_keys, pool.map(ingest, partition_keys), strict=True), start=1
         ):

@@ -177,22 +177,34 @@ class LakeIOManager(ConfigurableIOManager):
         self, asset: str, keys: list[str], missing_ok: bool = False
     ) -> pl.LazyFrame:
         """Partitions of ``asset`` as one LazyFrame (``missing_ok`` skips unmaterialized ones)."""
-        store = self.store()
         if missing_ok:
             keys = self.present(asset, keys)
+        try:
+            frames = list(self._read_files(asset, keys).values())
+        except FileNotFoundError:
+            self.require(asset, keys)
+            raise
+        return pl.concat(frames, how="vertical_relaxed").lazy() if frames else pl.LazyFrame()
+
+    def _read_files(self, asset: str, keys: list[str]) -> dict[str, pl.DataFrame]:
+        store = self.store()
 
         def read(key: str) -> pl.DataFrame:
             return pl.read_parquet(
                 io.BytesIO(store.read(partition_path(zone_of(asset), asset, key)))
             )
 
-        try:
-            with ThreadPoolExecutor(IO_THREADS) as pool:
-                frames = list(pool.map(read, keys))
-        except FileNotFoundError:
-            self.require(asset, keys)
-            raise
-        return pl.concat(frames, how="vertical_relaxed").lazy() if frames else pl.LazyFrame()
+        with ThreadPoolExecutor(IO_THREADS) as pool:
+            return dict(zip(keys, pool.map(read, keys), strict=True))
+
+    def read_each(
+        self, asset: str, keys: list[str], schema: dict[str, pl.DataType]
+    ) -> dict[str, pl.DataFrame]:
+        """Each of ``keys`` as its own frame, read at once (a partition never materialized is
+        an empty frame with ``schema``): for an asset that takes a range in one pass and must
+        keep each partition apart."""
+        found = self._read_files(asset, self.present(asset, keys))
+        return {k: found[k] if k in found else pl.DataFrame(schema=schema) for k in keys}
 
     def read_frame(
         self, asset: str, keys: list[str], schema: dict[str, pl.DataType] | None = None

@@ -406,7 +406,7 @@ def judge_hour(
 ) -> tuple[pl.DataFrame, list[OpenEvent]]:
     """Judge one hour with a day's model: the 24 hours before it ride along, because an
     event's baseline is the day before its onset."""
-    window = features.filter(pl.col("hour").is_between(hour - timedelta(hours=24), hour))
+    window = _within(features, hour - timedelta(hours=24), hour)
     if window.height == 0:
         return pl.DataFrame(schema=ANOMALY_SCHEMA), open_events
     scored = pl.concat([window, predict(window)], how="horizontal")
@@ -422,14 +422,42 @@ def judge_hours(
     config: DetectorConfig = DEFAULT_CONFIG,
 ) -> tuple[list[pl.DataFrame], list[OpenEvent]]:
     """Judge hours in order, each with the model of its day (``predictor``), carrying the open
-    events from each hour to the next so an event keeps one id across hours and runs."""
+    events from each hour to the next so an event keeps one id across hours and runs.
+
+    What ``judge_hour`` does hour by hour, with each model's predictions made once for the
+    hours it judges (and the day before them): a row rides along in 25 windows, and predicting
+    it 25 times cost more than judging. Predictions are per row, so the result is the same.
+    """
     judged = []
-    for hour in hours:
-        rows, open_events = judge_hour(
-            features, hour, predictor(hour), open_events, planned, config
-        )
-        judged.append(rows)
+    for predict, run in _runs_of_same_model(hours, predictor):
+        span = _within(features, run[0] - timedelta(hours=24), run[-1])
+        scored = pl.concat([span, predict(span)], how="horizontal") if span.height else span
+        for hour in run:
+            window = _within(scored, hour - timedelta(hours=24), hour)
+            if window.height == 0:
+                judged.append(pl.DataFrame(schema=ANOMALY_SCHEMA))
+                continue
+            rows, open_events = detect(window, hour, config, open_events, planned)
+            judged.append(rows)
     return judged, open_events
+
+
+def _within(frame: pl.DataFrame, first: datetime, last: datetime) -> pl.DataFrame:
+    return frame.filter(pl.col("hour").is_between(first, last))
+
+
+def _runs_of_same_model(
+    hours: list[datetime], predictor: Callable[[datetime], Predict]
+) -> list[tuple[Predict, list[datetime]]]:
+    """Consecutive hours judged by the same model, with it."""
+    runs: list[tuple[Predict, list[datetime]]] = []
+    for hour in hours:
+        predict = predictor(hour)
+        if runs and runs[-1][0] is predict:
+            runs[-1][1].append(hour)
+        else:
+            runs.append((predict, [hour]))
+    return runs
 
 
 def anomaly_brief(row: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ class EgressInputs:
     cloudfront_records: pl.DataFrame
     network: NetworkMetadata
     ip_ranges: IpRanges | None
-    account_id: str
+    account_id: str | pl.Expr  # an expression when a range's partitions each have their own
     owners: pl.DataFrame | None = None  # resource_owners(): a bucket's or distribution's account
     replication_roles: pl.DataFrame | None = None  # replication_roles(): who replicates a bucket
 
@@ -84,8 +84,9 @@ def replication_roles(config_items: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def egress_facts(inputs: EgressInputs) -> pl.DataFrame:
-    """Flow, S3 and CloudFront egress facts in one frame (not yet priced)."""
+def egress_facts(inputs: EgressInputs, keep: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Flow, S3 and CloudFront egress facts in one frame (not yet priced), kept apart by the
+    ``keep`` columns every input carries (the partition, when a range is taken at once)."""
     served = pl.concat(
         [
             s3_egress_facts(
@@ -95,10 +96,11 @@ def egress_facts(inputs: EgressInputs) -> pl.DataFrame:
                 inputs.network,
                 inputs.ip_ranges,
                 inputs.replication_roles,
+                keep,
             ),
-            cloudfront_egress_facts(inputs.cloudfront_records, inputs.account_id),
+            cloudfront_egress_facts(inputs.cloudfront_records, inputs.account_id, keep),
         ],
-        how="vertical",
+        how="vertical_relaxed",
     )
     if inputs.owners is not None and inputs.owners.height and served.height:
         served = (
@@ -112,13 +114,14 @@ def egress_facts(inputs: EgressInputs) -> pl.DataFrame:
             )
             .drop("owner_account", "owner_region")
         )
+    columns = [*keep, *FACTS_SCHEMA]
     return pl.concat(
         [
-            flow_egress_facts(inputs.classified_flows, inputs.network),
-            served.select(list(FACTS_SCHEMA)),
+            flow_egress_facts(inputs.classified_flows, inputs.network, keep).select(columns),
+            served.select(columns),
         ],
-        how="vertical",
-    ).select(list(FACTS_SCHEMA))
+        how="vertical_relaxed",
+    )
 
 
 def build_egress_flows(
@@ -130,23 +133,20 @@ def build_egress_flows(
 
 
 def price_hours(
-    inputs_by_hour: dict[str, EgressInputs],
+    inputs: EgressInputs,
+    keys: list[str],
     prior_internet_gb: dict[tuple[str, str], float],
     book: PriceBook = CURRENT,
 ) -> dict[str, pl.DataFrame]:
-    """The priced flows of each hour, priced together: internet tiers accumulate over the
-    month, so an hour's price depends on the GB of the hours before it in the same run."""
-    parts = [
-        egress_facts(inputs).with_columns(pl.lit(key).alias(PARTITION))
-        for key, inputs in inputs_by_hour.items()
-    ]
-    facts = (
-        pl.concat(parts) if parts else pl.DataFrame(schema={**FACTS_SCHEMA, PARTITION: pl.String})
-    )
+    """The priced flows of each hour (partition ``keys``), from inputs whose frames carry the
+    PARTITION column, in one pass (a polars plan per hour cost more than its rows) and priced
+    together: internet tiers accumulate over the month, so an hour's price depends on the GB of
+    the hours before it in the same run."""
+    facts = egress_facts(inputs, keep=(PARTITION,))
     priced = sort_flows(price_facts(facts, book, prior_internet_gb))
     split = {k: f.drop(PARTITION) for (k,), f in priced.group_by(PARTITION)}
     empty = pl.DataFrame(schema=PRICED_SCHEMA)
-    return {k: split.get(k, empty) for k in inputs_by_hour}
+    return {k: split.get(k, empty) for k in keys}
 
 
 def sort_flows(priced: pl.DataFrame) -> pl.DataFrame:

@@ -27,16 +27,21 @@ NATURAL_KEYS: dict[str, list[str]] = {
 }
 
 
-def deduplicate(records: pl.LazyFrame, source: str) -> pl.LazyFrame:
-    """Each record once: by natural key where there is one, else by all its values."""
+def deduplicate(records: pl.LazyFrame, source: str, within: tuple[str, ...] = ()) -> pl.LazyFrame:
+    """Each record once (inside each group of the ``within`` columns, e.g. the partition): by
+    natural key where there is one, else by all its values."""
     columns = records.collect_schema().names()
-    key = NATURAL_KEYS.get(source) or [c for c in columns if c not in LINEAGE_COLUMNS]
+    natural = NATURAL_KEYS.get(source)
+    key = [*within, *natural] if natural else [c for c in columns if c not in LINEAGE_COLUMNS]
     return records.unique(subset=key, keep="first", maintain_order=True)
 
 
-def processed_records(records: pl.LazyFrame, source: str) -> pl.LazyFrame:
-    """The processed table of a non-flow source."""
-    unique = deduplicate(records, source)
+def processed_records(
+    records: pl.LazyFrame, source: str, within: tuple[str, ...] = ()
+) -> pl.LazyFrame:
+    """The processed table of a non-flow source (records counted once inside each ``within``
+    group: a range of partitions is processed in one pass, each partition on its own)."""
+    unique = deduplicate(records, source, within)
     if source == "cur":
         return unique.with_columns(
             transfer_class_of(pl.col("product_code"), pl.col("usage_type")).alias("transfer_class")

@@ -54,15 +54,16 @@ def role_key(arn: pl.Expr) -> pl.Expr:
 
 
 def flow_egress_facts(
-    classified: pl.DataFrame, network: NetworkMetadata | None = None
+    classified: pl.DataFrame, network: NetworkMetadata | None = None, keep: tuple[str, ...] = ()
 ) -> pl.DataFrame:
-    """Classified flow aggregates, with the two directions side by side."""
+    """Classified flow aggregates, with the two directions side by side (``keep``: columns
+    that set groups apart, such as the partition of a range taken in one pass)."""
     out = pl.col("direction") == "egress"
     if "assumed_class" not in classified.columns:  # classified before unknowns were priced
         classified = classified.with_columns(pl.lit(None, dtype=pl.String).alias("assumed_class"))
     return (
         classified.with_columns(
-            peer_side_unlogged(classified, network).alias("bills_peer_side"),
+            peer_side_unlogged(classified, network, keep).alias("bills_peer_side"),
             pl.lit("AmazonEC2").alias("product_code"),
             pl.col("entity_type").alias("source_type"),
             pl.col("entity_id").alias("source_id"),
@@ -70,13 +71,15 @@ def flow_egress_facts(
             pl.when(out).then(0).otherwise(pl.col("bytes")).alias("bytes_in"),
             pl.col("flows").cast(pl.Int64),
         )
-        .group_by(FACT_DIMENSIONS)
+        .group_by(*keep, *FACT_DIMENSIONS)
         .agg(pl.col("bytes_out", "bytes_in", "packets", "flows").sum())
-        .select([pl.col(c).cast(t) for c, t in FACTS_SCHEMA.items()])
+        .select(*keep, *[pl.col(c).cast(t) for c, t in FACTS_SCHEMA.items()])
     )
 
 
-def peer_side_unlogged(classified: pl.DataFrame, network: NetworkMetadata | None) -> pl.Expr:
+def peer_side_unlogged(
+    classified: pl.DataFrame, network: NetworkMetadata | None, keep: tuple[str, ...] = ()
+) -> pl.Expr:
     """Whether a row of inter-AZ traffic is the only record of it on the bill's two sides.
 
     AWS bills inter-AZ transfer on each side ($0.01/GB out of one AZ, $0.01/GB into the other).
@@ -90,32 +93,34 @@ def peer_side_unlogged(classified: pl.DataFrame, network: NetworkMetadata | None
     if network is None or classified.height == 0:
         return crosses & pl.lit(False)
     holders = network.address_holders()
-    logged = classified.select("hour", "interface_id").unique()
+    logged = classified.select(*keep, "hour", "interface_id").unique()
     known = set(network.enis)
+    group = [*(pl.col(c).cast(pl.String) for c in keep), pl.col("hour").cast(pl.String)]
+
+    def key(*parts: pl.Expr) -> pl.Expr:  # the hour (in its group), and what is in it
+        return pl.concat_str([*group, *parts], separator="|")
+
     hours_with_strangers = (
-        logged.filter(~pl.col("interface_id").is_in(list(known))).get_column("hour").unique()
+        logged.filter(~pl.col("interface_id").is_in(list(known))).select(key()).to_series()
     )
     peer = pl.col("counterparty").replace_strict(holders, default=None, return_dtype=pl.String)
-    logged_keys = logged.select(
-        pl.concat_str([pl.col("hour").cast(pl.String), pl.col("interface_id")], separator="|")
-    ).to_series()
-    peer_logged = pl.concat_str([pl.col("hour").cast(pl.String), peer], separator="|").is_in(
-        logged_keys.implode()
-    )
+    logged_keys = logged.select(key(pl.col("interface_id"))).to_series()
+    peer_logged = key(peer).is_in(logged_keys.implode())
     return crosses & (
         pl.when(peer.is_not_null())
         .then(~peer_logged)
-        .otherwise(~pl.col("hour").is_in(hours_with_strangers.implode()))
+        .otherwise(~key().is_in(hours_with_strangers.unique().implode()))
     )
 
 
 def s3_egress_facts(
     records: pl.DataFrame,
-    account_id: str,
+    account_id: str | pl.Expr,
     region: str | None,
     network: NetworkMetadata,
     ip_ranges: IpRanges | None,
     replication_roles: pl.DataFrame | None = None,
+    keep: tuple[str, ...] = (),
 ) -> pl.DataFrame:
     """Bytes a bucket served, by who fetched them: internet, other regions, replication, in-VPC.
 
@@ -124,7 +129,7 @@ def s3_egress_facts(
     requester, whereas the user agent is whatever the caller sent."""
     served = records.filter(pl.col("bytes_sent").fill_null(0) > 0)
     if served.height == 0:
-        return pl.DataFrame(schema=FACTS_SCHEMA)
+        return _no_facts(records, keep)
     addresses = network.resolve_addresses(
         served.get_column("remote_ip").drop_nulls().unique().sort().to_list(), ip_ranges
     ).rename({"counterparty": "remote_ip"})
@@ -155,7 +160,7 @@ def s3_egress_facts(
         served.join(addresses, on="remote_ip", how="left")
         .with_columns(
             pl.col("time").dt.truncate("1h").alias("hour"),
-            pl.lit(account_id).alias("account_id"),
+            _account(account_id).alias("account_id"),
             own.alias("region"),
             pl.lit("AmazonS3").alias("product_code"),
             pl.lit("bucket").alias("source_type"),
@@ -177,16 +182,18 @@ def s3_egress_facts(
             pl.lit(0, dtype=pl.Int64).alias("packets"),
             pl.lit(1, dtype=pl.Int64).alias("flows"),
         )
-        .group_by(FACT_DIMENSIONS)
+        .group_by(*keep, *FACT_DIMENSIONS)
         .agg(pl.col("bytes_out", "bytes_in", "packets", "flows").sum())
-        .select([pl.col(c).cast(t) for c, t in FACTS_SCHEMA.items()])
+        .select(*keep, *[pl.col(c).cast(t) for c, t in FACTS_SCHEMA.items()])
     )
 
 
-def cloudfront_egress_facts(records: pl.DataFrame, account_id: str) -> pl.DataFrame:
+def cloudfront_egress_facts(
+    records: pl.DataFrame, account_id: str | pl.Expr, keep: tuple[str, ...] = ()
+) -> pl.DataFrame:
     """Bytes a distribution served to viewers (the distribution id is in the log file name)."""
     if records.height == 0:
-        return pl.DataFrame(schema=FACTS_SCHEMA)
+        return _no_facts(records, keep)
     distribution = pl.col("source_file").str.extract(
         r"(?:^|/)(E[A-Z0-9]+)\.\d{4}-\d{2}-\d{2}-\d{2}\."
     )
@@ -196,7 +203,7 @@ def cloudfront_egress_facts(records: pl.DataFrame, account_id: str) -> pl.DataFr
     return (
         records.with_columns(
             pl.col("timestamp").dt.truncate("1h").alias("hour"),
-            pl.lit(account_id).alias("account_id"),
+            _account(account_id).alias("account_id"),
             pl.lit("GLOBAL").alias("region"),
             pl.lit("AmazonCloudFront").alias("product_code"),
             pl.lit("distribution").alias("source_type"),
@@ -215,10 +222,19 @@ def cloudfront_egress_facts(records: pl.DataFrame, account_id: str) -> pl.DataFr
             pl.lit(0, dtype=pl.Int64).alias("packets"),
             pl.lit(1, dtype=pl.Int64).alias("flows"),
         )
-        .group_by(FACT_DIMENSIONS)
+        .group_by(*keep, *FACT_DIMENSIONS)
         .agg(pl.col("bytes_out", "bytes_in", "packets", "flows").sum())
-        .select([pl.col(c).cast(t) for c, t in FACTS_SCHEMA.items()])
+        .select(*keep, *[pl.col(c).cast(t) for c, t in FACTS_SCHEMA.items()])
     )
+
+
+def _account(account_id: str | pl.Expr) -> pl.Expr:
+    """The account as a column: one for every row, or an expression (each partition's own)."""
+    return account_id if isinstance(account_id, pl.Expr) else pl.lit(account_id)
+
+
+def _no_facts(records: pl.DataFrame, keep: tuple[str, ...]) -> pl.DataFrame:
+    return pl.DataFrame(schema={**{c: records.schema[c] for c in keep}, **FACTS_SCHEMA})
 
 
 def _client_prefix(ip: str) -> str | None:

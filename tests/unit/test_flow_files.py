@@ -102,3 +102,24 @@ def test_region_and_account_come_from_the_key_when_the_format_has_none(
     account, region = key.split("/")[1], key.split("/")[3]
     assert shapes["account_id"].unique().to_list() == [account]
     assert shapes["region"].unique().to_list() == [region]
+
+
+def test_a_range_processed_in_one_pass_drops_duplicates_inside_each_partition_only() -> None:
+    """Issue 17: processed_* take a range at once; a record twice in one hour counts once, the
+    same record in two hours (two deliveries) stays in each, as when each hour ran alone."""
+    from egress_platform.etl.processed import processed_records
+    from egress_platform.lake_layout import PARTITION
+
+    trail = pl.DataFrame(
+        {
+            PARTITION: ["h1", "h1", "h2", "h2"],
+            "event_id": ["e1", "e1", "e1", "e2"],
+            "source_file": ["a", "b", "c", "c"],
+            "line_no": [1, 1, 1, 2],
+        }
+    )
+    got = processed_records(trail.lazy(), "cloudtrail", within=(PARTITION,)).collect()
+    assert_frame_equal(got, trail[[0, 2, 3]])
+    access = trail.drop("event_id").with_columns(pl.lit("GET").alias("operation"))
+    got = processed_records(access.lazy(), "s3_access", within=(PARTITION,)).collect()
+    assert_frame_equal(got, access[[0, 2]])

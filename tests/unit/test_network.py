@@ -598,3 +598,44 @@ def test_addresses_resolved_in_columns_match_the_per_address_rules() -> None:
         want = pl.DataFrame(rows, schema=ADDRESS_SCHEMA, orient="row")
         assert_frame_equal(got, want)
     assert got.filter(pl.col("scope") == "public").height > 4000
+
+
+def test_a_range_of_partitions_in_one_pass_gives_each_partition_what_it_gives_alone() -> None:
+    """Issue 17: egress_flows_hourly takes a range at once (PARTITION kept through the facts);
+    an inter-AZ peer whose log arrived in another partition of the same hour is that
+    partition's, as when each partition is taken alone."""
+    from egress_platform.etl.egress_flows import EgressInputs, egress_facts
+    from egress_platform.lake_layout import PARTITION
+    from egress_platform.sources import SOURCES
+
+    net = network()
+    first = classified_flows(
+        raw_records([("eni-app", "10.0.1.20", "10.0.0.30", 3000, "egress", 1)]), net, None
+    )
+    late = classified_flows(
+        raw_records([("eni-db", "10.0.1.20", "10.0.0.30", 3000, "ingress", None)]), net, None
+    )
+    no_s3 = pl.DataFrame(schema=SOURCES["s3_access"].schema)
+    no_cloudfront = pl.DataFrame(schema=SOURCES["cloudfront"].schema)
+
+    def inputs(flows: pl.DataFrame, s3: pl.DataFrame, cf: pl.DataFrame, account: Any) -> Any:
+        return EgressInputs(flows, s3, cf, net, None, account)
+
+    parts = {"2026-11-01-10:00": first, "2026-11-01-11:00": late}
+    alone = {k: egress_facts(inputs(f, no_s3, no_cloudfront, "111")) for k, f in parts.items()}
+
+    def tag(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+        return frame.with_columns(pl.lit(key).alias(PARTITION))
+
+    together = egress_facts(
+        inputs(
+            pl.concat([tag(f, k) for k, f in parts.items()]),
+            pl.concat([tag(no_s3, k) for k in parts]),
+            pl.concat([tag(no_cloudfront, k) for k in parts]),
+            pl.col(PARTITION).replace_strict({k: "111" for k in parts}, return_dtype=pl.String),
+        ),
+        keep=(PARTITION,),
+    )
+    for key, facts in alone.items():
+        assert facts["bills_peer_side"].to_list() == [True]  # alone, each sees one side
+        assert_frame_equal(together.filter(pl.col(PARTITION) == key).drop(PARTITION), facts)
