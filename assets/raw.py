@@ -43,6 +43,7 @@ from egress_platform.sources.ingest import (
     IngestBatch,
     cur_rows_for_day,
     ingest_objects,
+    ingest_partitions,
     merge_batches,
 )
 from egress_platform.sources.landing import partition_key, read_cur_manifest, source_prefixes
@@ -51,6 +52,7 @@ from resources.run_state import LANDING_INDEX_KEY, read_state
 
 BALANCE_CHECK = "records_plus_quarantined_equal_input"
 FLOW_WORKERS = 2
+PASS_BYTES = 16 * 2**20  # landed bytes of the partitions one parse takes together
 
 
 def read_partitions(
@@ -62,10 +64,14 @@ def read_partitions(
         return _read_cur(spec, landing, listing, partition_keys)
     wanted = set(partition_keys)
     by_partition: dict[str, list[str]] = defaultdict(list)
-    for key, _size in listing:
+    sizes: dict[str, int] = defaultdict(int)
+    for key, size in listing:
         part = partition_key(spec.name, key, spec.partitioning)
         if part in wanted:
             by_partition[part].append(key)
+            sizes[part] += size
+    if spec.parse_many is not None:
+        return _read_in_passes(spec, landing, partition_keys, by_partition, sizes, log)
 
     def ingest(part: str) -> IngestBatch:
         keys = sorted(by_partition.get(part, []))
@@ -82,6 +88,37 @@ def read_partitions(
             batches[part] = batch
             if log is not None:
                 report_progress(log.info, i, len(partition_keys), "partitions parsed")
+    return batches
+
+
+def _read_in_passes(
+    spec: SourceSpec,
+    landing: LandingZone,
+    partition_keys: list[str],
+    by_partition: dict[str, list[str]],
+    sizes: dict[str, int],
+    log: Any,
+) -> dict[str, IngestBatch]:
+    """Partitions parsed together, up to PASS_BYTES landed at a time (one polars pass each)."""
+    passes: list[list[str]] = [[]]
+    held = 0
+    for part in partition_keys:
+        if passes[-1] and held + sizes.get(part, 0) > PASS_BYTES:
+            passes.append([])
+            held = 0
+        passes[-1].append(part)
+        held += sizes.get(part, 0)
+
+    def ingest(parts: list[str]) -> dict[str, IngestBatch]:
+        objects = {p: list(landing.read_many(sorted(by_partition.get(p, [])))) for p in parts}
+        return ingest_partitions(spec, objects)
+
+    batches: dict[str, IngestBatch] = {}
+    with ThreadPoolExecutor(FLOW_WORKERS) as pool:
+        for found in pool.map(ingest, passes):
+            batches.update(found)
+            if log is not None:
+                report_progress(log.info, len(batches), len(partition_keys), "partitions parsed")
     return batches
 
 

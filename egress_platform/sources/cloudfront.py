@@ -7,6 +7,8 @@ damaged record and goes to quarantine.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from egress_platform.sources.common import (
@@ -84,6 +86,21 @@ SCHEMA: dict[str, pl.DataType] = {
 
 
 def parse_bytes(data: bytes, source_file: str) -> ParseResult:
+    return parse_many([(source_file, data)])[0]
+
+
+@dataclass
+class _Object:
+    """One object read as far as its header: its body lines and what the header declares."""
+
+    label: str
+    body: pl.DataFrame
+    quarantine: pl.DataFrame
+    fields: tuple[str, ...]
+    declared: bool
+
+
+def _read_header(data: bytes, source_file: str) -> _Object:
     decoded = decompress(data)
     lines, quarantine = split_lines(decoded.data, source_file, decoded.truncated_reason)
     directives = lines.filter(pl.col("text").str.starts_with("#"))
@@ -92,17 +109,63 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
         for text in directives.get_column("text").to_list()
         if text.startswith("#Fields:")
     ]
-    fields = declared[-1] if declared else W3C_FIELDS
-    unknown = [f for f in fields if f not in W3C_FIELDS]
+    body = lines.filter(~pl.col("text").str.starts_with("#")).with_columns(
+        pl.lit(source_file, dtype=pl.String).alias("source_file")
+    )
+    fields = tuple(declared[-1] if declared else W3C_FIELDS)
+    return _Object(decoded.label, body, quarantine, fields, bool(declared))
+
+
+def parse_many(objects: list[tuple[str, bytes]]) -> list[ParseResult]:
+    """Each object's records and quarantine, in one polars pass per field layout over the lines
+    of every object that declares it (an hour's log is a few kilobytes: a pass per object cost
+    more than its parse)."""
+    read = [_read_header(data, key) for key, data in objects]
+    by_layout: dict[tuple[str, ...], list[int]] = {}
+    for i, obj in enumerate(read):
+        by_layout.setdefault(obj.fields, []).append(i)
+    parsed: dict[int, tuple[pl.DataFrame, pl.DataFrame, str]] = {}
+    for fields, members in by_layout.items():
+        body = pl.concat([read[i].body for i in members])
+        records, bad, widths = _parse_layout(body, fields)
+        records_of = records.partition_by("source_file", as_dict=True, maintain_order=True)
+        bad_of = bad.partition_by("source_file", as_dict=True, maintain_order=True)
+        for i in members:
+            key = (objects[i][0],)
+            parsed[i] = (
+                records_of.get(key, records.clear()),
+                bad_of.get(key, bad.clear()),
+                widths.get(objects[i][0], "no"),
+            )
+    results = []
+    for i, obj in enumerate(read):
+        records, bad, widths = parsed[i]
+        unknown = [f for f in obj.fields if f not in W3C_FIELDS]
+        header = "#Fields header" if obj.declared else "no header (standard field order)"
+        result = ParseResult(
+            records,
+            pl.concat([obj.quarantine, bad]).sort("line_no"),
+            obj.label + f"CloudFront W3C log, {header}, {widths} fields per record",
+            obj.body.height + obj.quarantine.height,
+            [f"unknown fields in #Fields: {unknown}"] if unknown else [],
+        )
+        result.check_accounting()
+        results.append(result)
+    return results
+
+
+def _parse_layout(
+    body: pl.DataFrame, fields: tuple[str, ...]
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, str]]:
+    """Records, quarantined lines and the widths seen per object, for lines of one layout."""
     names = [column_name(f) for f in fields]
-    body = lines.filter(~pl.col("text").str.starts_with("#"))
-    input_records = body.height + quarantine.height
     tokens = body.with_columns(
         pl.col("text").str.strip_chars_end("\t").str.split("\t").alias("tokens")
     ).with_columns(pl.col("tokens").list.len().alias("n"))
     allowed = sorted({w for w in HISTORIC_WIDTHS if w <= len(fields)} | {len(fields)})
     wrong = tokens.filter(~pl.col("n").is_in(allowed))
     good = tokens.filter(pl.col("n").is_in(allowed)).select(
+        "source_file",
         "line_no",
         "text",
         *[pl.col("tokens").list.get(i, null_on_oob=True).alias(n) for i, n in enumerate(names)],
@@ -125,12 +188,12 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
                 pl.when(pl.col(name) == "-").then(None).otherwise(pl.col(name)).alias(name)
             )
     checked = good.with_columns(first_invalid_reason(checks).alias("_reason"))
+    from_file = pl.col("source_file")
     bad = pl.concat(
         [
-            quarantine,
             lines_to_quarantine(
                 wrong,
-                source_file,
+                from_file,
                 pl.format(
                     "truncated or damaged record: {} fields, expected one of {}",
                     "n",
@@ -138,14 +201,12 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
                 ),
             ),
             lines_to_quarantine(
-                checked.filter(pl.col("_reason").is_not_null()), source_file, pl.col("_reason")
+                checked.filter(pl.col("_reason").is_not_null()), from_file, pl.col("_reason")
             ),
         ]
-    ).sort("line_no")
-    records = (
-        checked.filter(pl.col("_reason").is_null())
-        .select("line_no", timestamp.alias("timestamp"), *typed_exprs)
-        .with_columns(pl.lit(source_file).alias("source_file"))
+    )
+    records = checked.filter(pl.col("_reason").is_null()).select(
+        "source_file", "line_no", timestamp.alias("timestamp"), *typed_exprs
     )
     records = records.select(
         [
@@ -153,14 +214,8 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
             for c, dt in SCHEMA.items()
         ]
     )
-    header = "#Fields header" if declared else "no header (standard field order)"
-    widths = ", ".join(map(str, tokens.get_column("n").unique().sort().to_list())) or "no"
-    result = ParseResult(
-        records,
-        bad,
-        decoded.label + f"CloudFront W3C log, {header}, {widths} fields per record",
-        input_records,
-        [f"unknown fields in #Fields: {unknown}"] if unknown else [],
-    )
-    result.check_accounting()
-    return result
+    widths = {
+        key: ", ".join(map(str, seen)) or "no"
+        for key, seen in tokens.group_by("source_file").agg(pl.col("n").unique().sort()).iter_rows()
+    }
+    return records, bad, widths

@@ -63,12 +63,14 @@ def empty_quarantine() -> pl.DataFrame:
 
 
 def lines_to_quarantine(
-    lines: pl.DataFrame, source_file: str, reason: pl.Expr | str
+    lines: pl.DataFrame, source_file: str | pl.Expr, reason: pl.Expr | str
 ) -> pl.DataFrame:
-    """Quarantine rows for text lines (``line_no``, ``text``) with a reason per line."""
+    """Quarantine rows for text lines (``line_no``, ``text``) with a reason per line (the
+    object's key, or an expression for lines of several objects)."""
     reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
+    source = pl.lit(source_file) if isinstance(source_file, str) else source_file
     return lines.select(
-        pl.lit(source_file).alias("source_file"),
+        source.cast(pl.String).alias("source_file"),
         pl.col("line_no"),
         reason_expr.cast(pl.String).alias("reason"),
         pl.col("text").alias("raw"),

@@ -261,3 +261,58 @@ def test_one_poison_object_is_quarantined_whole_and_the_others_still_parse() -> 
     flows = ingest_objects(SOURCES["vpc_flow"], [("x.log", twice), ("y.log", good_flow)])
     assert flows.balanced and flows.files == 2
     assert "y.log" in set(flows.records["source_file"])
+
+
+@pytest.mark.parametrize("source", ["s3_access", "cloudfront"])
+def test_objects_parsed_in_one_pass_give_what_each_gives_alone(source: str) -> None:
+    """Issue 17: the raw layer parses an hour range's access logs together; every object keeps
+    its own records, quarantine (reasons, lines) and variant, clean, gzip, cut or garbage."""
+    from egress_platform.sources.ingest import ingest_objects, ingest_partitions, parse_each
+
+    spec = SOURCES[source]
+    good = good_input(source)
+    first = next(line for line in good.split(b"\n") if not line.startswith(b"#"))
+    old, new = VARYING_FIELD[source]
+    damaged = first.replace(old, new.replace(b"{}", b"1x3"))
+    mixed = b"\n".join([first, b"short line", damaged, first]) + b"\n"
+    objects = [
+        ("a.log", good),
+        ("b.log.gz", gzip.compress(good, mtime=0)),
+        ("c.log", mixed),
+        ("d.log.gz", gzip.compress(mixed, mtime=0)[:-30]),
+        ("e.bin", bytes(range(256)) * 40),
+        ("f.log", b""),
+    ]
+    alone = [spec.parse(data, key) for key, data in objects]
+    together = parse_each(spec, objects)
+    for one, many in zip(alone, together, strict=True):
+        assert_frame_equal(many.records, one.records)
+        assert_frame_equal(many.quarantine, one.quarantine)
+        assert (many.variant, many.input_records) == (one.variant, one.input_records)
+    assert [r.quarantined for r in together][:3] == [0, 0, 2]
+
+    batches = ingest_partitions(spec, {"h1": objects[:3], "h2": objects[3:], "h3": []})
+    for part, objs in (("h1", objects[:3]), ("h2", objects[3:]), ("h3", [])):
+        each = ingest_objects(spec, objs)
+        assert_frame_equal(batches[part].records, each.records)
+        assert_frame_equal(batches[part].quarantine, each.quarantine)
+        assert batches[part].objects == each.objects and batches[part].balanced
+
+
+def test_one_object_that_breaks_the_shared_pass_is_quarantined_alone() -> None:
+    from dataclasses import replace
+
+    from egress_platform.sources import s3_access
+    from egress_platform.sources.ingest import parse_each
+
+    real = s3_access.parse_many
+
+    def poisoned(objects: list[tuple[str, bytes]]) -> list:  # type: ignore[type-arg]
+        if any(key == "poison.log" for key, _ in objects):
+            raise pl.exceptions.ComputeError("no shared pass with this one")
+        return real(objects)
+
+    spec = replace(SOURCES["s3_access"], parse_many=poisoned)
+    results = parse_each(spec, [("ok.log", good_input("s3_access")), ("poison.log", b"x\n")])
+    assert results[0].records.height == 50
+    assert results[1].quarantined == 1
