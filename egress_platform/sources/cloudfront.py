@@ -127,7 +127,7 @@ def parse_many(objects: list[tuple[str, bytes]]) -> list[ParseResult]:
     parsed: dict[int, tuple[pl.DataFrame, pl.DataFrame, str]] = {}
     for fields, members in by_layout.items():
         body = pl.concat([read[i].body for i in members])
-        records, bad, widths = _parse_layout(body, fields)
+        records, bad, widths_of = _parse_layout(body, fields)
         records_of = records.partition_by("source_file", as_dict=True, maintain_order=True)
         bad_of = bad.partition_by("source_file", as_dict=True, maintain_order=True)
         for i in members:
@@ -135,7 +135,7 @@ def parse_many(objects: list[tuple[str, bytes]]) -> list[ParseResult]:
             parsed[i] = (
                 records_of.get(key, records.clear()),
                 bad_of.get(key, bad.clear()),
-                widths.get(objects[i][0], "no"),
+                widths_of.get(objects[i][0], "no"),
             )
     results = []
     for i, obj in enumerate(read):
