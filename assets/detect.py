@@ -110,18 +110,27 @@ def egress_model(
     out: dict[str, pl.DataFrame] = {}
     figures: dict[str, dict[str, float]] = {}
 
+    keys = list(context.partition_keys)
+
+    def window(day: datetime) -> list[str]:
+        return hour_keys(day - timedelta(days=TRAINING_DAYS), day - timedelta(hours=1))
+
+    # The hours every day's window reads, read once (each day read its 336 files again).
+    first, last = (
+        datetime.strptime(k, "%Y-%m-%d").replace(tzinfo=UTC) for k in (keys[0], keys[-1])
+    )
+    span = hour_keys(first - timedelta(days=TRAINING_DAYS), last - timedelta(hours=1))
+    read = lake.read_each("egress_features", span, {})
+    hours = {k: f for k, f in read.items() if f.width}  # materialized ones
+
     def trained(day_key: str) -> tuple[EgressModel, dict[str, float] | None]:
         day = datetime.strptime(day_key, "%Y-%m-%d").replace(tzinfo=UTC)
-        history = lake.read_frame(
-            "egress_features",
-            hour_keys(day - timedelta(days=TRAINING_DAYS), day - timedelta(hours=1)),
-            {},
-        )
+        frames = [hours[k] for k in window(day) if k in hours]
+        history = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
         return train_for_day(history, day, trainer.train)
 
     # Each day's model depends only on the features before it: two days train at once (one
     # LightGBM thread each, which releases the GIL; on AWS two SageMaker jobs).
-    keys = list(context.partition_keys)
     with ThreadPoolExecutor(TRAINING_WORKERS) as pool:
         results = list(pool.map(trained, keys))
     for day_key, (model, backtested) in zip(keys, results, strict=True):

@@ -263,29 +263,42 @@ def detect(
     floor = pl.max_horizontal(
         pl.lit(config.min_extra_usd), account_hour * config.min_extra_share_of_account
     ).alias("_min_extra")
-    for key_values, group in (
-        scored.with_columns(floor)
-        .sort([*SERIES_KEY, "hour"])
+    frame = scored.with_columns(
+        floor,
+        (pl.col("peak_usd_168").fill_null(0.0) if "peak_usd_168" in scored.columns else pl.lit(0.0))
+        .cast(pl.Float64)
+        .alias("_peak"),
+    ).sort([*SERIES_KEY, "hour"])
+    # Columns taken out once and sliced per series (a frame per series and hour, and its
+    # columns, cost more than the judging).
+    column = {
+        c: frame.get_column(c).to_list()
+        for c in ("hour", "usd", "expected_usd", "upper_usd", "new_destination_share")
+        + ("top_destinations", "new_class", "_peak", "_min_extra")
+    }
+    starts = (
+        frame.select(SERIES_KEY)
+        .with_row_index("_at")
         .group_by(SERIES_KEY, maintain_order=True)
-    ):
+        .agg(pl.col("_at").first(), pl.len())
+    )
+    for *key_values, at, length in starts.iter_rows():
         key = tuple(str(v) for v in key_values)
-        hours = group.get_column("hour").to_list()
-        usd = group.get_column("usd").to_list()
-        expected = group.get_column("expected_usd").to_list()
-        upper = group.get_column("upper_usd").to_list()
-        new_share = group.get_column("new_destination_share").to_list()
-        tops = group.get_column("top_destinations").to_list()
-        new_class = group.get_column("new_class").to_list()
-        peaks = (
-            group.get_column("peak_usd_168").fill_null(0.0).to_list()
-            if "peak_usd_168" in group.columns
-            else [0.0] * len(hours)
-        )
+        rows_of = slice(at, at + length)
+        hours = column["hour"][rows_of]
+        usd = column["usd"][rows_of]
+        expected = column["expected_usd"][rows_of]
+        upper = column["upper_usd"][rows_of]
+        new_share = column["new_destination_share"][rows_of]
+        tops = column["top_destinations"][rows_of]
+        new_class = column["new_class"][rows_of]
+        peaks = column["_peak"][rows_of]
         event = carried.pop(key, None)
-        actuals, forecast = np.array(usd), np.array(expected)
-        bounds = np.array(upper) * config.margin
+        actuals, forecast = np.array(usd, dtype=np.float64), np.array(expected, dtype=np.float64)
+        bounds = np.array(upper, dtype=np.float64) * config.margin
         surprise = strength(actuals, config.core, (forecast, bounds))
-        extra, floors = actuals - forecast, group["_min_extra"].to_numpy()
+        extra = actuals - forecast
+        floors = np.array(column["_min_extra"][rows_of], dtype=np.float64)
         exceeds = (surprise >= 1.0) & (extra >= floors)
         elevated = actuals >= forecast * config.sustained_ratio
         within_peak = (config.confirm == "spikes") | (actuals <= np.array(peaks))
