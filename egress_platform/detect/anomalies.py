@@ -241,6 +241,19 @@ def anomaly_problems(rows: pl.DataFrame) -> dict[str, int]:
     }
 
 
+JUDGED_COLUMNS = (
+    "hour",
+    "usd",
+    "expected_usd",
+    "upper_usd",
+    "new_destination_share",
+    "top_destinations",
+    "new_class",
+    "_peak",
+    "_min_extra",
+)
+
+
 def detect(
     scored: pl.DataFrame,
     judge_from: datetime,
@@ -271,11 +284,7 @@ def detect(
     ).sort([*SERIES_KEY, "hour"])
     # Columns taken out once and sliced per series (a frame per series and hour, and its
     # columns, cost more than the judging).
-    column = {
-        c: frame.get_column(c).to_list()
-        for c in ("hour", "usd", "expected_usd", "upper_usd", "new_destination_share")
-        + ("top_destinations", "new_class", "_peak", "_min_extra")
-    }
+    column = {c: frame.get_column(c).to_list() for c in JUDGED_COLUMNS}
     starts = (
         frame.select(SERIES_KEY)
         .with_row_index("_at")
