@@ -116,10 +116,10 @@ def egress_model(
         return hour_keys(day - timedelta(days=TRAINING_DAYS), day - timedelta(hours=1))
 
     # The hours every day's window reads, read once (each day read its 336 files again).
-    first, last = (
+    first_day, last_day = (
         datetime.strptime(k, "%Y-%m-%d").replace(tzinfo=UTC) for k in (keys[0], keys[-1])
     )
-    span = hour_keys(first - timedelta(days=TRAINING_DAYS), last - timedelta(hours=1))
+    span = hour_keys(first_day - timedelta(days=TRAINING_DAYS), last_day - timedelta(hours=1))
     read = lake.read_each("egress_features", span, {})
     hours = {k: f for k, f in read.items() if f.width}  # materialized ones
 
