@@ -8,6 +8,7 @@ name or time is quarantined.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -42,6 +43,20 @@ SCHEMA: dict[str, pl.DataType] = {
 
 
 def parse_bytes(data: bytes, source_file: str) -> ParseResult:
+    return parse_many([(source_file, data)])[0]
+
+
+@dataclass
+class _Events:
+    """One object's events as rows, what was refused in it, its variant and input count."""
+
+    rows: list[dict[str, Any]]
+    bad: list[tuple[int, str, str]]
+    variant: str
+    input_records: int
+
+
+def _events_of(data: bytes, source_file: str) -> _Events:
     docs = read_json_documents(data, source_file)
     events: list[tuple[int, dict[str, Any]]] = []
     bad = list(docs.errors)
@@ -70,34 +85,49 @@ def parse_bytes(data: bytes, source_file: str) -> ParseResult:
             bad.append((line_no, reason, as_json_text(event) or ""))
         else:
             row["line_no"] = line_no
+            row["source_file"] = source_file
             rows.append(row)
-    frame = pl.DataFrame(rows, schema={**SCHEMA, "event_time": pl.String()}) if rows else None
-    records = (
-        frame.with_columns(
-            pl.col("event_time")
-            .str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
-            .alias("event_time"),
-            pl.lit(source_file).alias("source_file"),
-        )
-        if frame is not None
-        else pl.DataFrame(schema=SCHEMA)
-    )
-    unparsed_time = records.filter(pl.col("event_time").is_null())
-    for row in unparsed_time.iter_rows(named=True):
-        bad.append((row["line_no"], "invalid eventTime", str(row)))
-    records = records.filter(pl.col("event_time").is_not_null()).select(list(SCHEMA))
-    prefix = docs.label
-    variant = prefix + (", ".join(sorted(kinds)) or docs.layout)
-    result = ParseResult(
-        records,
-        quarantine_rows(source_file, sorted(bad)),
-        f"CloudTrail {variant}",
+    variant = docs.label + (", ".join(sorted(kinds)) or docs.layout)
+    inputs = (
         len(events)
         + len(docs.errors)
-        + sum(1 for _, d in docs.documents if not isinstance(d, dict)),
+        + sum(1 for _, d in docs.documents if not isinstance(d, dict))
     )
-    result.check_accounting()
-    return result
+    return _Events(rows, bad, f"CloudTrail {variant}", inputs)
+
+
+def parse_many(objects: list[tuple[str, bytes]]) -> list[ParseResult]:
+    """Each object's events, typed in one polars frame for all of them (an hour's trail is a
+    few events: a frame per object cost more than its parse)."""
+    read = [_events_of(data, key) for key, data in objects]
+    rows = [row for found in read for row in found.rows]
+    frame = (
+        pl.DataFrame(rows, schema={**SCHEMA, "event_time": pl.String()})
+        if rows
+        else pl.DataFrame(schema={**SCHEMA, "event_time": pl.String()})
+    )
+    records = frame.with_columns(
+        pl.col("event_time")
+        .str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+        .alias("event_time")
+    )
+    unparsed = records.filter(pl.col("event_time").is_null())
+    records = records.filter(pl.col("event_time").is_not_null()).select(list(SCHEMA))
+    records_of = records.partition_by("source_file", as_dict=True, maintain_order=True)
+    results = []
+    for (key, _), found in zip(objects, read, strict=True):
+        bad = list(found.bad)
+        for row in unparsed.filter(pl.col("source_file") == key).iter_rows(named=True):
+            bad.append((row["line_no"], "invalid eventTime", str(row)))
+        result = ParseResult(
+            records_of.get((key,), records.clear()),
+            quarantine_rows(key, sorted(bad)),
+            found.variant,
+            found.input_records,
+        )
+        result.check_accounting()
+        results.append(result)
+    return results
 
 
 def _event_row(event: Any) -> tuple[dict[str, Any], str | None]:

@@ -316,3 +316,30 @@ def test_one_object_that_breaks_the_shared_pass_is_quarantined_alone() -> None:
     results = parse_each(spec, [("ok.log", good_input("s3_access")), ("poison.log", b"x\n")])
     assert results[0].records.height == 50
     assert results[1].quarantined == 1
+
+
+def test_trail_objects_parsed_in_one_pass_give_what_each_gives_alone() -> None:
+    """Issue 17: CloudTrail's hourly objects are typed in one frame; each keeps its own events,
+    refused events (a bad eventTime, a non-object) and variant."""
+    from egress_platform.sources.ingest import parse_each
+
+    spec = SOURCES["cloudtrail"]
+    good = good_input("cloudtrail")
+    event = {"eventID": "e-1", "eventTime": "2026-11-01T00:00:00Z", "eventName": "GetObject"}
+    late = {**event, "eventID": "e-2", "eventTime": "not a time"}
+    ndjson = "\n".join(json.dumps(e) for e in (event, late, [1, 2])).encode()
+    objects = [
+        ("a.json", good),
+        ("b.json.gz", gzip.compress(good, mtime=0)),
+        ("c.json", ndjson),
+        ("d.json", b"{not json"),
+        ("e.json", b""),
+    ]
+    together = parse_each(spec, objects)
+    for (key, data), many in zip(objects, together, strict=True):
+        one = spec.parse(data, key)
+        assert_frame_equal(many.records, one.records)
+        assert_frame_equal(many.quarantine, one.quarantine)
+        assert (many.variant, many.input_records) == (one.variant, one.input_records)
+    assert together[0].records.height == 50
+    assert together[2].records.height == 1 and together[2].quarantined == 2
