@@ -10,7 +10,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
@@ -23,8 +22,6 @@ from dagster import (
     PartitionsDefinition,
     asset,
 )
-
-from egress_platform.lake_layout import PARTITION
 
 OWNERS = ["team:egress-platform"]
 # An hour's logs land within about 15 minutes of its end and one run takes it to the alert:
@@ -189,15 +186,6 @@ def lake_asset(
         "owners": OWNERS,
         "kinds": kinds,
     }
-
-
-def tagged(parts: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
-    """Partitions as one frame, each row with its PARTITION key: a range taken in one pass (a
-    polars plan per hourly partition cost more than its few rows), split again on the way out."""
-    return pl.concat(
-        [f.with_columns(pl.lit(k).alias(PARTITION)) for k, f in parts.items()],
-        how="diagonal_relaxed",
-    )
 
 
 def each_partition(

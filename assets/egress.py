@@ -26,7 +26,6 @@ from assets.common import (
     asset_from_code,
     check_result,
     lake_asset,
-    tagged,
 )
 from assets.partitions import DAILY, HOURLY
 from egress_platform.etl.egress_flows import (
@@ -39,7 +38,7 @@ from egress_platform.etl.egress_flows import (
     top_talkers,
     usd_by_class,
 )
-from egress_platform.lake_layout import PARTITION, hour_keys, hour_of
+from egress_platform.lake_layout import PARTITION, hour_keys, hour_of, tag_partitions
 from egress_platform.network.topology import NetworkMetadata
 from egress_platform.pricing.estimate import PRICED_SCHEMA, internet_gb_by_month
 from egress_platform.pricing.reconcile import (
@@ -109,9 +108,13 @@ def egress_flows_hourly(
     report_progress(context.log.info, len(keys), len(keys), "partitions read")
     accounts = {k: account_of(config_items, f) for k, f in flows.items()}
     inputs = EgressInputs(
-        tagged(flows),
-        tagged(lake.read_each("processed_s3_access_logs", keys, SOURCES["s3_access"].schema)),
-        tagged(lake.read_each("processed_cloudfront_logs", keys, SOURCES["cloudfront"].schema)),
+        tag_partitions(flows),
+        tag_partitions(
+            lake.read_each("processed_s3_access_logs", keys, SOURCES["s3_access"].schema)
+        ),
+        tag_partitions(
+            lake.read_each("processed_cloudfront_logs", keys, SOURCES["cloudfront"].schema)
+        ),
         network,
         ip_ranges,
         pl.col(PARTITION).replace_strict(accounts, return_dtype=pl.String),

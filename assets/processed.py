@@ -27,11 +27,10 @@ from assets.common import (
     asset_from_code,
     each_partition,
     lake_asset,
-    tagged,
 )
 from assets.partitions import partitions_for
 from egress_platform.etl.processed import processed_records
-from egress_platform.lake_layout import PARTITION
+from egress_platform.lake_layout import PARTITION, split_on, tag_partitions
 from egress_platform.network.classify import LINEAGE_COLUMNS
 from egress_platform.pricing.price_book import GB
 from egress_platform.progress import report_progress
@@ -66,10 +65,9 @@ def build_processed_asset(spec: SourceSpec) -> AssetsDefinition:
         keys = list(context.partition_keys)
         raw = lake.read_each(raw_name, keys, spec.schema)
         report_progress(context.log.info, len(keys), len(keys), "partitions read")
-        done = processed_records(tagged(raw).lazy(), spec.name, within=(PARTITION,)).collect()
-        parts = done.partition_by(PARTITION, as_dict=True, include_key=False)
-        empty = done.drop(PARTITION).clear()
-        out = {k: parts.get((k,), empty) for k in keys}
+        tagged = tag_partitions(raw).lazy()
+        done = processed_records(tagged, spec.name, within=(PARTITION,)).collect()
+        out = split_on(done, PARTITION, keys)
         figures = {
             k: {
                 "records": out[k].height,
@@ -125,9 +123,7 @@ def processed_vpc_flow_logs(
         ip_ranges,
         aws_ip_ranges.source,
     )
-    parts = {k: f.drop(PARTITION) for (k,), f in classified.group_by(PARTITION)}
-    empty = classified.drop(PARTITION).clear()
-    out = {k: parts.get(k, empty) for k in keys}
+    out = split_on(classified, PARTITION, keys)
 
     def figures(facts: pl.DataFrame) -> dict[str, Any]:
         by_class = (

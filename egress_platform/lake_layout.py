@@ -6,7 +6,10 @@ One place for what the assets (through the IO manager), the Glue job and the res
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+
+import polars as pl
 
 RAW_ZONE = "raw"
 QUARANTINE_ZONE = "quarantine"
@@ -21,6 +24,30 @@ DAY_FORMAT = "%Y-%m-%d"
 PARTITION = (
     "partition"  # the column that tags rows with their partition key in multi-partition frames
 )
+
+
+def tag_partitions(parts: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+    """Partitions as one frame, each row with its PARTITION key: a range taken in one pass (a
+    polars plan per hourly partition cost more than its few rows), split again on the way out."""
+    return pl.concat(
+        [f.with_columns(pl.lit(k).alias(PARTITION)) for k, f in parts.items()],
+        how="diagonal_relaxed",
+    )
+
+
+def split_on(
+    frame: pl.DataFrame,
+    column: str,
+    keys: list[str],
+    keep_column: bool = False,
+    empty: pl.DataFrame | None = None,
+) -> dict[str, pl.DataFrame]:
+    """Each key's rows of ``frame`` by ``column`` (in the frame's order; a key with none gets
+    ``empty``, by default the frame's columns with no rows): a frame taken in one pass, cut
+    back into its partitions or objects."""
+    parts = frame.partition_by(column, as_dict=True, maintain_order=True, include_key=keep_column)
+    blank = empty if empty is not None else (frame if keep_column else frame.drop(column)).clear()
+    return {k: parts.get((k,), blank) for k in keys}
 
 
 def zone_of(asset: str) -> str:

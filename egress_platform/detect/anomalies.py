@@ -428,11 +428,10 @@ def judge_hour(
 ) -> tuple[pl.DataFrame, list[OpenEvent]]:
     """Judge one hour with a day's model: the 24 hours before it ride along, because an
     event's baseline is the day before its onset."""
-    window = _within(features, hour - timedelta(hours=24), hour)
-    if window.height == 0:
-        return pl.DataFrame(schema=ANOMALY_SCHEMA), open_events
-    scored = pl.concat([window, predict(window)], how="horizontal")
-    return detect(scored, hour, config, open_events, planned)
+    (rows,), still_open = judge_hours(
+        features, [hour], lambda _hour: predict, open_events, planned, config
+    )
+    return rows, still_open
 
 
 def judge_hours(

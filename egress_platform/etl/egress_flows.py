@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from egress_platform.lake_layout import PARTITION
+from egress_platform.lake_layout import PARTITION, split_on
 from egress_platform.network.facts import (
     FACTS_SCHEMA,
     REPLICATION_ROLES_SCHEMA,
@@ -144,9 +144,7 @@ def price_hours(
     the hours before it in the same run."""
     facts = egress_facts(inputs, keep=(PARTITION,))
     priced = sort_flows(price_facts(facts, book, prior_internet_gb))
-    split = {k: f.drop(PARTITION) for (k,), f in priced.group_by(PARTITION)}
-    empty = pl.DataFrame(schema=PRICED_SCHEMA)
-    return {k: split.get(k, empty) for k in keys}
+    return split_on(priced, PARTITION, keys, empty=pl.DataFrame(schema=PRICED_SCHEMA))
 
 
 def sort_flows(priced: pl.DataFrame) -> pl.DataFrame:

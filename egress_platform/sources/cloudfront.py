@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from egress_platform.lake_layout import split_on
 from egress_platform.sources.common import (
     ParseResult,
     cast_checked,
@@ -128,15 +129,11 @@ def parse_many(objects: list[tuple[str, bytes]]) -> list[ParseResult]:
     for fields, members in by_layout.items():
         body = pl.concat([read[i].body for i in members])
         records, bad, widths_of = _parse_layout(body, fields)
-        records_of = records.partition_by("source_file", as_dict=True, maintain_order=True)
-        bad_of = bad.partition_by("source_file", as_dict=True, maintain_order=True)
-        for i in members:
-            key = (objects[i][0],)
-            parsed[i] = (
-                records_of.get(key, records.clear()),
-                bad_of.get(key, bad.clear()),
-                widths_of.get(objects[i][0], "no"),
-            )
+        keys = [objects[i][0] for i in members]
+        records_of = split_on(records, "source_file", keys, keep_column=True)
+        bad_of = split_on(bad, "source_file", keys, keep_column=True)
+        for i, key in zip(members, keys, strict=True):
+            parsed[i] = (records_of[key], bad_of[key], widths_of.get(key, "no"))
     results = []
     for i, obj in enumerate(read):
         records, bad, widths = parsed[i]

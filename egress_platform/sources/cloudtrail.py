@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from egress_platform.lake_layout import split_on
 from egress_platform.sources.common import ParseResult, quarantine_rows
 from egress_platform.sources.json_documents import as_json_text, read_json_documents
 
@@ -113,14 +114,14 @@ def parse_many(objects: list[tuple[str, bytes]]) -> list[ParseResult]:
     )
     unparsed = records.filter(pl.col("event_time").is_null())
     records = records.filter(pl.col("event_time").is_not_null()).select(list(SCHEMA))
-    records_of = records.partition_by("source_file", as_dict=True, maintain_order=True)
+    records_of = split_on(records, "source_file", [key for key, _ in objects], keep_column=True)
     results = []
     for (key, _), found in zip(objects, read, strict=True):
         bad = list(found.bad)
         for row in unparsed.filter(pl.col("source_file") == key).iter_rows(named=True):
             bad.append((row["line_no"], "invalid eventTime", str(row)))
         result = ParseResult(
-            records_of.get((key,), records.clear()),
+            records_of[key],
             quarantine_rows(key, sorted(bad)),
             found.variant,
             found.input_records,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from egress_platform.lake_layout import split_on
 from egress_platform.sources.common import (
     ParseResult,
     cast_checked,
@@ -107,8 +108,9 @@ def parse_many(objects: list[tuple[str, bytes]]) -> list[ParseResult]:
         .select("source_file", "line_no", *typed_exprs, *others)
         .select([pl.col(c).cast(dt) for c, dt in SCHEMA.items()])
     )
-    records_of = records.partition_by("source_file", as_dict=True, maintain_order=True)
-    bad_of = bad.partition_by("source_file", as_dict=True, maintain_order=True)
+    keys = [key for key, _ in objects]
+    records_of = split_on(records, "source_file", keys, keep_column=True)
+    bad_of = split_on(bad, "source_file", keys, keep_column=True)
     widths_of = dict(
         tokens.group_by("source_file")
         .agg(pl.col("n").unique().sort())
@@ -119,8 +121,8 @@ def parse_many(objects: list[tuple[str, bytes]]) -> list[ParseResult]:
     for (key, _), (label, lines_of_file, quarantine) in zip(objects, texts, strict=True):
         widths = widths_of.get(key, [])
         result = ParseResult(
-            records_of.get((key,), records.clear()),
-            pl.concat([quarantine, bad_of.get((key,), bad.clear())]).sort("line_no"),
+            records_of[key],
+            pl.concat([quarantine, bad_of[key]]).sort("line_no"),
             label
             + f"S3 server access log, {', '.join(map(str, widths)) or 'no'} fields per record",
             lines_of_file.height + quarantine.height,
